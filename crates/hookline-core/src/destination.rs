@@ -1,0 +1,434 @@
+//! A destination: where events go and how. Its settings are parsed field by field from
+//! JSON, so creating one (defaults, then each given field) and patching one (the current
+//! settings, then each given field) are the same code, with the same 422s.
+
+use serde_json::Value;
+
+use crate::ValidationError;
+use crate::clock::Millis;
+use crate::envelope::Envelope;
+use crate::event::{Event, Level, StreamName};
+use crate::filter::{Filter, TypePattern};
+use crate::ids::{DestinationId, OrgId};
+use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::secret::SigningSecret;
+use crate::url_policy::{DestinationUrl, UrlPolicy};
+
+pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 10;
+const MAX_IN_FLIGHT_LIMIT: i64 = 1_000;
+const MAX_HEADERS: usize = 32;
+const MAX_TEXT_LEN: usize = 1_024;
+
+/// Header names a destination may not set: Hookline owns them, or HTTP does.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "user-agent",
+    "proxy-authorization",
+];
+const RESERVED_HEADER_PREFIXES: &[&str] = &["webhook-", "hookline-"];
+
+/// Everything about a destination that its owner chooses and may change later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationSettings {
+    pub url: DestinationUrl,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub types: Option<Vec<TypePattern>>,
+    pub filter: Option<Filter>,
+    pub level: Level,
+    pub include_raw: bool,
+    pub headers: Vec<(String, String)>,
+    pub timeout_secs: u32,
+    pub retry: RetryPolicy,
+    pub max_in_flight: u32,
+    pub enabled: bool,
+}
+
+/// Fields accepted by the API that this version cannot honour yet: refused unless they
+/// hold their default, so a caller is never told "ok" about a setting that does nothing.
+const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
+    ("signature", r#"{"scheme":"standard"}"#),
+    ("rate_limit_per_sec", "null"),
+    ("ordered", "false"),
+    ("tls_verify", "true"),
+    ("backfill_from_seq", "null"),
+];
+
+impl DestinationSettings {
+    pub fn new(url: DestinationUrl) -> Self {
+        Self {
+            url,
+            name: None,
+            description: None,
+            types: None,
+            filter: None,
+            level: Level::User,
+            include_raw: false,
+            headers: Vec::new(),
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+            retry: RetryPolicy::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            enabled: true,
+        }
+    }
+
+    /// Sets one field from its JSON value; `null` resets an optional field to its default.
+    pub fn apply(
+        &mut self,
+        field: &str,
+        value: &Value,
+        policy: UrlPolicy,
+    ) -> Result<(), ValidationError> {
+        let null = value.is_null();
+        match field {
+            "url" => self.url = DestinationUrl::parse(field, expect_str(field, value)?, policy)?,
+            "name" => self.name = optional_text(field, value)?,
+            "description" => self.description = optional_text(field, value)?,
+            "types" if null => self.types = None,
+            "types" => self.types = Some(parse_types(field, value)?),
+            "filter" if null => self.filter = None,
+            "filter" => self.filter = Some(Filter::parse(field, value)?),
+            "level" if null => self.level = Level::User,
+            "level" => self.level = Level::parse(field, expect_str(field, value)?)?,
+            "include_raw" => self.include_raw = null_or_bool(field, value, false)?,
+            "enabled" => self.enabled = null_or_bool(field, value, true)?,
+            "retry_on_4xx" => self.retry.retry_on_4xx = null_or_bool(field, value, false)?,
+            "headers" => self.headers = parse_headers(field, value)?,
+            "timeout_secs" if null => self.timeout_secs = DEFAULT_TIMEOUT_SECS,
+            "timeout_secs" => self.timeout_secs = int_in(field, value, 1, 300)? as u32,
+            "max_in_flight" if null => self.max_in_flight = DEFAULT_MAX_IN_FLIGHT,
+            "max_in_flight" => {
+                self.max_in_flight = int_in(field, value, 1, MAX_IN_FLIGHT_LIMIT)? as u32
+            }
+            "retry_schedule_secs" if null => self.retry.schedule = RetrySchedule::default(),
+            "retry_schedule_secs" => {
+                let Value::Array(items) = value else {
+                    return Err(ValidationError::new(field, "must be an array of seconds"));
+                };
+                let delays = items
+                    .iter()
+                    .map(|v| v.as_i64())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| ValidationError::new(field, "must be an array of seconds"))?;
+                self.retry.schedule = RetrySchedule::parse(field, &delays)?;
+            }
+            _ => return refuse_unsupported(field, value),
+        }
+        Ok(())
+    }
+
+    /// Whether an event of this org should be delivered here, given the envelope as sent.
+    pub fn wants(&self, event: &Event) -> bool {
+        if event.level > self.level {
+            return false;
+        }
+        if let Some(types) = &self.types
+            && !types.iter().any(|t| t.matches(event.event_type.as_str()))
+        {
+            return false;
+        }
+        match &self.filter {
+            None => true,
+            Some(filter) => filter.matches(&Envelope::of(event, self.include_raw).to_value()),
+        }
+    }
+}
+
+fn refuse_unsupported(field: &str, value: &Value) -> Result<(), ValidationError> {
+    match NOT_YET_SUPPORTED.iter().find(|(name, _)| *name == field) {
+        Some((_, default)) => {
+            let default: Value = serde_json::from_str(default).expect("defaults are JSON");
+            if value.is_null() || *value == default {
+                Ok(())
+            } else {
+                Err(ValidationError::new(
+                    field,
+                    format!(
+                        "is not supported by this version of Hookline yet; only {default} is accepted"
+                    ),
+                ))
+            }
+        }
+        None => Err(ValidationError::new(field, "is not a destination field")),
+    }
+}
+
+fn expect_str<'v>(field: &str, value: &'v Value) -> Result<&'v str, ValidationError> {
+    value
+        .as_str()
+        .ok_or_else(|| ValidationError::new(field, "must be a string"))
+}
+
+fn optional_text(field: &str, value: &Value) -> Result<Option<String>, ValidationError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let text = expect_str(field, value)?;
+    if text.len() > MAX_TEXT_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {MAX_TEXT_LEN} bytes"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn null_or_bool(field: &str, value: &Value, default: bool) -> Result<bool, ValidationError> {
+    match value {
+        Value::Null => Ok(default),
+        Value::Bool(b) => Ok(*b),
+        _ => Err(ValidationError::new(field, "must be true or false")),
+    }
+}
+
+fn int_in(field: &str, value: &Value, min: i64, max: i64) -> Result<i64, ValidationError> {
+    value
+        .as_i64()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ValidationError::new(field, format!("must be an integer from {min} to {max}"))
+        })
+}
+
+fn parse_types(field: &str, value: &Value) -> Result<Vec<TypePattern>, ValidationError> {
+    let Value::Array(items) = value else {
+        return Err(ValidationError::new(
+            field,
+            "must be an array of event types",
+        ));
+    };
+    if items.is_empty() {
+        return Err(ValidationError::new(
+            field,
+            "must list at least one type; leave it out to receive every type",
+        ));
+    }
+    items
+        .iter()
+        .map(|item| TypePattern::parse(field, expect_str(field, item)?))
+        .collect()
+}
+
+fn parse_headers(field: &str, value: &Value) -> Result<Vec<(String, String)>, ValidationError> {
+    let map = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(map) => map,
+        _ => return Err(ValidationError::new(field, "must be an object of strings")),
+    };
+    if map.len() > MAX_HEADERS {
+        return Err(ValidationError::new(
+            field,
+            format!("may hold at most {MAX_HEADERS} headers"),
+        ));
+    }
+    map.iter()
+        .map(|(name, v)| {
+            let lower = name.to_ascii_lowercase();
+            if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+                return Err(ValidationError::new(
+                    field,
+                    format!("'{name}' is not a valid header name"),
+                ));
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str())
+                || RESERVED_HEADER_PREFIXES
+                    .iter()
+                    .any(|p| lower.starts_with(p))
+            {
+                return Err(ValidationError::new(
+                    field,
+                    format!("'{name}' is reserved and cannot be set"),
+                ));
+            }
+            let text = expect_str(field, v)?;
+            if http::HeaderValue::from_str(text).is_err() {
+                return Err(ValidationError::new(
+                    field,
+                    format!("the value of '{name}' is not a valid header value"),
+                ));
+            }
+            Ok((lower, text.to_owned()))
+        })
+        .collect()
+}
+
+/// How a destination has been doing, kept up to date by the dispatcher.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationHealth {
+    pub disabled_reason: Option<String>,
+    pub last_attempt_at: Option<Millis>,
+    pub last_success_at: Option<Millis>,
+    pub consecutive_failures: i64,
+}
+
+/// A stored destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub id: DestinationId,
+    pub org_id: OrgId,
+    /// `None` for an org-wide subscription; `Some` for one stream only.
+    pub stream: Option<StreamName>,
+    pub settings: DestinationSettings,
+    pub secret: SigningSecret,
+    pub health: DestinationHealth,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Destination {
+    /// Org-wide destinations take every stream; stream-scoped ones only their own.
+    pub fn wants(&self, event: &Event) -> bool {
+        self.stream.as_ref().is_none_or(|s| *s == event.stream) && self.settings.wants(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventType;
+    use crate::ids::EventId;
+    use serde_json::json;
+
+    fn settings() -> DestinationSettings {
+        DestinationSettings::new(
+            DestinationUrl::parse("url", "https://example.com/h", UrlPolicy::default()).unwrap(),
+        )
+    }
+
+    fn event(event_type: &str, level: Level, data: Value) -> Event {
+        Event {
+            id: EventId::generate(),
+            org_id: OrgId::generate(),
+            event_type: EventType::parse("type", event_type).unwrap(),
+            stream: StreamName::parse("stream", "sess_1").unwrap(),
+            seq: 1,
+            level,
+            timestamp: 0,
+            data,
+            raw: Some(json!({"secret_sauce": 1})),
+        }
+    }
+
+    #[test]
+    fn level_threshold_decides_visibility() {
+        let mut s = settings();
+        assert!(s.wants(&event("a.b", Level::User, json!({}))));
+        assert!(!s.wants(&event("a.b", Level::Progress, json!({}))));
+        s.apply("level", &json!("progress"), UrlPolicy::default())
+            .unwrap();
+        assert!(s.wants(&event("a.b", Level::Progress, json!({}))));
+        assert!(!s.wants(&event("a.b", Level::Debug, json!({}))));
+    }
+
+    #[test]
+    fn types_and_filter_both_apply() {
+        let mut s = settings();
+        let p = UrlPolicy::default();
+        s.apply("types", &json!(["run.*", "turn.completed"]), p)
+            .unwrap();
+        s.apply("filter", &json!({"data.cost": {"$gt": 1}}), p)
+            .unwrap();
+        assert!(s.wants(&event("run.failed", Level::User, json!({"cost": 2}))));
+        assert!(!s.wants(&event("run.failed", Level::User, json!({"cost": 0}))));
+        assert!(!s.wants(&event("agent.message", Level::User, json!({"cost": 2}))));
+        s.apply("types", &Value::Null, p).unwrap();
+        assert!(s.wants(&event("agent.message", Level::User, json!({"cost": 2}))));
+    }
+
+    #[test]
+    fn filter_sees_raw_only_when_it_is_delivered() {
+        let mut s = settings();
+        let p = UrlPolicy::default();
+        s.apply("filter", &json!({"raw.secret_sauce": {"$exists": true}}), p)
+            .unwrap();
+        assert!(!s.wants(&event("a", Level::User, json!({}))));
+        s.apply("include_raw", &json!(true), p).unwrap();
+        assert!(s.wants(&event("a", Level::User, json!({}))));
+    }
+
+    #[test]
+    fn reserved_and_invalid_headers_are_refused() {
+        let mut s = settings();
+        let p = UrlPolicy::default();
+        for name in [
+            "Webhook-Id",
+            "host",
+            "Content-Length",
+            "hookline-stream",
+            "bad name",
+        ] {
+            let err = s.apply("headers", &json!({ name: "x" }), p).unwrap_err();
+            assert_eq!(err.field, "headers", "{name}");
+        }
+        s.apply(
+            "headers",
+            &json!({"X-Team": "core", "Authorization": "Bearer t"}),
+            p,
+        )
+        .unwrap();
+        assert_eq!(s.headers.len(), 2);
+        assert!(s.apply("headers", &json!({"x": "a\nb"}), p).is_err());
+    }
+
+    #[test]
+    fn bounds_and_unknown_fields_give_field_errors() {
+        let mut s = settings();
+        let p = UrlPolicy::default();
+        assert_eq!(
+            s.apply("timeout_secs", &json!(0), p).unwrap_err().field,
+            "timeout_secs"
+        );
+        assert!(s.apply("timeout_secs", &json!(301), p).is_err());
+        assert!(s.apply("timeout_secs", &json!("5"), p).is_err());
+        s.apply("timeout_secs", &json!(300), p).unwrap();
+        assert!(s.apply("max_in_flight", &json!(0), p).is_err());
+        assert!(s.apply("retry_schedule_secs", &json!([1, "x"]), p).is_err());
+        assert!(s.apply("types", &json!([]), p).is_err());
+        assert!(
+            s.apply("colour", &json!("red"), p)
+                .unwrap_err()
+                .message
+                .contains("not a destination field")
+        );
+        assert!(
+            s.apply("ordered", &json!(true), p)
+                .unwrap_err()
+                .message
+                .contains("not supported")
+        );
+        s.apply("ordered", &json!(false), p).unwrap();
+        s.apply("signature", &json!({"scheme": "standard"}), p)
+            .unwrap();
+        assert!(
+            s.apply("signature", &json!({"scheme": "ed25519"}), p)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn stream_scoped_destinations_take_only_their_stream() {
+        let d = Destination {
+            id: DestinationId::generate(),
+            org_id: OrgId::generate(),
+            stream: Some(StreamName::parse("stream", "other").unwrap()),
+            settings: settings(),
+            secret: SigningSecret::generate(),
+            health: DestinationHealth::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(!d.wants(&event("a", Level::User, json!({}))));
+        let org_wide = Destination { stream: None, ..d };
+        assert!(org_wide.wants(&event("a", Level::User, json!({}))));
+    }
+}

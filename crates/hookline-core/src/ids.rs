@@ -1,0 +1,83 @@
+//! Prefixed, time-ordered identifiers (`evt_01J…`). Each kind is its own type so an
+//! event id can never be passed where a destination id is expected, and a string from
+//! a URL becomes an id only if it has the right prefix and a valid ULID.
+
+use std::fmt;
+
+macro_rules! prefixed_id {
+    ($name:ident, $prefix:literal) => {
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate() -> Self {
+                Self(format!("{}_{}", $prefix, ulid::Ulid::new()))
+            }
+
+            /// Accepts only `<prefix>_<ULID>`; anything else is not an id of this kind.
+            pub fn parse(text: &str) -> Option<Self> {
+                let rest = text.strip_prefix($prefix)?.strip_prefix('_')?;
+                ulid::Ulid::from_string(rest).ok()?;
+                Some(Self(text.to_owned()))
+            }
+
+            /// For values read back from the store, which only ever holds generated ids.
+            pub fn from_trusted(text: String) -> Self {
+                Self(text)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(OrgId, "org");
+prefixed_id!(ApiKeyId, "key");
+prefixed_id!(EventId, "evt");
+prefixed_id!(DestinationId, "dst");
+prefixed_id!(DeliveryId, "dlv");
+prefixed_id!(AttemptId, "att");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_carry_their_prefix_and_parse_back() {
+        let id = EventId::generate();
+        assert!(id.as_str().starts_with("evt_"));
+        assert_eq!(EventId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(DestinationId::parse(id.as_str()), None);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        assert_eq!(EventId::parse("evt_"), None);
+        assert_eq!(EventId::parse("evt_not-a-ulid"), None);
+        assert_eq!(EventId::parse("evt01J0000000000000000000000"), None);
+    }
+
+    #[test]
+    fn ids_generated_later_sort_later() {
+        let a = DeliveryId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = DeliveryId::generate();
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,18 @@
+//! Hookline's domain: the types every other crate speaks, parsed once at the edge
+//! ("parse, don't validate"), plus the pure rules of delivery: which destinations an
+//! event matches, how a request is signed, and when a failed attempt is retried.
+//! Nothing here does I/O, so all of it is unit-tested without a database or a network.
+
+pub mod clock;
+pub mod destination;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod filter;
+pub mod ids;
+pub mod retry;
+pub mod secret;
+pub mod signing;
+pub mod url_policy;
+
+pub use error::ValidationError;

@@ -1,0 +1,248 @@
+//! Which destination URLs Hookline will send to. Webhook URLs are written by strangers
+//! and fetched by our servers, so by default only public `https` addresses pass.
+//! `url` parses with the WHATWG rules, which normalises odd IPv4 spellings
+//! (`2130706433`, `0x7f.1`, `127.1`) before we look at the address.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use crate::ValidationError;
+
+const MAX_URL_LEN: usize = 2048;
+
+/// What the server allows; `--dev` opens both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    pub allow_http: bool,
+    pub allow_private: bool,
+}
+
+impl UrlPolicy {
+    pub const DEV: Self = Self {
+        allow_http: true,
+        allow_private: true,
+    };
+}
+
+/// A destination URL that passed the policy it was parsed under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationUrl(Url);
+
+impl DestinationUrl {
+    pub fn parse(field: &str, text: &str, policy: UrlPolicy) -> Result<Self, ValidationError> {
+        let err = |m: String| ValidationError::new(field, m);
+        if text.len() > MAX_URL_LEN {
+            return Err(err(format!("is longer than {MAX_URL_LEN} characters")));
+        }
+        let mut url = Url::parse(text).map_err(|e| err(format!("is not a valid URL ({e})")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if policy.allow_http => {}
+            "http" => {
+                return Err(err(
+                    "must use https (http is allowed only in --dev or with allow_http)".into(),
+                ));
+            }
+            other => return Err(err(format!("scheme '{other}' is not allowed; use https"))),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(err("must not contain a user name or password".into()));
+        }
+        let blocked = match url.host() {
+            None => return Err(err("has no host".into())),
+            Some(Host::Ipv4(ip)) => forbidden_reason(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => forbidden_reason(IpAddr::V6(ip)),
+            Some(Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                (name == "localhost" || name.ends_with(".localhost")).then_some("loopback")
+            }
+        };
+        if let (Some(rule), false) = (blocked, policy.allow_private) {
+            return Err(err(format!(
+                "points to a {rule} address, which is refused (allowed only in --dev)"
+            )));
+        }
+        url.set_fragment(None);
+        Ok(Self(url))
+    }
+
+    /// For values read back from the store, which were checked when they were written.
+    pub fn from_trusted(text: &str) -> Option<Self> {
+        Url::parse(text).ok().map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Why an address must not be connected to, or `None` if it is a public unicast address.
+/// IPv4 carried inside IPv6 (mapped, compatible, NAT64) is judged as the IPv4 it carries.
+pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => forbidden_v4(v4),
+            None => forbidden_v6(v6),
+        },
+    }
+}
+
+fn in_v4(ip: Ipv4Addr, net: [u8; 4], bits: u32) -> bool {
+    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    const RULES: &[([u8; 4], u32, &str)] = &[
+        ([0, 0, 0, 0], 8, "unspecified (0.0.0.0/8)"),
+        ([10, 0, 0, 0], 8, "private (10.0.0.0/8)"),
+        ([100, 64, 0, 0], 10, "CGNAT (100.64.0.0/10)"),
+        ([127, 0, 0, 0], 8, "loopback"),
+        ([169, 254, 0, 0], 16, "link-local (169.254.0.0/16)"),
+        ([172, 16, 0, 0], 12, "private (172.16.0.0/12)"),
+        (
+            [192, 0, 0, 0],
+            24,
+            "IETF protocol assignment (192.0.0.0/24)",
+        ),
+        ([192, 0, 2, 0], 24, "documentation (192.0.2.0/24)"),
+        ([192, 88, 99, 0], 24, "6to4 relay (192.88.99.0/24)"),
+        ([192, 168, 0, 0], 16, "private (192.168.0.0/16)"),
+        ([198, 18, 0, 0], 15, "benchmarking (198.18.0.0/15)"),
+        ([198, 51, 100, 0], 24, "documentation (198.51.100.0/24)"),
+        ([203, 0, 113, 0], 24, "documentation (203.0.113.0/24)"),
+        ([224, 0, 0, 0], 4, "multicast"),
+        ([240, 0, 0, 0], 4, "reserved or broadcast (240.0.0.0/4)"),
+    ];
+    RULES
+        .iter()
+        .find(|(net, bits, _)| in_v4(ip, *net, *bits))
+        .map(|(_, _, rule)| *rule)
+}
+
+/// The IPv4 address inside an IPv4-mapped, IPv4-compatible or NAT64 (64:ff9b::/96) address.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    let mapped = s[..5] == [0; 5] && s[5] == 0xffff;
+    let compatible = s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1);
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    (mapped || compatible || nat64).then_some(tail)
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let s = ip.segments();
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if s[0] & 0xe000 != 0x2000 {
+        return Some("non-global IPv6 (outside 2000::/3)");
+    }
+    if s[0] == 0x2001 && s[1] < 0x0200 {
+        return Some("IETF special-purpose IPv6 (2001::/23)");
+    }
+    if s[0] == 0x2001 && s[1] == 0x0db8 {
+        return Some("documentation (2001:db8::/32)");
+    }
+    if s[0] == 0x2002 {
+        return Some("6to4 (2002::/16)");
+    }
+    if s[0] == 0x3fff && s[1] < 0x1000 {
+        return Some("documentation (3fff::/20)");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict(url: &str) -> Result<DestinationUrl, ValidationError> {
+        DestinationUrl::parse("url", url, UrlPolicy::default())
+    }
+
+    #[test]
+    fn public_https_urls_pass() {
+        for ok in [
+            "https://example.com/hook",
+            "https://93.184.216.34/x",
+            "https://[2606:4700::1111]/",
+            "https://hooks.example.com:8443/a?b=c",
+        ] {
+            assert!(strict(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn private_and_odd_addresses_are_refused() {
+        for bad in [
+            "https://127.0.0.1/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://0177.0.0.1/",
+            "https://127.1/",
+            "https://127.0.0.1./",
+            "https://localhost/",
+            "https://LOCALHOST./",
+            "https://api.localhost/",
+            "https://10.1.2.3/",
+            "https://172.16.0.1/",
+            "https://192.168.1.1/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+            "https://255.255.255.255/",
+            "https://224.0.0.1/",
+            "https://[::1]/",
+            "https://[::]/",
+            "https://[fc00::1]/",
+            "https://[fd00:ec2::254]/",
+            "https://[fe80::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[2001:db8::1]/",
+            "https://[2002:7f00:1::]/",
+            "https://[2001::1]/",
+        ] {
+            let err = strict(bad).unwrap_err();
+            assert_eq!(err.field, "url");
+            assert!(err.message.contains("refused"), "{bad}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn schemes_and_userinfo_are_checked() {
+        assert!(
+            strict("http://example.com/")
+                .unwrap_err()
+                .message
+                .contains("https")
+        );
+        assert!(strict("ftp://example.com/").is_err());
+        assert!(strict("file:///etc/passwd").is_err());
+        assert!(strict("https://user:pw@example.com/").is_err());
+        assert!(strict("https://example.com@127.0.0.1/").is_err());
+        assert!(strict("not a url").is_err());
+        assert!(strict(&format!("https://example.com/{}", "a".repeat(2100))).is_err());
+    }
+
+    #[test]
+    fn dev_policy_allows_loopback_http() {
+        let url = DestinationUrl::parse("url", "http://127.0.0.1:9000/hook#frag", UrlPolicy::DEV)
+            .unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/hook");
+    }
+
+    #[test]
+    fn mapped_public_addresses_are_judged_as_ipv4() {
+        assert_eq!(forbidden_reason("::ffff:8.8.8.8".parse().unwrap()), None);
+        assert_eq!(
+            forbidden_reason("::ffff:192.168.0.1".parse().unwrap()),
+            Some("private (192.168.0.0/16)")
+        );
+    }
+}
