@@ -82,6 +82,53 @@ impl DestinationSettings {
         }
     }
 
+    /// Builds settings from a JSON object of fields: `url` is required, the rest default.
+    pub fn from_json(
+        fields: &serde_json::Map<String, Value>,
+        policy: UrlPolicy,
+    ) -> Result<Self, ValidationError> {
+        let url = fields
+            .get("url")
+            .ok_or_else(|| ValidationError::new("url", "is required"))?;
+        let mut settings = Self::new(DestinationUrl::parse(
+            "url",
+            expect_str("url", url)?,
+            policy,
+        )?);
+        for (field, value) in fields.iter().filter(|(f, _)| *f != "url") {
+            settings.apply(field, value, policy)?;
+        }
+        Ok(settings)
+    }
+
+    /// The settings as the JSON fields they are set with: shown by the API, kept by the store.
+    pub fn to_json(&self) -> serde_json::Map<String, Value> {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let json = serde_json::json!({
+            "url": self.url.as_str(),
+            "name": self.name,
+            "description": self.description,
+            "types": self.types.as_ref().map(|t| t.iter().map(TypePattern::to_text).collect::<Vec<_>>()),
+            "filter": self.filter.as_ref().map(Filter::source),
+            "level": self.level.as_str(),
+            "include_raw": self.include_raw,
+            "headers": headers,
+            "timeout_secs": self.timeout_secs,
+            "retry_schedule_secs": self.retry.schedule.secs(),
+            "retry_on_4xx": self.retry.retry_on_4xx,
+            "max_in_flight": self.max_in_flight,
+            "enabled": self.enabled,
+        });
+        match json {
+            Value::Object(map) => map,
+            _ => unreachable!("json! of an object literal is an object"),
+        }
+    }
+
     /// Sets one field from its JSON value; `null` resets an optional field to its default.
     pub fn apply(
         &mut self,
@@ -413,6 +460,24 @@ mod tests {
             s.apply("signature", &json!({"scheme": "ed25519"}), p)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn settings_round_trip_through_json() {
+        let p = UrlPolicy::default();
+        let mut s = settings();
+        s.apply("types", &json!(["run.*"]), p).unwrap();
+        s.apply("filter", &json!({"data.x": {"$in": [1, 2]}}), p)
+            .unwrap();
+        s.apply("headers", &json!({"X-A": "b"}), p).unwrap();
+        s.apply("retry_schedule_secs", &json!([1, 2, 3]), p)
+            .unwrap();
+        s.apply("enabled", &json!(false), p).unwrap();
+        let json = s.to_json();
+        assert_eq!(json["headers"], json!({"x-a": "b"}));
+        assert_eq!(DestinationSettings::from_json(&json, p).unwrap(), s);
+        let missing = DestinationSettings::from_json(&serde_json::Map::new(), p).unwrap_err();
+        assert_eq!(missing.field, "url");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! event matches, how a request is signed, and when a failed attempt is retried.
 //! Nothing here does I/O, so all of it is unit-tested without a database or a network.
 
+pub mod api_key;
 pub mod clock;
+pub mod delivery;
 pub mod destination;
 pub mod envelope;
 pub mod error;

@@ -1,1 +1,94 @@
-//! stub
+//! Storage behind one trait. The queue is the database: deliveries are rows that the
+//! dispatcher claims with a lease, so nothing is held only in memory and a crash loses
+//! nothing. SQLite is the embedded default; a PostgreSQL implementation of the same
+//! trait lets many nodes share one database.
+
+mod error;
+mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use hookline_core::clock::Millis;
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::{Destination, DestinationSettings};
+use hookline_core::event::{Event, NewEvent};
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+
+pub use error::StoreError;
+pub use model::*;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers at all (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool>;
+    /// The org a key (by its hash) belongs to.
+    async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>>;
+
+    /// Stores the event and a delivery for every destination that wants it, in one
+    /// durable transaction: when this returns Ok, nothing can be lost.
+    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published>;
+    async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>>;
+    async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>>;
+
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
+    async fn get_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>>;
+    async fn list_destinations(
+        &self,
+        org: &OrgId,
+        query: &DestinationQuery,
+    ) -> StoreResult<Page<Destination>>;
+    /// Replaces the settings; turning `enabled` on clears a `disabled_reason` and the
+    /// failure count. Returns false if there is no such destination.
+    async fn update_destination_settings(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        settings: &DestinationSettings,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Deletes the destination and cancels its unfinished deliveries.
+    async fn delete_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        now: Millis,
+    ) -> StoreResult<bool>;
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        query: &DeliveryQuery,
+    ) -> StoreResult<Page<Delivery>>;
+    async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>>;
+    /// A delivery's attempts, oldest first.
+    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>>;
+    /// Queues a fresh attempt now, whatever the state; `Conflict` if the destination is gone.
+    async fn redeliver(
+        &self,
+        org: &OrgId,
+        id: &DeliveryId,
+        now: Millis,
+    ) -> StoreResult<Option<Delivery>>;
+
+    /// Leases up to `limit` due deliveries of enabled destinations, respecting each
+    /// destination's `max_in_flight` given what this node already has in flight.
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records finished attempts and moves their deliveries on; a delivery whose lease
+    /// this node no longer holds keeps its state (the attempt is still recorded).
+    async fn complete(&self, completions: &[Completion]) -> StoreResult<()>;
+    /// Gives leased deliveries back untried (shutdown).
+    async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()>;
+    /// When the next delivery of an enabled destination falls due (or a lease expires).
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+}

@@ -1,0 +1,20 @@
+//! What can go wrong in a store, in terms the API can map to an answer.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request conflicts with the current state (e.g. redelivering to a deleted destination).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database could not be reached or failed; the caller may retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row does not parse: a bug or a hand-edited database.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}

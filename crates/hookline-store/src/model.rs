@@ -1,0 +1,128 @@
+//! The records and queries the Store trait speaks, beyond the core domain types.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hookline_core::clock::Millis;
+use hookline_core::delivery::{Attempt, DeliveryState};
+use hookline_core::destination::Destination;
+use hookline_core::event::{Event, EventType, StreamName};
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+pub const MAX_PAGE_LIMIT: u32 = 200;
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// A stored API key: never the key itself, only its hash and a display prefix.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
+    pub key_hash: String,
+    pub display_prefix: String,
+    pub created_at: Millis,
+}
+
+/// The answer to a publish: the event, how many deliveries it made, and whether it is
+/// new (false when an idempotency key matched an earlier event).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event: Event,
+    pub deliveries: u32,
+    pub created: bool,
+}
+
+/// `limit` and the opaque `cursor` of a list request.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only says there is more.
+    pub fn from_rows(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
+        Self {
+            data: rows,
+            next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub stream: Option<StreamName>,
+    pub event_type: Option<EventType>,
+    pub after_seq: Option<i64>,
+    pub page: PageRequest,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DestinationQuery {
+    pub stream: Option<StreamName>,
+    pub page: PageRequest,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub destination: Option<DestinationId>,
+    pub status: Option<DeliveryState>,
+    pub stream: Option<StreamName>,
+    pub event_type: Option<EventType>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub page: PageRequest,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub now: Millis,
+    pub limit: u32,
+    pub lease_ms: Millis,
+    pub node_id: String,
+    /// Deliveries this node is sending right now, per destination.
+    pub in_flight: HashMap<DestinationId, u32>,
+}
+
+/// A leased delivery with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: DeliveryId,
+    /// The number of this attempt, counting from 1.
+    pub attempt: u32,
+    pub event: Event,
+    pub destination: Arc<Destination>,
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(Millis),
+    DeadLetter,
+    /// Dead-letter and disable the destination: the receiver answered 410 Gone.
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub node_id: String,
+    pub attempt: Attempt,
+    pub next: NextStep,
+    pub now: Millis,
+}

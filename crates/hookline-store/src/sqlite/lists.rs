@@ -1,0 +1,233 @@
+//! Reads: single objects by id (always scoped to the org, so another org's id is simply
+//! not found) and cursor-paginated lists with optional filters.
+
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::Destination;
+use hookline_core::event::Event;
+use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::rows;
+use crate::{
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
+};
+
+/// A WHERE clause built up from optional filters, with its parameters.
+struct Conditions {
+    clauses: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Conditions {
+    fn for_org(org: &OrgId) -> Self {
+        Self {
+            clauses: vec!["org_id = ?".into()],
+            values: vec![Value::Text(org.as_str().to_owned())],
+        }
+    }
+
+    fn add(&mut self, clause: &str, value: Option<Value>) {
+        if let Some(value) = value {
+            self.clauses.push(clause.to_owned());
+            self.values.push(value);
+        }
+    }
+
+    /// Runs `SELECT columns FROM table WHERE … ORDER BY id [DESC] LIMIT limit+1` and pages it.
+    fn page<T>(
+        mut self,
+        conn: &Connection,
+        table: Table,
+        page: &PageRequest,
+        map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+        cursor_of: impl Fn(&T) -> String,
+    ) -> StoreResult<Page<T>> {
+        let Table {
+            columns,
+            name: table,
+            newest_first,
+        } = table;
+        let (cmp, order) = if newest_first {
+            ("id < ?", "DESC")
+        } else {
+            ("id > ?", "ASC")
+        };
+        self.add(cmp, page.cursor.clone().map(Value::Text));
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE {} ORDER BY id {order} LIMIT {}",
+            self.clauses.join(" AND "),
+            page.limit + 1
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params_from_iter(self.values), map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page::from_rows(rows, page.limit, cursor_of))
+    }
+}
+
+/// What a list reads, and in which order: ids are time-ordered, so by id is by age.
+struct Table {
+    columns: &'static str,
+    name: &'static str,
+    newest_first: bool,
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+pub fn org_for_key(conn: &Connection, key_hash: &str) -> StoreResult<Option<OrgId>> {
+    Ok(conn
+        .prepare_cached("SELECT org_id FROM api_keys WHERE key_hash = ?1")?
+        .query_row(params![key_hash], |r| r.get(0))
+        .optional()?
+        .map(OrgId::from_trusted))
+}
+
+pub fn list_api_keys(conn: &Connection, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, org_id, key_hash, display_prefix, created_at FROM api_keys
+         WHERE org_id = ?1 ORDER BY id",
+    )?;
+    let keys = stmt
+        .query_map(params![org.as_str()], |r| {
+            Ok(ApiKeyRecord {
+                id: hookline_core::ids::ApiKeyId::from_trusted(r.get(0)?),
+                org_id: OrgId::from_trusted(r.get(1)?),
+                key_hash: r.get(2)?,
+                display_prefix: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(keys)
+}
+
+pub fn get_event(conn: &Connection, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
+    let sql = format!(
+        "SELECT {} FROM events WHERE id = ?1 AND org_id = ?2",
+        rows::EVENT_COLUMNS
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id.as_str(), org.as_str()], rows::event)
+        .optional()?)
+}
+
+pub fn list_events(conn: &Connection, org: &OrgId, q: &EventQuery) -> StoreResult<Page<Event>> {
+    let mut c = Conditions::for_org(org);
+    c.add("stream = ?", q.stream.as_ref().map(|s| text(s.as_str())));
+    c.add("type = ?", q.event_type.as_ref().map(|t| text(t.as_str())));
+    c.add("seq > ?", q.after_seq.map(Value::Integer));
+    c.page(
+        conn,
+        Table {
+            columns: rows::EVENT_COLUMNS,
+            name: "events",
+            newest_first: false,
+        },
+        &q.page,
+        rows::event,
+        |e| e.id.to_string(),
+    )
+}
+
+pub fn get_destination(
+    conn: &Connection,
+    org: &OrgId,
+    id: &DestinationId,
+) -> StoreResult<Option<Destination>> {
+    let sql = format!(
+        "SELECT {} FROM destinations WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+        rows::DESTINATION_COLUMNS
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id.as_str(), org.as_str()], rows::destination)
+        .optional()?)
+}
+
+pub fn list_destinations(
+    conn: &Connection,
+    org: &OrgId,
+    q: &DestinationQuery,
+) -> StoreResult<Page<Destination>> {
+    let mut c = Conditions::for_org(org);
+    c.clauses.push("deleted_at IS NULL".into());
+    c.add("stream = ?", q.stream.as_ref().map(|s| text(s.as_str())));
+    c.page(
+        conn,
+        Table {
+            columns: rows::DESTINATION_COLUMNS,
+            name: "destinations",
+            newest_first: false,
+        },
+        &q.page,
+        rows::destination,
+        |d| d.id.to_string(),
+    )
+}
+
+pub fn get_delivery(
+    conn: &Connection,
+    org: &OrgId,
+    id: &DeliveryId,
+) -> StoreResult<Option<Delivery>> {
+    let sql = format!(
+        "SELECT {} FROM deliveries WHERE id = ?1 AND org_id = ?2",
+        rows::DELIVERY_COLUMNS
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id.as_str(), org.as_str()], rows::delivery)
+        .optional()?)
+}
+
+pub fn list_deliveries(
+    conn: &Connection,
+    org: &OrgId,
+    q: &DeliveryQuery,
+) -> StoreResult<Page<Delivery>> {
+    let mut c = Conditions::for_org(org);
+    c.add(
+        "destination_id = ?",
+        q.destination.as_ref().map(|d| text(d.as_str())),
+    );
+    c.add("state = ?", q.status.map(|s| text(s.as_str())));
+    c.add("stream = ?", q.stream.as_ref().map(|s| text(s.as_str())));
+    c.add(
+        "event_type = ?",
+        q.event_type.as_ref().map(|t| text(t.as_str())),
+    );
+    c.add("created_at >= ?", q.since.map(Value::Integer));
+    c.add("created_at < ?", q.until.map(Value::Integer));
+    c.page(
+        conn,
+        Table {
+            columns: rows::DELIVERY_COLUMNS,
+            name: "deliveries",
+            newest_first: true,
+        },
+        &q.page,
+        rows::delivery,
+        |d| d.id.to_string(),
+    )
+}
+
+pub fn list_attempts_of(
+    conn: &Connection,
+    org: &OrgId,
+    id: &DeliveryId,
+) -> StoreResult<Vec<Attempt>> {
+    let sql = format!(
+        "SELECT {} FROM attempts WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
+        rows::ATTEMPT_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let attempts = stmt
+        .query_map(params![id.as_str(), org.as_str()], rows::attempt)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(attempts)
+}

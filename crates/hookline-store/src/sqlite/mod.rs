@@ -1,0 +1,131 @@
+//! The embedded store: one SQLite file in the data directory, in WAL mode with
+//! `synchronous=FULL` so a commit survives power loss. All writes go through one
+//! connection (`BEGIN IMMEDIATE`), reads through a small pool, and every call runs on
+//! the blocking pool so the async runtime never waits on disk.
+//!
+//! One process owns a data directory at a time (an exclusive lock file), which is what
+//! lets start-up hand the leases of a crashed predecessor straight back to the queue.
+
+mod lists;
+mod publish;
+mod queue;
+mod rows;
+mod schema;
+mod store_impl;
+mod writes;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::{StoreError, StoreResult};
+
+const READERS: usize = 4;
+
+struct Shared {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    /// Held for the life of the store: the exclusive lock on the data directory.
+    _lock: File,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating as needed) the store in `data_dir`, and returns the
+    /// deliveries a crashed predecessor had leased to the queue.
+    pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        let unavailable = |what: &str, e: std::io::Error| {
+            StoreError::Unavailable(format!("{what} {}: {e}", data_dir.display()))
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| unavailable("cannot create", e))?;
+        let lock = File::create(data_dir.join("hookline.lock"))
+            .map_err(|e| unavailable("cannot create the lock file in", e))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "{} is in use by another Hookline process",
+                data_dir.display()
+            ))
+        })?;
+        let path: PathBuf = data_dir.join("hookline.db");
+        let mut writer = Connection::open(&path)?;
+        configure(&writer)?;
+        schema::migrate(&mut writer)?;
+        queue::expire_all_leases(&writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    /// Runs `f` on a reader connection, which sees the last committed state.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let index = shared.next_reader.fetch_add(1, Ordering::Relaxed) % shared.readers.len();
+            let conn = shared.readers[index]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}

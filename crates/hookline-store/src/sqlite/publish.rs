@@ -1,0 +1,100 @@
+//! Publishing: the event, its stream's next `seq`, and one delivery per destination that
+//! wants it, all in one transaction.
+
+use hookline_core::clock::Millis;
+use hookline_core::event::{Event, NewEvent};
+use hookline_core::ids::{DeliveryId, EventId, OrgId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows;
+use crate::{Published, StoreResult};
+
+pub fn publish(conn: &Connection, org: &OrgId, new: NewEvent, now: Millis) -> StoreResult<Published> {
+    if let Some(key) = &new.idempotency_key {
+        let sql = format!(
+            "SELECT {}, deliveries FROM events WHERE org_id = ?1 AND idempotency_key = ?2",
+            rows::EVENT_COLUMNS
+        );
+        let existing = conn
+            .query_row(&sql, params![org.as_str(), key.as_str()], |row| {
+                Ok((rows::event(row)?, row.get::<_, u32>(9)?))
+            })
+            .optional()?;
+        if let Some((event, deliveries)) = existing {
+            return Ok(Published {
+                event,
+                deliveries,
+                created: false,
+            });
+        }
+    }
+    let seq: i64 = conn.query_row(
+        "INSERT INTO streams (org_id, name, last_seq) VALUES (?1, ?2, 1)
+         ON CONFLICT (org_id, name) DO UPDATE SET last_seq = last_seq + 1
+         RETURNING last_seq",
+        params![org.as_str(), new.stream.as_str()],
+        |r| r.get(0),
+    )?;
+    let event = Event {
+        id: EventId::generate(),
+        org_id: org.clone(),
+        event_type: new.event_type,
+        stream: new.stream,
+        seq,
+        level: new.level,
+        timestamp: now,
+        data: new.data,
+        raw: new.raw,
+    };
+    let sql = format!(
+        "SELECT {} FROM destinations
+         WHERE org_id = ?1 AND deleted_at IS NULL AND (stream IS NULL OR stream = ?2)",
+        rows::DESTINATION_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let destinations = stmt
+        .query_map(params![org.as_str(), event.stream.as_str()], rows::destination)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
+             event_type, state, run_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8)",
+    )?;
+    let mut deliveries = 0u32;
+    for destination in destinations.iter().filter(|d| d.wants(&event)) {
+        insert.execute(params![
+            DeliveryId::generate().as_str(),
+            org.as_str(),
+            event.id.as_str(),
+            destination.id.as_str(),
+            event.stream.as_str(),
+            event.seq,
+            event.event_type.as_str(),
+            now,
+        ])?;
+        deliveries += 1;
+    }
+    conn.execute(
+        "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,
+             idempotency_key, deliveries)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            event.id.as_str(),
+            org.as_str(),
+            event.stream.as_str(),
+            event.seq,
+            event.event_type.as_str(),
+            event.level.as_str(),
+            event.timestamp,
+            event.data.to_string(),
+            event.raw.as_ref().map(|r| r.to_string()),
+            new.idempotency_key.as_ref().map(|k| k.as_str()),
+            deliveries,
+        ],
+    )?;
+    Ok(Published {
+        event,
+        deliveries,
+        created: true,
+    })
+}

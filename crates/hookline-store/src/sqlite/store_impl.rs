@@ -1,0 +1,167 @@
+//! `Store` for `SqliteStore`: each call picks the writer or a reader and hands the
+//! work to the function that does it.
+
+use async_trait::async_trait;
+use hookline_core::clock::Millis;
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::{Destination, DestinationSettings};
+use hookline_core::event::{Event, NewEvent};
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+
+use super::{SqliteStore, lists, publish, queue, writes};
+use crate::*;
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()> {
+        let (org, key) = (org.clone(), first_key.clone());
+        self.write(move |tx| writes::create_org(tx, &org, &key)).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let key = key.clone();
+        self.write(move |tx| writes::create_api_key(tx, &key)).await
+    }
+
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
+        let org = org.clone();
+        self.read(move |conn| lists::list_api_keys(conn, &org)).await
+    }
+
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
+        let (org, id) = (org.clone(), id.clone());
+        self.write(move |tx| writes::delete_api_key(tx, &org, &id))
+            .await
+    }
+
+    async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>> {
+        let key_hash = key_hash.to_owned();
+        self.read(move |conn| lists::org_for_key(conn, &key_hash))
+            .await
+    }
+
+    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
+        let org = org.clone();
+        self.write(move |tx| publish::publish(tx, &org, event, now))
+            .await
+    }
+
+    async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
+        let (org, id) = (org.clone(), id.clone());
+        self.read(move |conn| lists::get_event(conn, &org, &id)).await
+    }
+
+    async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>> {
+        let (org, query) = (org.clone(), query.clone());
+        self.read(move |conn| lists::list_events(conn, &org, &query))
+            .await
+    }
+
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
+        let destination = destination.clone();
+        self.write(move |tx| writes::insert_destination(tx, &destination))
+            .await
+    }
+
+    async fn get_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>> {
+        let (org, id) = (org.clone(), id.clone());
+        self.read(move |conn| lists::get_destination(conn, &org, &id))
+            .await
+    }
+
+    async fn list_destinations(
+        &self,
+        org: &OrgId,
+        query: &DestinationQuery,
+    ) -> StoreResult<Page<Destination>> {
+        let (org, query) = (org.clone(), query.clone());
+        self.read(move |conn| lists::list_destinations(conn, &org, &query))
+            .await
+    }
+
+    async fn update_destination_settings(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        settings: &DestinationSettings,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
+        self.write(move |tx| writes::update_destination_settings(tx, &org, &id, &settings, now))
+            .await
+    }
+
+    async fn delete_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (org, id) = (org.clone(), id.clone());
+        self.write(move |tx| writes::delete_destination(tx, &org, &id, now))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        query: &DeliveryQuery,
+    ) -> StoreResult<Page<Delivery>> {
+        let (org, query) = (org.clone(), query.clone());
+        self.read(move |conn| lists::list_deliveries(conn, &org, &query))
+            .await
+    }
+
+    async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>> {
+        let (org, id) = (org.clone(), id.clone());
+        self.read(move |conn| lists::get_delivery(conn, &org, &id))
+            .await
+    }
+
+    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
+        let (org, id) = (org.clone(), id.clone());
+        self.read(move |conn| lists::list_attempts_of(conn, &org, &id))
+            .await
+    }
+
+    async fn redeliver(
+        &self,
+        org: &OrgId,
+        id: &DeliveryId,
+        now: Millis,
+    ) -> StoreResult<Option<Delivery>> {
+        let (org, id) = (org.clone(), id.clone());
+        self.write(move |tx| writes::redeliver(tx, &org, &id, now))
+            .await
+    }
+
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        let request = request.clone();
+        self.write(move |tx| queue::claim(tx, &request)).await
+    }
+
+    async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
+        let completions = completions.to_vec();
+        self.write(move |tx| queue::complete(tx, &completions))
+            .await
+    }
+
+    async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
+        let (node_id, ids) = (node_id.to_owned(), ids.to_vec());
+        self.write(move |tx| queue::release(tx, &node_id, &ids, now))
+            .await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
+        self.read(queue::next_due_at).await
+    }
+}

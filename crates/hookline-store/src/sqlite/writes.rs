@@ -1,0 +1,146 @@
+//! Writes other than publishing and the queue: orgs, keys, destinations, redelivery.
+
+use hookline_core::clock::Millis;
+use hookline_core::delivery::Delivery;
+use hookline_core::destination::{Destination, DestinationSettings};
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::lists;
+use crate::{ApiKeyRecord, Org, StoreError, StoreResult};
+
+pub fn create_org(conn: &Connection, org: &Org, key: &ApiKeyRecord) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![org.id.as_str(), org.name, org.created_at],
+    )?;
+    create_api_key(conn, key)
+}
+
+pub fn create_api_key(conn: &Connection, key: &ApiKeyRecord) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO api_keys (id, org_id, key_hash, display_prefix, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            key.id.as_str(),
+            key.org_id.as_str(),
+            key.key_hash,
+            key.display_prefix,
+            key.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn delete_api_key(conn: &Connection, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
+    let removed = conn.execute(
+        "DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2",
+        params![id.as_str(), org.as_str()],
+    )?;
+    Ok(removed > 0)
+}
+
+/// The settings as stored: `enabled` is left out because its column is the truth.
+fn settings_json(settings: &DestinationSettings) -> String {
+    let mut json = settings.to_json();
+    json.remove("enabled");
+    serde_json::Value::Object(json).to_string()
+}
+
+pub fn insert_destination(conn: &Connection, d: &Destination) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO destinations (id, org_id, stream, settings, enabled, secret, created_at,
+             updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            d.id.as_str(),
+            d.org_id.as_str(),
+            d.stream.as_ref().map(|s| s.as_str()),
+            settings_json(&d.settings),
+            d.settings.enabled,
+            d.secret.expose(),
+            d.created_at,
+            d.updated_at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn update_destination_settings(
+    conn: &Connection,
+    org: &OrgId,
+    id: &DestinationId,
+    settings: &DestinationSettings,
+    now: Millis,
+) -> StoreResult<bool> {
+    let changed = conn.execute(
+        "UPDATE destinations SET settings = ?1, enabled = ?2, updated_at = ?3,
+             disabled_reason = CASE WHEN ?2 THEN NULL ELSE disabled_reason END,
+             consecutive_failures = CASE WHEN ?2 AND NOT enabled THEN 0
+                                         ELSE consecutive_failures END
+         WHERE id = ?4 AND org_id = ?5 AND deleted_at IS NULL",
+        params![
+            settings_json(settings),
+            settings.enabled,
+            now,
+            id.as_str(),
+            org.as_str()
+        ],
+    )?;
+    Ok(changed > 0)
+}
+
+pub fn delete_destination(
+    conn: &Connection,
+    org: &OrgId,
+    id: &DestinationId,
+    now: Millis,
+) -> StoreResult<bool> {
+    let deleted = conn.execute(
+        "UPDATE destinations SET deleted_at = ?1, enabled = 0, updated_at = ?1
+         WHERE id = ?2 AND org_id = ?3 AND deleted_at IS NULL",
+        params![now, id.as_str(), org.as_str()],
+    )?;
+    if deleted > 0 {
+        conn.execute(
+            "UPDATE deliveries SET state = 'canceled', run_at = NULL, lease_until = NULL,
+                 leased_by = NULL, updated_at = ?1
+             WHERE destination_id = ?2 AND state IN ('pending', 'failed', 'delivering')",
+            params![now, id.as_str()],
+        )?;
+    }
+    Ok(deleted > 0)
+}
+
+pub fn redeliver(
+    conn: &Connection,
+    org: &OrgId,
+    id: &DeliveryId,
+    now: Millis,
+) -> StoreResult<Option<Delivery>> {
+    let destination_deleted: Option<bool> = conn
+        .query_row(
+            "SELECT t.deleted_at IS NOT NULL FROM deliveries d
+             JOIN destinations t ON t.id = d.destination_id
+             WHERE d.id = ?1 AND d.org_id = ?2",
+            params![id.as_str(), org.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match destination_deleted {
+        None => return Ok(None),
+        Some(true) => {
+            return Err(StoreError::Conflict(
+                "the destination of this delivery has been deleted".into(),
+            ));
+        }
+        Some(false) => {}
+    }
+    conn.execute(
+        "UPDATE deliveries SET state = 'pending', run_at = ?1, lease_until = NULL,
+             leased_by = NULL, updated_at = ?1
+         WHERE id = ?2",
+        params![now, id.as_str()],
+    )?;
+    lists::get_delivery(conn, org, id)
+}
