@@ -1,1 +1,272 @@
-//! stub
+//! The delivery engine. It owns the loop that claims due deliveries from the store
+//! under a lease, sends them concurrently (never more than a destination's
+//! `max_in_flight`), records each attempt and reschedules by the retry policy.
+//! `step` runs one claim-and-send round to completion so tests can drain the queue
+//! deterministically; `run` is the long-lived loop with back-pressure and shutdown.
+
+mod sender;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookline_core::clock::{Clock, Millis};
+use hookline_core::ids::{DeliveryId, DestinationId};
+use hookline_core::retry::Decision;
+use hookline_store::{ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use sender::{Sender, SenderError, USER_AGENT};
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Identifies this process's leases; a restarted process gets a new one.
+    pub node_id: String,
+    /// Deliveries claimed per round.
+    pub batch_size: u32,
+    /// Attempts in flight on this node, across all destinations.
+    pub max_concurrency: usize,
+    pub lease_margin: Duration,
+    /// How long to sleep when nothing is due and nobody wakes us.
+    pub poll_interval: Duration,
+    /// How long shutdown waits for attempts in flight before handing them back.
+    pub shutdown_grace: Duration,
+    /// Response bodies are kept up to this many bytes.
+    pub capture_limit: usize,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            node_id: format!("node_{}", ulid::Ulid::new()),
+            batch_size: 64,
+            max_concurrency: 256,
+            lease_margin: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+            capture_limit: 64 * 1024,
+        }
+    }
+}
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sender: Sender,
+    config: DispatcherConfig,
+    wake: Arc<Notify>,
+    in_flight: Mutex<HashMap<DeliveryId, DestinationId>>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: DispatcherConfig,
+    ) -> Result<Self, SenderError> {
+        Ok(Self {
+            sender: Sender::new(config.capture_limit)?,
+            store,
+            clock,
+            config,
+            wake: Arc::new(Notify::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Notify this after committing new or newly due work; the loop claims at once.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Claims one batch and sends all of it, returning how many attempts were made.
+    pub async fn step(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let claimed = self.claim(self.config.batch_size).await?;
+        let count = claimed.len();
+        let mut tasks = JoinSet::new();
+        for delivery in claimed {
+            tasks.spawn(self.clone().deliver(delivery));
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(count)
+    }
+
+    /// Claims and sends until `shutdown` is canceled; then waits up to the grace period
+    /// for attempts in flight and hands back the leases of any still unfinished.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let room = self.config.max_concurrency.saturating_sub(tasks.len());
+            let limit = (self.config.batch_size as usize).min(room) as u32;
+            let claimed = if limit == 0 {
+                Ok(Vec::new())
+            } else {
+                self.claim(limit).await
+            };
+            let claimed = match claimed {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed; retrying shortly");
+                    Vec::new()
+                }
+            };
+            let full_batch = limit > 0 && claimed.len() == limit as usize;
+            let claimed_any = !claimed.is_empty();
+            for delivery in claimed {
+                tasks.spawn(self.clone().deliver(delivery));
+            }
+            if full_batch {
+                continue;
+            }
+            let pause = self.idle_pause(claimed_any).await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        self.drain(tasks).await;
+    }
+
+    /// How long to wait before the next claim: until the next delivery falls due, but
+    /// never longer than the poll interval. When something is due yet nothing could be
+    /// claimed (every due destination is at its limit), wait for a completion instead.
+    async fn idle_pause(&self, claimed_any: bool) -> Duration {
+        let poll = self.config.poll_interval;
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => {
+                let wait = due - self.clock.now_ms();
+                if wait <= 0 && !claimed_any {
+                    poll
+                } else {
+                    Duration::from_millis(wait.max(0) as u64).min(poll)
+                }
+            }
+            Ok(None) => poll,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the queue failed");
+                poll
+            }
+        }
+    }
+
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let finished = tokio::time::timeout(self.config.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_ok() {
+            return;
+        }
+        let unfinished: Vec<DeliveryId> = self.in_flight_ids();
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        tracing::info!(count = unfinished.len(), "handing unfinished deliveries back");
+        if let Err(e) = self
+            .store
+            .release(&self.config.node_id, &unfinished, self.clock.now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "could not hand leases back; they will expire instead");
+        }
+    }
+
+    fn in_flight_ids(&self) -> Vec<DeliveryId> {
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight.keys().cloned().collect()
+    }
+
+    async fn claim(&self, limit: u32) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut per_destination: HashMap<DestinationId, u32> = HashMap::new();
+        for destination in self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            *per_destination.entry(destination.clone()).or_default() += 1;
+        }
+        let claimed = self
+            .store
+            .claim_due(&ClaimRequest {
+                now: self.clock.now_ms(),
+                limit,
+                lease_margin_ms: self.config.lease_margin.as_millis() as Millis,
+                node_id: self.config.node_id.clone(),
+                in_flight: per_destination,
+            })
+            .await?;
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        for delivery in &claimed {
+            in_flight.insert(delivery.delivery_id.clone(), delivery.destination.id.clone());
+        }
+        Ok(claimed)
+    }
+
+    /// Makes one attempt of a claimed delivery and records it.
+    async fn deliver(self: Arc<Self>, claimed: ClaimedDelivery) {
+        let _slot = InFlightSlot {
+            dispatcher: &self,
+            id: claimed.delivery_id.clone(),
+        };
+        let (attempt, result) = self.sender.attempt(&claimed, self.clock.now_ms()).await;
+        let now = self.clock.now_ms();
+        let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+        let next = match claimed
+            .destination
+            .settings
+            .retry
+            .decide(claimed.attempt, result, jitter)
+        {
+            Decision::Delivered => NextStep::Delivered,
+            Decision::RetryIn(delay) => NextStep::RetryAt(now + delay),
+            Decision::DeadLetter => NextStep::DeadLetter,
+            Decision::Gone => NextStep::Gone,
+        };
+        tracing::debug!(
+            delivery = %claimed.delivery_id,
+            attempt = claimed.attempt,
+            status = ?attempt.response_status,
+            error = ?attempt.error_kind,
+            ?next,
+            "attempt finished"
+        );
+        let completion = Completion {
+            node_id: self.config.node_id.clone(),
+            attempt,
+            next,
+            now,
+        };
+        if let Err(e) = self.store.complete(&[completion]).await {
+            tracing::warn!(
+                delivery = %claimed.delivery_id,
+                error = %e,
+                "could not record an attempt; the lease will expire and it will be retried"
+            );
+        }
+        if matches!(next, NextStep::RetryAt(_)) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Frees a delivery's place in the in-flight table when its attempt ends, however it ends.
+struct InFlightSlot<'a> {
+    dispatcher: &'a Dispatcher,
+    id: DeliveryId,
+}
+
+impl Drop for InFlightSlot<'_> {
+    fn drop(&mut self) {
+        self.dispatcher
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}

@@ -93,7 +93,8 @@ pub struct DeliveryQuery {
 pub struct ClaimRequest {
     pub now: Millis,
     pub limit: u32,
-    pub lease_ms: Millis,
+    /// A lease lasts the destination's timeout plus this margin, so it outlives any attempt.
+    pub lease_margin_ms: Millis,
     pub node_id: String,
     /// Deliveries this node is sending right now, per destination.
     pub in_flight: HashMap<DestinationId, u32>,

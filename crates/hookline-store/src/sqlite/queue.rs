@@ -72,6 +72,9 @@ pub fn claim(conn: &Connection, req: &ClaimRequest) -> StoreResult<Vec<ClaimedDe
         }
     }
 
+    let lease_until = |destination: &Destination| {
+        req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms
+    };
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
              attempts = attempts + 1, updated_at = ?3
@@ -82,15 +85,16 @@ pub fn claim(conn: &Connection, req: &ClaimRequest) -> StoreResult<Vec<ClaimedDe
     chosen
         .into_iter()
         .map(|(delivery_id, destination_id)| {
+            let destination = destinations[&destination_id].clone();
             let (attempt, event_id): (u32, String) = lease.query_row(
-                params![req.now + req.lease_ms, req.node_id, req.now, delivery_id],
+                params![lease_until(&destination), req.node_id, req.now, delivery_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             Ok(ClaimedDelivery {
                 delivery_id: DeliveryId::from_trusted(delivery_id),
                 attempt,
                 event: event.query_row(params![event_id], rows::event)?,
-                destination: destinations[&destination_id].clone(),
+                destination,
             })
         })
         .collect()

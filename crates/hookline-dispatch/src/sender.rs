@@ -1,0 +1,187 @@
+//! One HTTP attempt: build the signed request exactly as DESIGN.md §3 says, send it with
+//! the shared client, read at most the capture cap of the answer, and record it all.
+//! The client never follows redirects and ignores proxy settings from the environment:
+//! a webhook goes to the address the destination names, or nowhere.
+
+use std::time::{Duration, Instant};
+
+use hookline_core::clock::Millis;
+use hookline_core::delivery::{Attempt, ErrorKind};
+use hookline_core::envelope::Envelope;
+use hookline_core::ids::AttemptId;
+use hookline_core::retry::{AttemptResult, parse_retry_after};
+use hookline_core::signing::sign_standard;
+use hookline_store::ClaimedDelivery;
+
+pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct SenderError(#[from] reqwest::Error);
+
+/// The shared HTTP client, with keep-alive pools reused across attempts.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    capture_limit: usize,
+}
+
+impl Sender {
+    pub fn new(capture_limit: usize) -> Result<Self, SenderError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()?;
+        Ok(Self {
+            client,
+            capture_limit,
+        })
+    }
+
+    /// Sends one attempt of `claimed`, signed at `now`, and says how it went.
+    pub async fn attempt(&self, claimed: &ClaimedDelivery, now: Millis) -> (Attempt, AttemptResult) {
+        let destination = &claimed.destination;
+        let event = &claimed.event;
+        let body = Envelope::of(event, destination.settings.include_raw).to_bytes();
+        let timestamp = now.div_euclid(1000);
+        let mut headers: Vec<(String, String)> = vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), USER_AGENT.into()),
+            ("webhook-id".into(), event.id.to_string()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            (
+                "webhook-signature".into(),
+                sign_standard(&destination.secret, event.id.as_str(), timestamp, &body),
+            ),
+            ("hookline-delivery-id".into(), claimed.delivery_id.to_string()),
+            ("hookline-stream".into(), event.stream.as_str().into()),
+            ("hookline-event-type".into(), event.event_type.as_str().into()),
+        ];
+        headers.extend(destination.settings.headers.iter().cloned());
+
+        let mut request = self
+            .client
+            .post(destination.settings.url.as_str())
+            .timeout(Duration::from_secs(destination.settings.timeout_secs.into()))
+            .body(body.clone());
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+
+        let started = Instant::now();
+        let outcome = self.exchange(request, now).await;
+        let mut attempt = Attempt {
+            id: AttemptId::generate(),
+            org_id: event.org_id.clone(),
+            delivery_id: claimed.delivery_id.clone(),
+            destination_id: destination.id.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.as_str().to_owned(),
+            number: claimed.attempt,
+            started_at: now,
+            url: destination.settings.url.as_str().to_owned(),
+            request_headers: headers,
+            request_body: String::from_utf8_lossy(&body).into_owned(),
+            response_status: None,
+            response_headers: Vec::new(),
+            response_body: None,
+            response_truncated: false,
+            latency_ms: started.elapsed().as_millis() as i64,
+            error_kind: None,
+            error_message: None,
+        };
+        let result = match outcome {
+            Ok(response) => {
+                attempt.response_status = Some(response.status);
+                attempt.response_headers = response.headers;
+                attempt.response_body = Some(response.body);
+                attempt.response_truncated = response.truncated;
+                if (200..300).contains(&response.status) {
+                    AttemptResult::Success
+                } else {
+                    attempt.error_kind = Some(ErrorKind::HttpStatus);
+                    AttemptResult::Status {
+                        code: response.status,
+                        retry_after_secs: response.retry_after_secs,
+                    }
+                }
+            }
+            Err((kind, message)) => {
+                attempt.error_kind = Some(kind);
+                attempt.error_message = Some(message);
+                AttemptResult::NoResponse
+            }
+        };
+        (attempt, result)
+    }
+
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        now: Millis,
+    ) -> Result<Captured, (ErrorKind, String)> {
+        let mut response = request.send().await.map_err(|e| classify(&e))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let retry_after_secs = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now));
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+            let room = self.capture_limit - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Captured {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            truncated,
+            retry_after_secs,
+        })
+    }
+}
+
+struct Captured {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    truncated: bool,
+    retry_after_secs: Option<u64>,
+}
+
+/// Names what went wrong from the error and its causes.
+fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let lower = chain.to_ascii_lowercase();
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
+        ErrorKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Connect
+    };
+    (kind, chain)
+}
