@@ -1,1 +1,35 @@
-//! stub
+//! Hookline's HTTP API. Handlers are thin: parse the request into core types, call the
+//! store, and render the answer; every error leaves through `ApiError`.
+
+mod error;
+mod extract;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hookline_core::clock::Clock;
+use hookline_core::url_policy::UrlPolicy;
+use hookline_store::Store;
+use tokio::sync::Notify;
+
+pub use error::ApiError;
+
+/// Published events may be at most this large (DESIGN.md §4).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub url_policy: UrlPolicy,
+    /// Wakes the dispatcher when new work is committed.
+    pub dispatcher: Arc<Notify>,
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::routes()
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

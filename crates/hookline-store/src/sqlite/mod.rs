@@ -29,7 +29,7 @@ struct Shared {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// Held for the life of the store: the exclusive lock on the data directory.
+    /// Held for the life of the store (locked when the store is a server's).
     _lock: File,
 }
 
@@ -53,26 +53,44 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating as needed) the store in `data_dir`, and returns the
-    /// deliveries a crashed predecessor had leased to the queue.
+    /// Opens the store in `data_dir` for a server: creates and migrates it as needed,
+    /// takes the directory's exclusive lock, and returns the deliveries a crashed
+    /// predecessor had leased to the queue.
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
+        Self::open_with(data_dir, true)
+    }
+
+    /// Opens the store for a short administrative command (`org create`) that may run
+    /// beside a server: no lock, and the server's leases are left alone.
+    pub fn open_shared(data_dir: &Path) -> StoreResult<Self> {
+        Self::open_with(data_dir, false)
+    }
+
+    fn open_with(data_dir: &Path, exclusive: bool) -> StoreResult<Self> {
         let unavailable = |what: &str, e: std::io::Error| {
             StoreError::Unavailable(format!("{what} {}: {e}", data_dir.display()))
         };
         std::fs::create_dir_all(data_dir).map_err(|e| unavailable("cannot create", e))?;
         let lock = File::create(data_dir.join("hookline.lock"))
             .map_err(|e| unavailable("cannot create the lock file in", e))?;
-        lock.try_lock().map_err(|_| {
-            StoreError::Unavailable(format!(
-                "{} is in use by another Hookline process",
-                data_dir.display()
-            ))
-        })?;
+        if exclusive {
+            lock.try_lock().map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "{} is in use by another Hookline server",
+                    data_dir.display()
+                ))
+            })?;
+        }
         let path: PathBuf = data_dir.join("hookline.db");
         let mut writer = Connection::open(&path)?;
         configure(&writer)?;
         schema::migrate(&mut writer)?;
-        queue::expire_all_leases(&writer)?;
+        if exclusive {
+            let expired = queue::expire_all_leases(&writer)?;
+            if expired > 0 {
+                tracing::info!(expired, "leases of a previous run handed back to the queue");
+            }
+        }
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(

@@ -1,0 +1,132 @@
+//! Server settings from `hookline.toml`, `HOOKLINE_*` environment variables and flags.
+//! Flags and environment are read by clap (flag wins over env); the file fills in what
+//! neither gave; then the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hookline_core::url_policy::UrlPolicy;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./hookline-data";
+pub const DEFAULT_CONFIG_FILE: &str = "hookline.toml";
+
+/// Everything `serve` needs, resolved.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Opens loopback and plain http for local work.
+    pub dev: bool,
+    pub allow_http: bool,
+    pub allow_private_networks: bool,
+}
+
+impl ServeConfig {
+    pub fn url_policy(&self) -> UrlPolicy {
+        UrlPolicy {
+            allow_http: self.dev || self.allow_http,
+            allow_private: self.dev || self.allow_private_networks,
+        }
+    }
+}
+
+/// The settings as they may appear in `hookline.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub dev: Option<bool>,
+    pub allow_http: Option<bool>,
+    pub allow_private_networks: Option<bool>,
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is fine only when it is the default one.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .with_context(|| format!("{} is not a valid Hookline config", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// What flags and environment gave, before the file and defaults fill the gaps.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub dev: bool,
+    pub allow_http: Option<bool>,
+    pub allow_private_networks: Option<bool>,
+}
+
+pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeConfig> {
+    Ok(ServeConfig {
+        listen: match overrides.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse()?,
+        },
+        data_dir: overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        dev: overrides.dev || file.dev.unwrap_or(false),
+        allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
+        allow_private_networks: overrides
+            .allow_private_networks
+            .or(file.allow_private_networks)
+            .unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file: FileConfig =
+            toml::from_str("listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/hookline\"").unwrap();
+        let config = resolve(
+            Overrides {
+                data_dir: Some("/tmp/x".into()),
+                ..Default::default()
+            },
+            file,
+        )
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert!(!config.dev);
+        assert_eq!(config.url_policy(), UrlPolicy::default());
+    }
+
+    #[test]
+    fn dev_opens_the_url_policy() {
+        let config = resolve(
+            Overrides {
+                dev: true,
+                ..Default::default()
+            },
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(config.url_policy(), UrlPolicy::DEV);
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}
