@@ -1,0 +1,165 @@
+//! A real HTTP receiver on 127.0.0.1 that answers from a script and records every
+//! request, including how many were in flight at once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn ok() -> Self {
+        Self::status(200)
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("request has no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Mutex<Option<Reply>>,
+    received: Mutex<Vec<Received>>,
+    concurrent: AtomicUsize,
+    max_concurrent: AtomicUsize,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    inner: Arc<Inner>,
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = inner.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
+    inner.max_concurrent.fetch_max(now, Ordering::SeqCst);
+    inner.received.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    let reply = inner
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .or_else(|| inner.fallback.lock().unwrap().clone())
+        .unwrap_or_else(Reply::ok);
+    tokio::time::sleep(reply.delay).await;
+    inner.concurrent.fetch_sub(1, Ordering::SeqCst);
+    let mut response =
+        (StatusCode::from_u16(reply.status).unwrap(), reply.body.clone()).into_response();
+    for (name, value) in &reply.headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    response
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://{addr}/hook"),
+            inner,
+        }
+    }
+
+    /// Answers the next requests with `replies`, in order; then the fallback.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.script.lock().unwrap().extend(replies);
+    }
+
+    /// What to answer once the script is used up (default 200).
+    pub fn fallback(&self, reply: Reply) {
+        *self.inner.fallback.lock().unwrap() = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.inner.max_concurrent.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` requests arrived; panics after `within`.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} requests within {within:?}, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
