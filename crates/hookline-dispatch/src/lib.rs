@@ -166,7 +166,10 @@ impl Dispatcher {
         let unfinished: Vec<DeliveryId> = self.in_flight_ids();
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        tracing::info!(count = unfinished.len(), "handing unfinished deliveries back");
+        tracing::info!(
+            count = unfinished.len(),
+            "handing unfinished deliveries back"
+        );
         if let Err(e) = self
             .store
             .release(&self.config.node_id, &unfinished, self.clock.now_ms())
@@ -203,7 +206,10 @@ impl Dispatcher {
             .await?;
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         for delivery in &claimed {
-            in_flight.insert(delivery.delivery_id.clone(), delivery.destination.id.clone());
+            in_flight.insert(
+                delivery.delivery_id.clone(),
+                delivery.destination.id.clone(),
+            );
         }
         Ok(claimed)
     }

@@ -42,7 +42,11 @@ impl Sender {
     }
 
     /// Sends one attempt of `claimed`, signed at `now`, and says how it went.
-    pub async fn attempt(&self, claimed: &ClaimedDelivery, now: Millis) -> (Attempt, AttemptResult) {
+    pub async fn attempt(
+        &self,
+        claimed: &ClaimedDelivery,
+        now: Millis,
+    ) -> (Attempt, AttemptResult) {
         let destination = &claimed.destination;
         let event = &claimed.event;
         let body = Envelope::of(event, destination.settings.include_raw).to_bytes();
@@ -56,16 +60,24 @@ impl Sender {
                 "webhook-signature".into(),
                 sign_standard(&destination.secret, event.id.as_str(), timestamp, &body),
             ),
-            ("hookline-delivery-id".into(), claimed.delivery_id.to_string()),
+            (
+                "hookline-delivery-id".into(),
+                claimed.delivery_id.to_string(),
+            ),
             ("hookline-stream".into(), event.stream.as_str().into()),
-            ("hookline-event-type".into(), event.event_type.as_str().into()),
+            (
+                "hookline-event-type".into(),
+                event.event_type.as_str().into(),
+            ),
         ];
         headers.extend(destination.settings.headers.iter().cloned());
 
         let mut request = self
             .client
             .post(destination.settings.url.as_str())
-            .timeout(Duration::from_secs(destination.settings.timeout_secs.into()))
+            .timeout(Duration::from_secs(
+                destination.settings.timeout_secs.into(),
+            ))
             .body(body.clone());
         for (name, value) in &headers {
             request = request.header(name, value);
@@ -128,7 +140,12 @@ impl Sender {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let retry_after_secs = response
             .headers()

@@ -56,7 +56,11 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Self {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
+        let next_cursor = if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
         Self {
             data: rows,
             next_cursor,

@@ -1,19 +1,18 @@
 //! The `hookline` command: `serve` runs the server; `migrate` and `org create` are
 //! the administrative commands that work on the same data directory.
 
+mod commands;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hookline::configuration::{self, FileConfig, Overrides};
 use hookline::{startup, telemetry};
-use hookline_core::api_key::NewApiKey;
-use hookline_core::clock::{Clock, SystemClock};
-use hookline_core::ids::{ApiKeyId, OrgId};
 use hookline_dispatch::DispatcherConfig;
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, Org, Store};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -21,7 +20,7 @@ use tokio_util::sync::CancellationToken;
     name = "hookline",
     version,
     about = "Hookline: webhook delivery that is signed, retried and never lost.",
-    after_help = "Example:\n  hookline serve --dev\n  hookline org create acme"
+    after_help = "Example:\n  hookline serve --dev\n  hookline org create acme\n  hookline listen --port 9000 --secret whsec_…"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,12 +38,18 @@ enum Command {
     /// Manage orgs (tenants).
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Receive deliveries locally, verify and print them.
+    Listen(commands::listen::ListenArgs),
+    /// Verify one request's signature (body on stdin); exit 0 if valid, 1 if not.
+    Verify(commands::verify::VerifyArgs),
 }
 
 #[derive(Subcommand)]
 enum OrgCommand {
     /// Create an org and print its id and first API key (shown only this once).
-    #[command(after_help = "Example:\n  hookline org create acme\n  hookline org create acme --json")]
+    #[command(
+        after_help = "Example:\n  hookline org create acme\n  hookline org create acme --json"
+    )]
     Create {
         /// A name for people to recognise the org by.
         name: String,
@@ -99,20 +104,22 @@ impl StoreArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     telemetry::init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args).await?,
         Command::Migrate(args) => {
             let dir = args.data_dir()?;
             SqliteStore::open_shared(&dir)?;
             println!("database in {} is up to date", dir.display());
-            Ok(())
         }
         Command::Org(OrgCommand::Create { name, store, json }) => {
-            create_org(name, store.data_dir()?, json).await
+            commands::org::create(name, store.data_dir()?, json).await?
         }
+        Command::Listen(args) => commands::listen::run(args).await?,
+        Command::Verify(args) => return commands::verify::run(args),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -139,9 +146,8 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing a SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -151,39 +157,4 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("shutting down: no new claims; finishing attempts in flight");
     shutdown.cancel();
-}
-
-async fn create_org(name: String, data_dir: PathBuf, json: bool) -> anyhow::Result<()> {
-    let name = name.trim().to_owned();
-    anyhow::ensure!(
-        !name.is_empty() && name.len() <= 200,
-        "the org name must be 1 to 200 characters"
-    );
-    let store = SqliteStore::open_shared(&data_dir)?;
-    let now = SystemClock.now_ms();
-    let org = Org {
-        id: OrgId::generate(),
-        name,
-        created_at: now,
-    };
-    let key = NewApiKey::generate();
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        org_id: org.id.clone(),
-        key_hash: key.hash,
-        display_prefix: key.display_prefix,
-        created_at: now,
-    };
-    store.create_org(&org, &record).await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"org_id": org.id, "name": org.name, "api_key": key.plaintext})
-        );
-    } else {
-        println!("org_id:  {}", org.id);
-        println!("api_key: {}", key.plaintext);
-        println!("Keep the API key safe: it is shown only this once.");
-    }
-    Ok(())
 }

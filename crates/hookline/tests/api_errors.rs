@@ -4,13 +4,16 @@ mod support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::TestApp;
+use support::app::TestApp;
+use support::receiver::Receiver;
 
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{body}"
     );
 }
@@ -19,7 +22,11 @@ fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) 
 async fn requests_without_a_valid_key_are_401() {
     let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
-    let response = client.get(format!("{}/v1/events", app.base)).send().await.unwrap();
+    let response = client
+        .get(format!("{}/v1/events", app.base))
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
@@ -46,14 +53,22 @@ async fn malformed_and_mistyped_bodies_are_4xx() {
     let (s, b) = app
         .post_raw("/v1/events", "text/plain", b"{}".to_vec())
         .await;
-    assert_error(s, &b, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    assert_error(
+        s,
+        &b,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
     let (s, b) = app.post("/v1/events", json!({"type": 5, "data": {}})).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
     let (s, b) = app.post("/v1/events", json!({"type": "a.b"})).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
     assert!(b["error"]["message"].as_str().unwrap().contains("data"));
     let (s, b) = app
-        .post("/v1/events", json!({"type": "a.b", "data": {}, "colour": 1}))
+        .post(
+            "/v1/events",
+            json!({"type": "a.b", "data": {}, "colour": 1}),
+        )
         .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
 }
@@ -63,8 +78,14 @@ async fn invalid_fields_name_the_field() {
     let app = TestApp::spawn().await;
     for (body, field) in [
         (json!({"type": "bad type", "data": {}}), "type"),
-        (json!({"type": "a.b", "stream": "no spaces", "data": {}}), "stream"),
-        (json!({"type": "a.b", "stream": "hookline", "data": {}}), "stream"),
+        (
+            json!({"type": "a.b", "stream": "no spaces", "data": {}}),
+            "stream",
+        ),
+        (
+            json!({"type": "a.b", "stream": "hookline", "data": {}}),
+            "stream",
+        ),
         (json!({"type": "a.b", "level": "loud", "data": {}}), "level"),
         (json!({"type": "a.b", "id": "", "data": {}}), "id"),
     ] {
@@ -76,14 +97,38 @@ async fn invalid_fields_name_the_field() {
         (json!({}), "url"),
         (json!({"url": "not a url"}), "url"),
         (json!({"url": "ftp://example.com"}), "url"),
-        (json!({"url": "https://x.example", "types": "run.*"}), "types"),
-        (json!({"url": "https://x.example", "filter": {"a": {"$regex": "."}}}), "filter"),
-        (json!({"url": "https://x.example", "headers": {"Webhook-Id": "x"}}), "headers"),
-        (json!({"url": "https://x.example", "timeout_secs": 0}), "timeout_secs"),
-        (json!({"url": "https://x.example", "retry_schedule_secs": vec![1; 21]}), "retry_schedule_secs"),
-        (json!({"url": "https://x.example", "secret": "whsec_short"}), "secret"),
-        (json!({"url": "https://x.example", "ordered": true}), "ordered"),
-        (json!({"url": "https://x.example", "nonsense": 1}), "nonsense"),
+        (
+            json!({"url": "https://x.example", "types": "run.*"}),
+            "types",
+        ),
+        (
+            json!({"url": "https://x.example", "filter": {"a": {"$regex": "."}}}),
+            "filter",
+        ),
+        (
+            json!({"url": "https://x.example", "headers": {"Webhook-Id": "x"}}),
+            "headers",
+        ),
+        (
+            json!({"url": "https://x.example", "timeout_secs": 0}),
+            "timeout_secs",
+        ),
+        (
+            json!({"url": "https://x.example", "retry_schedule_secs": vec![1; 21]}),
+            "retry_schedule_secs",
+        ),
+        (
+            json!({"url": "https://x.example", "secret": "whsec_short"}),
+            "secret",
+        ),
+        (
+            json!({"url": "https://x.example", "ordered": true}),
+            "ordered",
+        ),
+        (
+            json!({"url": "https://x.example", "nonsense": 1}),
+            "nonsense",
+        ),
     ] {
         let (s, b) = app.post("/v1/destinations", body.clone()).await;
         assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
@@ -115,7 +160,10 @@ async fn without_dev_only_public_https_destinations_are_accepted() {
         assert_eq!(b["error"]["field"], "url", "{url}");
     }
     let (s, b) = app
-        .post("/v1/destinations", json!({"url": "https://hooks.example.com/x"}))
+        .post(
+            "/v1/destinations",
+            json!({"url": "https://hooks.example.com/x"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 }
@@ -128,7 +176,8 @@ async fn a_body_over_one_mebibyte_is_413() {
     let (s, b) = app.post_raw("/v1/events", "application/json", body).await;
     assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     let fits = "x".repeat(1000 * 1000);
-    app.publish(json!({"type": "a.b", "data": {"blob": fits}})).await;
+    app.publish(json!({"type": "a.b", "data": {"blob": fits}}))
+        .await;
 }
 
 #[tokio::test]
@@ -152,10 +201,12 @@ async fn unknown_ids_routes_and_methods_are_404_or_405() {
 #[tokio::test]
 async fn another_orgs_objects_answer_404() {
     let app = TestApp::spawn().await;
-    let receiver = support::Receiver::start().await;
+    let receiver = Receiver::start().await;
     let destination = app.destination(&receiver.url, json!({})).await;
     let event = app.publish(json!({"type": "a.b", "data": {}})).await;
-    receiver.wait_for(1, std::time::Duration::from_secs(10)).await;
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
     let delivery = app.only_delivery(destination["id"].as_str().unwrap()).await;
 
     let other = app.other_org_key().await;
@@ -180,14 +231,21 @@ async fn another_orgs_objects_answer_404() {
         .request_as(
             &other,
             Method::POST,
-            &format!("/v1/deliveries/{}/redeliver", delivery["id"].as_str().unwrap()),
+            &format!(
+                "/v1/deliveries/{}/redeliver",
+                delivery["id"].as_str().unwrap()
+            ),
             None,
         )
         .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
-    let (_, list) = app.request_as(&other, Method::GET, "/v1/events", None).await;
+    let (_, list) = app
+        .request_as(&other, Method::GET, "/v1/events", None)
+        .await;
     assert_eq!(list["data"], json!([]));
-    let (_, list) = app.request_as(&other, Method::GET, "/v1/deliveries", None).await;
+    let (_, list) = app
+        .request_as(&other, Method::GET, "/v1/deliveries", None)
+        .await;
     assert_eq!(list["data"], json!([]));
 }
 
@@ -196,7 +254,11 @@ async fn health_and_readiness_answer_without_auth() {
     let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
     for path in ["/healthz", "/readyz"] {
-        let r = client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let r = client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::app::TestApp;
+use support::receiver::{Receiver, Reply};
 use support::verify::standard_signature_is_valid;
-use support::{Receiver, Reply, TestApp};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -39,7 +40,10 @@ async fn a_delivery_is_signed_and_shaped_as_documented() {
     assert_eq!(request.header("x-team"), "core");
     let timestamp: i64 = request.header("webhook-timestamp").parse().unwrap();
     let now = chrono::Utc::now().timestamp();
-    assert!((now - timestamp).abs() < 60, "timestamp {timestamp} vs now {now}");
+    assert!(
+        (now - timestamp).abs() < 60,
+        "timestamp {timestamp} vs now {now}"
+    );
     assert!(standard_signature_is_valid(
         secret,
         request.header("webhook-id"),
@@ -84,7 +88,9 @@ async fn a_delivery_is_signed_and_shaped_as_documented() {
     );
     assert!(attempt["error_kind"].is_null());
 
-    let (_, shown) = app.get(&format!("/v1/destinations/{}", id(&destination))).await;
+    let (_, shown) = app
+        .get(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
     assert!(shown["last_success_at"].is_string(), "{shown}");
     assert_eq!(shown["consecutive_failures"], 0);
 }
@@ -101,7 +107,10 @@ async fn secrets_are_shown_once_and_never_in_reads() {
     let (_, one) = app.get(&format!("/v1/destinations/{}", id(&created))).await;
     let (_, all) = app.get("/v1/destinations").await;
     let (_, patched) = app
-        .patch(&format!("/v1/destinations/{}", id(&created)), json!({"name": "n"}))
+        .patch(
+            &format!("/v1/destinations/{}", id(&created)),
+            json!({"name": "n"}),
+        )
         .await;
     for shown in [one, all, patched] {
         let text = shown.to_string();
@@ -109,7 +118,10 @@ async fn secrets_are_shown_once_and_never_in_reads() {
         assert!(text.contains("LaSw"));
     }
     let (s, b) = app
-        .patch(&format!("/v1/destinations/{}", id(&created)), json!({"secret": given}))
+        .patch(
+            &format!("/v1/destinations/{}", id(&created)),
+            json!({"secret": given}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
@@ -121,8 +133,10 @@ async fn types_level_filter_and_stream_scope_choose_the_destinations() {
     let chatty = Receiver::start().await;
     let costly = Receiver::start().await;
     let session = Receiver::start().await;
-    app.destination(&runs.url, json!({"types": ["run.*"]})).await;
-    app.destination(&chatty.url, json!({"level": "progress"})).await;
+    app.destination(&runs.url, json!({"types": ["run.*"]}))
+        .await;
+    app.destination(&chatty.url, json!({"level": "progress"}))
+        .await;
     app.destination(
         &costly.url,
         json!({"filter": {"data.cost": {"$gt": 1}, "type": {"$in": ["run.failed", "turn.completed"]}}}),
@@ -137,14 +151,16 @@ async fn types_level_filter_and_stream_scope_choose_the_destinations() {
     assert_eq!(s, StatusCode::CREATED, "{scoped}");
     assert_eq!(scoped["stream"], "sess_9");
 
-    let publish = |t: &str, stream: &str, level: &str, cost: i64| {
-        json!({"type": t, "stream": stream, "level": level, "data": {"cost": cost}})
-    };
+    let publish = |t: &str, stream: &str, level: &str, cost: i64| json!({"type": t, "stream": stream, "level": level, "data": {"cost": cost}});
     let counts = [
-        app.publish(publish("run.failed", "sess_1", "user", 5)).await,
-        app.publish(publish("run.started", "sess_1", "progress", 0)).await,
-        app.publish(publish("turn.completed", "sess_9", "user", 0)).await,
-        app.publish(publish("agent.message", "sess_9", "debug", 9)).await,
+        app.publish(publish("run.failed", "sess_1", "user", 5))
+            .await,
+        app.publish(publish("run.started", "sess_1", "progress", 0))
+            .await,
+        app.publish(publish("turn.completed", "sess_9", "user", 0))
+            .await,
+        app.publish(publish("agent.message", "sess_9", "debug", 9))
+            .await,
     ]
     .map(|p| p["deliveries"].as_i64().unwrap());
     // run.failed: runs, chatty, costly. run.started (progress): runs? no (level user), chatty.
@@ -166,7 +182,10 @@ async fn types_level_filter_and_stream_scope_choose_the_destinations() {
     session.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(types(&runs), ["run.failed"]);
-    assert_eq!(types(&chatty), ["run.failed", "run.started", "turn.completed"]);
+    assert_eq!(
+        types(&chatty),
+        ["run.failed", "run.started", "turn.completed"]
+    );
     assert_eq!(types(&costly), ["run.failed"]);
     assert_eq!(types(&session), ["turn.completed"]);
 }
@@ -177,7 +196,8 @@ async fn raw_is_stripped_unless_the_destination_asks_for_it() {
     let plain = Receiver::start().await;
     let full = Receiver::start().await;
     app.destination(&plain.url, json!({})).await;
-    app.destination(&full.url, json!({"include_raw": true})).await;
+    app.destination(&full.url, json!({"include_raw": true}))
+        .await;
     app.publish(json!({"type": "a.b", "data": {"x": 1}, "raw": {"bulky": "yes"}}))
         .await;
     let plain_body = plain.wait_for(1, WAIT).await[0].json();
@@ -190,7 +210,9 @@ async fn raw_is_stripped_unless_the_destination_asks_for_it() {
 async fn a_paused_destination_keeps_deliveries_waiting_until_resumed() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let destination = app.destination(&receiver.url, json!({"enabled": false})).await;
+    let destination = app
+        .destination(&receiver.url, json!({"enabled": false}))
+        .await;
     assert_eq!(destination["enabled"], false);
     for n in 0..3 {
         app.publish(json!({"type": "a.b", "data": {"n": n}})).await;
@@ -199,10 +221,16 @@ async fn a_paused_destination_keeps_deliveries_waiting_until_resumed() {
     assert_eq!(receiver.received().len(), 0);
     let waiting = app.deliveries_of_destination(id(&destination)).await;
     assert_eq!(waiting.len(), 3);
-    assert!(waiting.iter().all(|d| d["status"] == "pending"), "{waiting:#?}");
+    assert!(
+        waiting.iter().all(|d| d["status"] == "pending"),
+        "{waiting:#?}"
+    );
 
     let (s, resumed) = app
-        .patch(&format!("/v1/destinations/{}", id(&destination)), json!({"enabled": true}))
+        .patch(
+            &format!("/v1/destinations/{}", id(&destination)),
+            json!({"enabled": true}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{resumed}");
     assert_eq!(resumed["enabled"], true);
@@ -216,17 +244,26 @@ async fn a_paused_destination_keeps_deliveries_waiting_until_resumed() {
 async fn deleting_a_destination_cancels_what_it_had_not_sent() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    let destination = app.destination(&receiver.url, json!({"enabled": false})).await;
+    let destination = app
+        .destination(&receiver.url, json!({"enabled": false}))
+        .await;
     app.publish(json!({"type": "a.b", "data": {}})).await;
     let delivery = app.only_delivery(id(&destination)).await;
-    let (s, _) = app.delete(&format!("/v1/destinations/{}", id(&destination))).await;
+    let (s, _) = app
+        .delete(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let canceled = app.wait_status(id(&delivery), "canceled", WAIT).await;
     assert!(canceled["next_attempt_at"].is_null());
-    let (s, _) = app.get(&format!("/v1/destinations/{}", id(&destination))).await;
+    let (s, _) = app
+        .get(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, b) = app
-        .post(&format!("/v1/deliveries/{}/redeliver", id(&delivery)), json!({}))
+        .post(
+            &format!("/v1/deliveries/{}/redeliver", id(&delivery)),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     let after = app.publish(json!({"type": "a.b", "data": {}})).await;
@@ -243,7 +280,11 @@ async fn server_errors_are_retried_until_success_with_the_same_webhook_id() {
     let destination = app.destination(&receiver.url, json!({})).await;
     let event = app.publish(json!({"type": "a.b", "data": {}})).await;
     let requests = receiver.wait_for(3, WAIT).await;
-    assert!(requests.iter().all(|r| r.header("webhook-id") == id(&event)));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("webhook-id") == id(&event))
+    );
     let delivery = app.only_delivery(id(&destination)).await;
     let delivered = app.wait_status(id(&delivery), "delivered", WAIT).await;
     assert_eq!(delivered["attempts"], 3);
@@ -270,7 +311,9 @@ async fn the_last_failed_attempt_dead_letters_the_delivery() {
     assert_eq!(dead["response_code"], 500);
     assert_eq!(dead["error"], "HTTP 500");
     assert_eq!(receiver.received().len(), 3);
-    let (_, shown) = app.get(&format!("/v1/destinations/{}", id(&destination))).await;
+    let (_, shown) = app
+        .get(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
     assert_eq!(shown["consecutive_failures"], 3);
     let (_, listed) = app.get("/v1/deliveries?status=dead_letter").await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
@@ -286,18 +329,26 @@ async fn client_errors_are_final_unless_retry_on_4xx_but_408_and_429_retry() {
     let throttled = Receiver::start().await;
     throttled.script([Reply::status(408), Reply::status(429)]);
     let d_strict = app.destination(&strict.url, json!({})).await;
-    let d_lenient = app.destination(&lenient.url, json!({"retry_on_4xx": true})).await;
+    let d_lenient = app
+        .destination(&lenient.url, json!({"retry_on_4xx": true}))
+        .await;
     let d_throttled = app.destination(&throttled.url, json!({})).await;
     app.publish(json!({"type": "a.b", "data": {}})).await;
 
     let strict_delivery = app.only_delivery(id(&d_strict)).await;
-    let dead = app.wait_status(id(&strict_delivery), "dead_letter", WAIT).await;
+    let dead = app
+        .wait_status(id(&strict_delivery), "dead_letter", WAIT)
+        .await;
     assert_eq!(dead["attempts"], 1);
     let lenient_delivery = app.only_delivery(id(&d_lenient)).await;
-    let ok = app.wait_status(id(&lenient_delivery), "delivered", WAIT).await;
+    let ok = app
+        .wait_status(id(&lenient_delivery), "delivered", WAIT)
+        .await;
     assert_eq!(ok["attempts"], 2);
     let throttled_delivery = app.only_delivery(id(&d_throttled)).await;
-    let ok = app.wait_status(id(&throttled_delivery), "delivered", WAIT).await;
+    let ok = app
+        .wait_status(id(&throttled_delivery), "delivered", WAIT)
+        .await;
     assert_eq!(ok["attempts"], 3);
     assert_eq!(strict.received().len(), 1);
 }
@@ -307,20 +358,32 @@ async fn gone_dead_letters_and_disables_the_destination() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     receiver.fallback(Reply::status(410));
-    let destination = app.destination(&receiver.url, json!({"retry_on_4xx": true})).await;
+    let destination = app
+        .destination(&receiver.url, json!({"retry_on_4xx": true}))
+        .await;
     app.publish(json!({"type": "a.b", "data": {}})).await;
     let delivery = app.only_delivery(id(&destination)).await;
     let dead = app.wait_status(id(&delivery), "dead_letter", WAIT).await;
     assert_eq!(dead["attempts"], 1);
-    let (_, shown) = app.get(&format!("/v1/destinations/{}", id(&destination))).await;
+    let (_, shown) = app
+        .get(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
     assert_eq!(shown["enabled"], false);
     assert_eq!(shown["disabled_reason"], "gone");
 
-    app.publish(json!({"type": "a.b", "data": {"second": true}})).await;
+    app.publish(json!({"type": "a.b", "data": {"second": true}}))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 1, "a disabled destination is not sent to");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "a disabled destination is not sent to"
+    );
     let (_, resumed) = app
-        .patch(&format!("/v1/destinations/{}", id(&destination)), json!({"enabled": true}))
+        .patch(
+            &format!("/v1/destinations/{}", id(&destination)),
+            json!({"enabled": true}),
+        )
         .await;
     assert!(resumed["disabled_reason"].is_null(), "{resumed}");
     receiver.wait_for(2, WAIT).await;
@@ -338,12 +401,15 @@ async fn retry_after_on_429_sets_the_next_attempt() {
     let first = receiver.wait_for(1, WAIT).await;
     let delivery = app.only_delivery(id(&destination)).await;
     let failed = app.wait_status(id(&delivery), "failed", WAIT).await;
-    let next = chrono::DateTime::parse_from_rfc3339(failed["next_attempt_at"].as_str().unwrap())
-        .unwrap();
-    let last = chrono::DateTime::parse_from_rfc3339(failed["last_attempt_at"].as_str().unwrap())
-        .unwrap();
+    let next =
+        chrono::DateTime::parse_from_rfc3339(failed["next_attempt_at"].as_str().unwrap()).unwrap();
+    let last =
+        chrono::DateTime::parse_from_rfc3339(failed["last_attempt_at"].as_str().unwrap()).unwrap();
     let gap = (next - last).num_milliseconds();
-    assert!((900..5_000).contains(&gap), "next attempt {gap} ms after the 429, not an hour");
+    assert!(
+        (900..5_000).contains(&gap),
+        "next attempt {gap} ms after the 429, not an hour"
+    );
     let both = receiver.wait_for(2, WAIT).await;
     assert!(both[1].at.duration_since(first[0].at) >= Duration::from_millis(900));
     app.wait_status(id(&delivery), "delivered", WAIT).await;
@@ -359,7 +425,10 @@ async fn redeliver_sends_any_delivery_again() {
     let delivery = app.only_delivery(id(&destination)).await;
     app.wait_status(id(&delivery), "delivered", WAIT).await;
     let (s, queued) = app
-        .post(&format!("/v1/deliveries/{}/redeliver", id(&delivery)), json!({}))
+        .post(
+            &format!("/v1/deliveries/{}/redeliver", id(&delivery)),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
     let both = receiver.wait_for(2, WAIT).await;
@@ -367,7 +436,10 @@ async fn redeliver_sends_any_delivery_again() {
     let mut again = app.wait_status(id(&delivery), "delivered", WAIT).await;
     while again["attempts"] != 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        again = app.get(&format!("/v1/deliveries/{}", id(&delivery))).await.1;
+        again = app
+            .get(&format!("/v1/deliveries/{}", id(&delivery)))
+            .await
+            .1;
     }
     assert_eq!(again["attempt_history"].as_array().unwrap().len(), 2);
 }
@@ -381,7 +453,10 @@ async fn publishing_with_the_same_id_is_idempotent() {
         .publish(json!({"type": "a.b", "id": "order-42", "data": {}}))
         .await;
     let (s, again) = app
-        .post("/v1/events", json!({"type": "a.b", "id": "order-42", "data": {"ignored": 1}}))
+        .post(
+            "/v1/events",
+            json!({"type": "a.b", "id": "order-42", "data": {"ignored": 1}}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(again["id"], first["id"]);
@@ -401,14 +476,18 @@ async fn publishing_with_the_same_id_is_idempotent() {
     receiver.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1);
-    assert_eq!(app.deliveries_of_destination(id(&destination)).await.len(), 1);
+    assert_eq!(
+        app.deliveries_of_destination(id(&destination)).await.len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn streams_number_events_and_lists_page_with_cursors() {
     let app = TestApp::spawn().await;
     for stream in ["s1", "s1", "s2", "s1"] {
-        app.publish(json!({"type": "a.b", "stream": stream, "data": {}})).await;
+        app.publish(json!({"type": "a.b", "stream": stream, "data": {}}))
+            .await;
     }
     let (_, s1) = app.get("/v1/events?stream=s1").await;
     let seqs: Vec<i64> = s1["data"]
@@ -423,10 +502,14 @@ async fn streams_number_events_and_lists_page_with_cursors() {
     let (_, page1) = app.get("/v1/events?limit=3").await;
     assert_eq!(page1["data"].as_array().unwrap().len(), 3);
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let (_, page2) = app.get(&format!("/v1/events?limit=3&cursor={cursor}")).await;
+    let (_, page2) = app
+        .get(&format!("/v1/events?limit=3&cursor={cursor}"))
+        .await;
     assert_eq!(page2["data"].as_array().unwrap().len(), 1);
     assert!(page2["next_cursor"].is_null());
-    let (_, one) = app.get(&format!("/v1/events/{}", id(&page2["data"][0]))).await;
+    let (_, one) = app
+        .get(&format!("/v1/events/{}", id(&page2["data"][0])))
+        .await;
     assert_eq!(one["stream"], "s1");
     assert_eq!(one["seq"], 3);
 }
@@ -436,7 +519,8 @@ async fn max_in_flight_bounds_concurrent_requests_to_a_destination() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     receiver.fallback(Reply::ok().delay(Duration::from_millis(150)));
-    app.destination(&receiver.url, json!({"max_in_flight": 2})).await;
+    app.destination(&receiver.url, json!({"max_in_flight": 2}))
+        .await;
     for n in 0..8 {
         app.publish(json!({"type": "a.b", "data": {"n": n}})).await;
     }
@@ -454,7 +538,10 @@ async fn network_failures_are_recorded_with_their_kind() {
         format!("http://{}/hook", listener.local_addr().unwrap())
     };
     let d_slow = app
-        .destination(&slow.url, json!({"timeout_secs": 1, "retry_schedule_secs": []}))
+        .destination(
+            &slow.url,
+            json!({"timeout_secs": 1, "retry_schedule_secs": []}),
+        )
         .await;
     let d_closed = app
         .destination(&closed, json!({"retry_schedule_secs": []}))
@@ -495,7 +582,10 @@ async fn shutdown_lets_attempts_in_flight_finish() {
     let delivery = app.only_delivery(id(&destination)).await;
     app.stop().await;
     let all = delivery_states(app.data_dir.path());
-    assert_eq!(all, vec![(id(&delivery).to_owned(), "delivered".to_owned())]);
+    assert_eq!(
+        all,
+        vec![(id(&delivery).to_owned(), "delivered".to_owned())]
+    );
     assert_eq!(receiver.received().len(), 1);
 }
 

@@ -29,8 +29,14 @@ pub fn view(d: &Destination) -> Value {
         consecutive_failures,
     } = &d.health;
     fields.insert("disabled_reason".into(), json!(disabled_reason));
-    fields.insert("last_attempt_at".into(), json!(last_attempt_at.map(rfc3339)));
-    fields.insert("last_success_at".into(), json!(last_success_at.map(rfc3339)));
+    fields.insert(
+        "last_attempt_at".into(),
+        json!(last_attempt_at.map(rfc3339)),
+    );
+    fields.insert(
+        "last_success_at".into(),
+        json!(last_success_at.map(rfc3339)),
+    );
     fields.insert("consecutive_failures".into(), json!(consecutive_failures));
     fields.insert("created_at".into(), json!(rfc3339(d.created_at)));
     fields.insert("updated_at".into(), json!(rfc3339(d.updated_at)));

@@ -9,7 +9,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::rows;
 use crate::{Published, StoreResult};
 
-pub fn publish(conn: &Connection, org: &OrgId, new: NewEvent, now: Millis) -> StoreResult<Published> {
+pub fn publish(
+    conn: &Connection,
+    org: &OrgId,
+    new: NewEvent,
+    now: Millis,
+) -> StoreResult<Published> {
     if let Some(key) = &new.idempotency_key {
         let sql = format!(
             "SELECT {}, deliveries FROM events WHERE org_id = ?1 AND idempotency_key = ?2",
@@ -53,7 +58,10 @@ pub fn publish(conn: &Connection, org: &OrgId, new: NewEvent, now: Millis) -> St
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let destinations = stmt
-        .query_map(params![org.as_str(), event.stream.as_str()], rows::destination)?
+        .query_map(
+            params![org.as_str(), event.stream.as_str()],
+            rows::destination,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,

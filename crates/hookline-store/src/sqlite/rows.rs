@@ -65,7 +65,9 @@ pub fn destination(row: &Row<'_>) -> rusqlite::Result<Destination> {
     Ok(Destination {
         id: DestinationId::from_trusted(row.get(0)?),
         org_id: OrgId::from_trusted(row.get(1)?),
-        stream: row.get::<_, Option<String>>(2)?.map(StreamName::from_trusted),
+        stream: row
+            .get::<_, Option<String>>(2)?
+            .map(StreamName::from_trusted),
         settings,
         secret: SigningSecret::parse("secret", &secret)
             .map_err(|_| corrupt(4, "stored secret does not parse"))?,

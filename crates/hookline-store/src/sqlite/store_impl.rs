@@ -20,7 +20,8 @@ impl Store for SqliteStore {
 
     async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()> {
         let (org, key) = (org.clone(), first_key.clone());
-        self.write(move |tx| writes::create_org(tx, &org, &key)).await
+        self.write(move |tx| writes::create_org(tx, &org, &key))
+            .await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
@@ -30,7 +31,8 @@ impl Store for SqliteStore {
 
     async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
         let org = org.clone();
-        self.read(move |conn| lists::list_api_keys(conn, &org)).await
+        self.read(move |conn| lists::list_api_keys(conn, &org))
+            .await
     }
 
     async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
@@ -53,7 +55,8 @@ impl Store for SqliteStore {
 
     async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |conn| lists::get_event(conn, &org, &id)).await
+        self.read(move |conn| lists::get_event(conn, &org, &id))
+            .await
     }
 
     async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>> {

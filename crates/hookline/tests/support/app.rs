@@ -178,7 +178,9 @@ impl TestApp {
     /// The deliveries of an event (normally one per matching destination).
     pub async fn deliveries_of_destination(&self, destination_id: &str) -> Vec<Value> {
         let (status, page) = self
-            .get(&format!("/v1/deliveries?destination={destination_id}&limit=200"))
+            .get(&format!(
+                "/v1/deliveries?destination={destination_id}&limit=200"
+            ))
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         page["data"].as_array().unwrap().clone()

@@ -102,8 +102,11 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         .unwrap_or_else(Reply::ok);
     tokio::time::sleep(reply.delay).await;
     inner.concurrent.fetch_sub(1, Ordering::SeqCst);
-    let mut response =
-        (StatusCode::from_u16(reply.status).unwrap(), reply.body.clone()).into_response();
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        reply.body.clone(),
+    )
+        .into_response();
     for (name, value) in &reply.headers {
         response.headers_mut().insert(
             axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),

@@ -15,7 +15,11 @@ pub fn standard_signature_is_valid(
     header: &str,
 ) -> bool {
     let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").expect("secret has the whsec_ prefix"))
+        .decode(
+            secret
+                .strip_prefix("whsec_")
+                .expect("secret has the whsec_ prefix"),
+        )
         .expect("secret is base64");
     let mut content = format!("{id}.{timestamp}.").into_bytes();
     content.extend_from_slice(body);
@@ -39,8 +43,20 @@ fn verifier_accepts_the_published_vector_and_refuses_a_near_miss() {
     let good = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
     let bad = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=";
     let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
-    assert!(standard_signature_is_valid(secret, id, "1614265330", body, good));
-    assert!(!standard_signature_is_valid(secret, id, "1614265330", body, bad));
+    assert!(standard_signature_is_valid(
+        secret,
+        id,
+        "1614265330",
+        body,
+        good
+    ));
+    assert!(!standard_signature_is_valid(
+        secret,
+        id,
+        "1614265330",
+        body,
+        bad
+    ));
     assert!(standard_signature_is_valid(
         secret,
         id,

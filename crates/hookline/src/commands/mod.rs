@@ -1,0 +1,5 @@
+//! The subcommands other than `serve`, one module each.
+
+pub mod listen;
+pub mod org;
+pub mod verify;

@@ -1,0 +1,153 @@
+//! The developer commands, run as the real binary: `listen` receives and verifies a
+//! real delivery; `verify` checks published vectors; every command documents an example.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::app::TestApp;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookline");
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[tokio::test]
+async fn listen_verifies_real_deliveries_and_refuses_bad_signatures() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut listener = Command::new(BIN)
+        .args([
+            "listen",
+            "--json",
+            "--port",
+            &port.to_string(),
+            "--secret",
+            SECRET,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = listener.stdout.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = lines_tx.send(v);
+            }
+        }
+    });
+    // Give the listener a moment to bind before anything is delivered.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let app = TestApp::spawn().await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let good = app.destination(&url, json!({"secret": SECRET})).await;
+    let wrong = app
+        .destination(
+            &url,
+            json!({"secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}),
+        )
+        .await;
+    let event = app
+        .publish(json!({"type": "turn.completed", "data": {"hello": "listen"}}))
+        .await;
+
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines_rx.recv())
+            .await
+            .expect("listen printed both deliveries")
+            .expect("listen is still running");
+        seen.push(line);
+    }
+    listener.kill().unwrap();
+    assert!(seen.iter().all(|l| l["webhook_id"] == event["id"]));
+    assert!(seen.iter().all(|l| l["body"]["data"]["hello"] == "listen"));
+    let verified: Vec<bool> = seen.iter().map(|l| l["verified"] == true).collect();
+    assert_eq!(verified.iter().filter(|v| **v).count(), 1, "{seen:#?}");
+
+    let good_delivery = app.only_delivery(good["id"].as_str().unwrap()).await;
+    app.wait_status(
+        good_delivery["id"].as_str().unwrap(),
+        "delivered",
+        Duration::from_secs(10),
+    )
+    .await;
+    let wrong_delivery = app.only_delivery(wrong["id"].as_str().unwrap()).await;
+    let refused = app
+        .wait_status(
+            wrong_delivery["id"].as_str().unwrap(),
+            "dead_letter",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(refused["response_code"], 401);
+}
+
+fn verify(signature: &str, body: &str) -> (bool, String) {
+    let mut child = Command::new(BIN)
+        .args(["verify", "--ignore-timestamp", "--secret", SECRET])
+        .args([
+            "--id",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "--timestamp",
+            "1614265330",
+        ])
+        .args(["--signature", signature])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn verify_exits_zero_for_a_valid_signature_and_one_otherwise() {
+    let body = r#"{"test": 2432232314}"#;
+    let (ok, out) = verify("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", body);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "valid");
+    let (ok, out) = verify("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=", body);
+    assert!(!ok);
+    assert!(out.contains("no v1 signature"), "{out}");
+    let (ok, _) = verify("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "{}");
+    assert!(!ok, "a tampered body fails");
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["org", "create", "--help"],
+        vec!["listen", "--help"],
+        vec!["verify", "--help"],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Example"),
+            "{args:?} help lacks an example:\n{text}"
+        );
+    }
+}
