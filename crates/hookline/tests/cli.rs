@@ -68,6 +68,7 @@ async fn listen_verifies_real_deliveries_and_refuses_bad_signatures() {
         seen.push(line);
     }
     listener.kill().unwrap();
+    listener.wait().unwrap();
     assert!(seen.iter().all(|l| l["webhook_id"] == event["id"]));
     assert!(seen.iter().all(|l| l["body"]["data"]["hello"] == "listen"));
     let verified: Vec<bool> = seen.iter().map(|l| l["verified"] == true).collect();
