@@ -1,0 +1,191 @@
+//! The queue's lease rules on a real SQLite file: a lease that expires (its node died)
+//! is claimed again, and the late completion of the node that lost it changes nothing.
+
+use std::collections::HashMap;
+
+use hookline_core::api_key::NewApiKey;
+use hookline_core::delivery::{Attempt, DeliveryState};
+use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
+use hookline_core::event::{EventType, Level, NewEvent, StreamName};
+use hookline_core::ids::{ApiKeyId, AttemptId, DestinationId, OrgId};
+use hookline_core::secret::SigningSecret;
+use hookline_core::url_policy::UrlPolicy;
+use hookline_store::sqlite::SqliteStore;
+use hookline_store::{
+    ApiKeyRecord, ClaimRequest, ClaimedDelivery, Completion, NextStep, Org, Store,
+};
+use serde_json::json;
+
+const T0: i64 = 1_800_000_000_000;
+
+async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let org = Org {
+        id: OrgId::generate(),
+        name: "o".into(),
+        created_at: T0,
+    };
+    let key = NewApiKey::generate();
+    let record = ApiKeyRecord {
+        id: ApiKeyId::generate(),
+        org_id: org.id.clone(),
+        key_hash: key.hash,
+        display_prefix: key.display_prefix,
+        created_at: T0,
+    };
+    store.create_org(&org, &record).await.unwrap();
+    let settings = DestinationSettings::from_json(
+        json!({"url": "https://example.com/h", "timeout_secs": 10})
+            .as_object()
+            .unwrap(),
+        UrlPolicy::default(),
+    )
+    .unwrap();
+    let destination = Destination {
+        id: DestinationId::generate(),
+        org_id: org.id.clone(),
+        stream: None,
+        settings,
+        secret: SigningSecret::generate(),
+        health: DestinationHealth::default(),
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.insert_destination(&destination).await.unwrap();
+    let event = NewEvent {
+        event_type: EventType::parse("type", "a.b").unwrap(),
+        stream: StreamName::parse("stream", "s").unwrap(),
+        level: Level::User,
+        data: json!({}),
+        raw: None,
+        idempotency_key: None,
+    };
+    let published = store.publish(&org.id, event, T0).await.unwrap();
+    assert_eq!(published.deliveries, 1);
+    (dir, store, org.id)
+}
+
+fn claim(node: &str, now: i64) -> ClaimRequest {
+    ClaimRequest {
+        now,
+        limit: 10,
+        lease_margin_ms: 5_000,
+        node_id: node.into(),
+        in_flight: HashMap::new(),
+    }
+}
+
+fn success(node: &str, claimed: &ClaimedDelivery, now: i64) -> Completion {
+    Completion {
+        node_id: node.into(),
+        attempt: Attempt {
+            id: AttemptId::generate(),
+            org_id: claimed.event.org_id.clone(),
+            delivery_id: claimed.delivery_id.clone(),
+            destination_id: claimed.destination.id.clone(),
+            event_id: claimed.event.id.clone(),
+            event_type: claimed.event.event_type.as_str().into(),
+            number: claimed.attempt,
+            started_at: now,
+            url: claimed.destination.settings.url.as_str().into(),
+            request_headers: vec![],
+            request_body: "{}".into(),
+            response_status: Some(200),
+            response_headers: vec![],
+            response_body: Some(String::new()),
+            response_truncated: false,
+            latency_ms: 1,
+            error_kind: None,
+            error_message: None,
+        },
+        next: NextStep::Delivered,
+        now,
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() {
+    let (_dir, store, org) = store_with_one_delivery().await;
+    let first = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].attempt, 1);
+
+    // The lease lasts the timeout (10 s) plus the margin (5 s).
+    assert!(
+        store
+            .claim_due(&claim("node-b", T0 + 14_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let second = store
+        .claim_due(&claim("node-b", T0 + 15_000))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].delivery_id, first[0].delivery_id);
+    assert_eq!(second[0].attempt, 2);
+
+    // node-a finishes late: its attempt is recorded, but the delivery stays node-b's.
+    store
+        .complete(&[success("node-a", &first[0], T0 + 16_000)])
+        .await
+        .unwrap();
+    let delivery = store
+        .get_delivery(&org, &first[0].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.state, DeliveryState::Delivering);
+    store
+        .complete(&[success("node-b", &second[0], T0 + 16_500)])
+        .await
+        .unwrap();
+    let delivery = store
+        .get_delivery(&org, &first[0].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.state, DeliveryState::Delivered);
+    let attempts = store.list_attempts_of(&org, &delivery.id).await.unwrap();
+    assert_eq!(attempts.len(), 2);
+}
+
+#[tokio::test]
+async fn released_deliveries_are_due_again_with_their_attempt_given_back() {
+    let (_dir, store, org) = store_with_one_delivery().await;
+    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    store
+        .release("node-a", &[claimed[0].delivery_id.clone()], T0 + 1)
+        .await
+        .unwrap();
+    let delivery = store
+        .get_delivery(&org, &claimed[0].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.state, DeliveryState::Pending);
+    assert_eq!(delivery.attempts, 0);
+    let again = store.claim_due(&claim("node-b", T0 + 2)).await.unwrap();
+    assert_eq!(again[0].attempt, 1);
+}
+
+#[tokio::test]
+async fn reopening_after_a_crash_hands_leases_straight_back() {
+    let (dir, store, _org) = store_with_one_delivery().await;
+    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(store);
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    let again = reopened.claim_due(&claim("node-b", T0 + 1)).await.unwrap();
+    assert_eq!(again.len(), 1, "no need to wait for the lease to run out");
+}
+
+#[tokio::test]
+async fn a_second_server_cannot_open_the_same_data_directory() {
+    let (dir, _store, _org) = store_with_one_delivery().await;
+    let err = SqliteStore::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("in use"), "{err}");
+    SqliteStore::open_shared(dir.path()).expect("admin commands may open it beside the server");
+}
