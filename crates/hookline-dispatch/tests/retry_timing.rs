@@ -6,11 +6,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
-use hookline_core::api_key::NewApiKey;
 use hookline_core::clock::{Clock, ManualClock};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-use hookline_core::ids::{ApiKeyId, DestinationId, OrgId};
+use hookline_core::ids::DestinationId;
 use hookline_core::secret::SigningSecret;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
@@ -41,19 +40,8 @@ async fn failed_attempts_wait_out_their_scheduled_delay() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
     let clock = ManualClock::new(1_800_000_000_000);
-    let org = Org {
-        id: OrgId::generate(),
-        name: "o".into(),
-        created_at: clock.now_ms(),
-    };
-    let key = NewApiKey::generate();
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        org_id: org.id.clone(),
-        key_hash: key.hash,
-        display_prefix: key.display_prefix,
-        created_at: clock.now_ms(),
-    };
+    let org = Org::new("o", clock.now_ms());
+    let (record, _) = ApiKeyRecord::issue(&org.id, clock.now_ms());
     store.create_org(&org, &record).await.unwrap();
 
     let url = scripted_receiver(&[500, 503]).await;

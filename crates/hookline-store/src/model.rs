@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use hookline_core::api_key::NewApiKey;
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, DeliveryState};
 use hookline_core::destination::Destination;
@@ -19,6 +20,16 @@ pub struct Org {
     pub created_at: Millis,
 }
 
+impl Org {
+    pub fn new(name: impl Into<String>, now: Millis) -> Self {
+        Self {
+            id: OrgId::generate(),
+            name: name.into(),
+            created_at: now,
+        }
+    }
+}
+
 /// A stored API key: never the key itself, only its hash and a display prefix.
 #[derive(Debug, Clone)]
 pub struct ApiKeyRecord {
@@ -27,6 +38,21 @@ pub struct ApiKeyRecord {
     pub key_hash: String,
     pub display_prefix: String,
     pub created_at: Millis,
+}
+
+impl ApiKeyRecord {
+    /// A new key for `org`: the record to store, and the plaintext to show once.
+    pub fn issue(org: &OrgId, now: Millis) -> (Self, String) {
+        let key = NewApiKey::generate();
+        let record = Self {
+            id: ApiKeyId::generate(),
+            org_id: org.clone(),
+            key_hash: key.hash,
+            display_prefix: key.display_prefix,
+            created_at: now,
+        };
+        (record, key.plaintext)
+    }
 }
 
 /// The answer to a publish: the event, how many deliveries it made, and whether it is

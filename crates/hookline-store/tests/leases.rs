@@ -3,11 +3,10 @@
 
 use std::collections::HashMap;
 
-use hookline_core::api_key::NewApiKey;
 use hookline_core::delivery::{Attempt, DeliveryState};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-use hookline_core::ids::{ApiKeyId, AttemptId, DestinationId, OrgId};
+use hookline_core::ids::{AttemptId, DeliveryId, DestinationId, OrgId};
 use hookline_core::secret::SigningSecret;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::sqlite::SqliteStore;
@@ -21,19 +20,8 @@ const T0: i64 = 1_800_000_000_000;
 async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    let org = Org {
-        id: OrgId::generate(),
-        name: "o".into(),
-        created_at: T0,
-    };
-    let key = NewApiKey::generate();
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        org_id: org.id.clone(),
-        key_hash: key.hash,
-        display_prefix: key.display_prefix,
-        created_at: T0,
-    };
+    let org = Org::new("o", T0);
+    let (record, _) = ApiKeyRecord::issue(&org.id, T0);
     store.create_org(&org, &record).await.unwrap();
     let settings = DestinationSettings::from_json(
         json!({"url": "https://example.com/h", "timeout_secs": 10})
@@ -64,6 +52,11 @@ async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
     let published = store.publish(&org.id, event, T0).await.unwrap();
     assert_eq!(published.deliveries, 1);
     (dir, store, org.id)
+}
+
+async fn state_of(store: &SqliteStore, org: &OrgId, id: &DeliveryId) -> (DeliveryState, u32) {
+    let delivery = store.get_delivery(org, id).await.unwrap().unwrap();
+    (delivery.state, delivery.attempts)
 }
 
 fn claim(node: &str, now: i64) -> ClaimRequest {
@@ -132,23 +125,18 @@ async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() 
         .complete(&[success("node-a", &first[0], T0 + 16_000)])
         .await
         .unwrap();
-    let delivery = store
-        .get_delivery(&org, &first[0].delivery_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(delivery.state, DeliveryState::Delivering);
+    let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
+    assert_eq!(state, DeliveryState::Delivering);
     store
         .complete(&[success("node-b", &second[0], T0 + 16_500)])
         .await
         .unwrap();
-    let delivery = store
-        .get_delivery(&org, &first[0].delivery_id)
+    let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
+    assert_eq!(state, DeliveryState::Delivered);
+    let attempts = store
+        .list_attempts_of(&org, &first[0].delivery_id)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(delivery.state, DeliveryState::Delivered);
-    let attempts = store.list_attempts_of(&org, &delivery.id).await.unwrap();
     assert_eq!(attempts.len(), 2);
 }
 
@@ -160,13 +148,8 @@ async fn released_deliveries_are_due_again_with_their_attempt_given_back() {
         .release("node-a", &[claimed[0].delivery_id.clone()], T0 + 1)
         .await
         .unwrap();
-    let delivery = store
-        .get_delivery(&org, &claimed[0].delivery_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(delivery.state, DeliveryState::Pending);
-    assert_eq!(delivery.attempts, 0);
+    let state = state_of(&store, &org, &claimed[0].delivery_id).await;
+    assert_eq!(state, (DeliveryState::Pending, 0));
     let again = store.claim_due(&claim("node-b", T0 + 2)).await.unwrap();
     assert_eq!(again[0].attempt, 1);
 }

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hookline_core::api_key::NewApiKey;
 use hookline_core::clock::rfc3339;
 use hookline_core::ids::ApiKeyId;
 use hookline_store::{ApiKeyRecord, StoreError};
@@ -21,17 +20,10 @@ pub async fn create(
     State(state): State<AppState>,
     Authed(org): Authed,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let key = NewApiKey::generate();
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        org_id: org,
-        key_hash: key.hash,
-        display_prefix: key.display_prefix,
-        created_at: state.clock.now_ms(),
-    };
+    let (record, key) = ApiKeyRecord::issue(&org, state.clock.now_ms());
     state.store.create_api_key(&record).await?;
     let mut body = view(&record);
-    body["key"] = json!(key.plaintext);
+    body["key"] = json!(key);
     Ok((StatusCode::CREATED, Json(body)))
 }
 

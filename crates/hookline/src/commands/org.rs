@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use hookline_core::api_key::NewApiKey;
 use hookline_core::clock::{Clock, SystemClock};
-use hookline_core::ids::{ApiKeyId, OrgId};
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{ApiKeyRecord, Org, Store};
 
@@ -16,28 +14,17 @@ pub async fn create(name: String, data_dir: PathBuf, json: bool) -> anyhow::Resu
     );
     let store = SqliteStore::open_shared(&data_dir)?;
     let now = SystemClock.now_ms();
-    let org = Org {
-        id: OrgId::generate(),
-        name,
-        created_at: now,
-    };
-    let key = NewApiKey::generate();
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        org_id: org.id.clone(),
-        key_hash: key.hash,
-        display_prefix: key.display_prefix,
-        created_at: now,
-    };
+    let org = Org::new(name, now);
+    let (record, api_key) = ApiKeyRecord::issue(&org.id, now);
     store.create_org(&org, &record).await?;
     if json {
         println!(
             "{}",
-            serde_json::json!({"org_id": org.id, "name": org.name, "api_key": key.plaintext})
+            serde_json::json!({"org_id": org.id, "name": org.name, "api_key": api_key})
         );
     } else {
         println!("org_id:  {}", org.id);
-        println!("api_key: {}", key.plaintext);
+        println!("api_key: {}", api_key);
         println!("Keep the API key safe: it is shown only this once.");
     }
     Ok(())

@@ -5,8 +5,6 @@ use std::time::{Duration, Instant};
 
 use hookline::configuration::ServeConfig;
 use hookline::startup;
-use hookline_core::api_key::NewApiKey;
-use hookline_core::ids::{ApiKeyId, OrgId};
 use hookline_dispatch::DispatcherConfig;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{ApiKeyRecord, Org, Store};
@@ -27,21 +25,10 @@ pub struct TestApp {
 /// Creates an org directly in the data directory, as `hookline org create` does.
 pub async fn create_org(data_dir: &std::path::Path, name: &str) -> String {
     let store = SqliteStore::open_shared(data_dir).unwrap();
-    let key = NewApiKey::generate();
-    let org = Org {
-        id: OrgId::generate(),
-        name: name.into(),
-        created_at: 0,
-    };
-    let record = ApiKeyRecord {
-        id: ApiKeyId::generate(),
-        org_id: org.id.clone(),
-        key_hash: key.hash,
-        display_prefix: key.display_prefix,
-        created_at: 0,
-    };
+    let org = Org::new(name, 0);
+    let (record, key) = ApiKeyRecord::issue(&org.id, 0);
     store.create_org(&org, &record).await.unwrap();
-    key.plaintext
+    key
 }
 
 impl TestApp {
