@@ -1,0 +1,90 @@
+//! `hookline-bench`: measures a real Hookline server process end to end on 127.0.0.1.
+//! Build both binaries first: `cargo build --release -p hookline -p hookline-bench`.
+
+mod clock;
+mod publisher;
+mod receiver;
+mod report;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use scenarios::{Bench, Scale};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Throughput,
+    Fanout,
+    Latency,
+    Backlog,
+    Isolation,
+    Overload,
+    All,
+}
+
+#[derive(Parser)]
+#[command(
+    about = "Benchmark a Hookline server process: publish, deliver, report.",
+    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench throughput --smoke --json out.json"
+)]
+struct Cli {
+    /// Which scenario to run.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Which store the server uses.
+    #[arg(long, default_value = "sqlite")]
+    store: String,
+    /// Tiny counts (seconds): checks the harness and correctness, not speed.
+    #[arg(long)]
+    smoke: bool,
+    /// The hookline binary (default: the one beside this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Also write the reports as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    let bench = Bench {
+        binary: cli.server_bin.unwrap_or_else(server::default_binary),
+        store: cli.store,
+        scale: Scale { smoke: cli.smoke },
+    };
+    let wanted = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
+    let mut reports = Vec::new();
+    if wanted(Scenario::Throughput) {
+        reports.push(scenarios::throughput(&bench).await?);
+    }
+    if wanted(Scenario::Fanout) {
+        reports.extend(scenarios::fanout(&bench).await?);
+    }
+    if wanted(Scenario::Latency) {
+        reports.push(scenarios::latency(&bench).await?);
+    }
+    if wanted(Scenario::Backlog) {
+        reports.push(scenarios::backlog(&bench).await?);
+    }
+    if wanted(Scenario::Isolation) {
+        reports.push(scenarios::isolation(&bench).await?);
+    }
+    if wanted(Scenario::Overload) {
+        reports.push(scenarios::overload(&bench).await?);
+    }
+    report::print_table(&reports);
+    if let Some(path) = cli.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&reports)?)?;
+    }
+    // Correctness, not speed: everything acknowledged arrived and no publish got a 500.
+    let broken = reports.iter().any(|r| r.missing > 0 || r.server_errors > 0);
+    Ok(if broken {
+        eprintln!("FAILED: deliveries missing or 5xx answers to publishers");
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
