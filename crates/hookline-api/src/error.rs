@@ -54,6 +54,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many requests are waiting to be stored; nothing was changed, retry shortly",
+            ),
             StoreError::Unavailable(detail) => {
                 tracing::error!(%detail, "store unavailable");
                 Self::new(

@@ -66,7 +66,9 @@ impl Publisher {
             .json(&event_body(n))
             .send()
             .await;
-        stats.latencies_us.push(started.elapsed().as_micros() as u64);
+        stats
+            .latencies_us
+            .push(started.elapsed().as_micros() as u64);
         match result {
             Ok(r) if r.status().is_success() => stats.accepted += 1,
             Ok(r) => {
@@ -74,7 +76,8 @@ impl Publisher {
                 if r.status().is_server_error() && r.status() != 503 {
                     stats.server_errors += 1;
                 }
-                if (r.status() == 429 || r.status() == 503) && r.headers().contains_key("retry-after")
+                if (r.status() == 429 || r.status() == 503)
+                    && r.headers().contains_key("retry-after")
                 {
                     stats.throttled_with_retry_after += 1;
                 }

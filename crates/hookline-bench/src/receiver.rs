@@ -62,7 +62,10 @@ fn sent_us(body: &[u8]) -> Option<u64> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-async fn handle(counts: Arc<Counts>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    counts: Arc<Counts>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let header = |name: &str| {
         req.headers()
@@ -71,7 +74,12 @@ async fn handle(counts: Arc<Counts>, req: Request<Incoming>) -> Result<Response<
             .map(str::to_owned)
     };
     let (id, delivery) = (header("webhook-id"), header("hookline-delivery-id"));
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let received = unix_micros();
     counts.requests.fetch_add(1, Ordering::Relaxed);
     let status = match path.as_str() {

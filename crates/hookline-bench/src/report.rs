@@ -38,15 +38,38 @@ pub fn percentile_ms(samples: &mut [u64], p: f64) -> f64 {
 pub fn print_table(reports: &[Report]) {
     println!(
         "{:<22} {:>8} {:>9} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6} {:>7}",
-        "scenario", "events", "delivs", "events/s", "delivs/s", "pub p50", "pub p99",
-        "e2e p50", "e2e p95", "e2e p99", "cpu/1k", "rss MB", "non2xx", "missing"
+        "scenario",
+        "events",
+        "delivs",
+        "events/s",
+        "delivs/s",
+        "pub p50",
+        "pub p99",
+        "e2e p50",
+        "e2e p95",
+        "e2e p99",
+        "cpu/1k",
+        "rss MB",
+        "non2xx",
+        "missing"
     );
     for r in reports {
         println!(
             "{:<22} {:>8} {:>9} {:>10.0} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>8.1} {:>6} {:>7}",
-            r.scenario, r.events, r.deliveries, r.events_per_sec, r.deliveries_per_sec,
-            r.publish_p50_ms, r.publish_p99_ms, r.e2e_p50_ms, r.e2e_p95_ms, r.e2e_p99_ms,
-            r.cpu_s_per_1000_deliveries, r.peak_rss_mb, r.non_2xx, r.missing
+            r.scenario,
+            r.events,
+            r.deliveries,
+            r.events_per_sec,
+            r.deliveries_per_sec,
+            r.publish_p50_ms,
+            r.publish_p99_ms,
+            r.e2e_p50_ms,
+            r.e2e_p95_ms,
+            r.e2e_p99_ms,
+            r.cpu_s_per_1000_deliveries,
+            r.peak_rss_mb,
+            r.non_2xx,
+            r.missing
         );
         for note in &r.notes {
             println!("    {note}");

@@ -134,7 +134,9 @@ pub async fn throughput(bench: &Bench) -> anyhow::Result<Report> {
     let started = Instant::now();
     let cpu = run.server.cpu_seconds();
     let published = run.publisher.concurrent(events, 64).await;
-    let elapsed = run.wait_deliveries(published.accepted, started, DRAIN_LIMIT).await;
+    let elapsed = run
+        .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
+        .await;
     Ok(run.report("throughput", &published, published.accepted, elapsed, cpu))
 }
 
@@ -159,7 +161,9 @@ pub async fn fanout(bench: &Bench) -> anyhow::Result<Vec<Report>> {
     let cpu = run.server.cpu_seconds();
     let started = Instant::now();
     let published = run.publisher.concurrent(1, 1).await;
-    let elapsed = run.wait_deliveries(destinations, started, DRAIN_LIMIT).await;
+    let elapsed = run
+        .wait_deliveries(destinations, started, DRAIN_LIMIT)
+        .await;
     let mut wide = run.report("fanout 1→10000", &published, destinations, elapsed, cpu);
     wide.notes.push(format!(
         "one event to {destinations} destinations fully delivered in {:.3} s",
@@ -174,9 +178,20 @@ pub async fn latency(bench: &Bench) -> anyhow::Result<Report> {
     let secs = bench.scale.pick(30, 3);
     let started = Instant::now();
     let cpu = run.server.cpu_seconds();
-    let published = run.publisher.fixed_rate(200, Duration::from_secs(secs)).await;
-    let elapsed = run.wait_deliveries(published.accepted, started, DRAIN_LIMIT).await;
-    Ok(run.report("latency 200/s", &published, published.accepted, elapsed, cpu))
+    let published = run
+        .publisher
+        .fixed_rate(200, Duration::from_secs(secs))
+        .await;
+    let elapsed = run
+        .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
+        .await;
+    Ok(run.report(
+        "latency 200/s",
+        &published,
+        published.accepted,
+        elapsed,
+        cpu,
+    ))
 }
 
 pub async fn backlog(bench: &Bench) -> anyhow::Result<Report> {
@@ -211,13 +226,19 @@ pub async fn backlog(bench: &Bench) -> anyhow::Result<Report> {
 
 pub async fn isolation(bench: &Bench) -> anyhow::Result<Report> {
     let run = Run::start(bench).await?;
-    run.destination("/hang", json!({"timeout_secs": 5, "retry_schedule_secs": [1, 1, 1]}))
-        .await?;
+    run.destination(
+        "/hang",
+        json!({"timeout_secs": 5, "retry_schedule_secs": [1, 1, 1]}),
+    )
+    .await?;
     run.destination("/ok", json!({})).await?;
     let secs = bench.scale.pick(30, 3);
     let started = Instant::now();
     let cpu = run.server.cpu_seconds();
-    let published = run.publisher.fixed_rate(200, Duration::from_secs(secs)).await;
+    let published = run
+        .publisher
+        .fixed_rate(200, Duration::from_secs(secs))
+        .await;
     // Only the healthy destination answers; the hanging one never does.
     let target = published.accepted;
     let mut waited = Duration::ZERO;
@@ -227,7 +248,9 @@ pub async fn isolation(bench: &Bench) -> anyhow::Result<Report> {
     }
     let mut report = run.report("isolation", &published, target, started.elapsed(), cpu);
     report.missing = target.saturating_sub(run.counts.unique_events() as u64);
-    report.notes.push("e2e latency is the healthy destination's; the other hangs until its 5 s timeout".into());
+    report.notes.push(
+        "e2e latency is the healthy destination's; the other hangs until its 5 s timeout".into(),
+    );
     Ok(report)
 }
 
@@ -238,7 +261,9 @@ pub async fn overload(bench: &Bench) -> anyhow::Result<Report> {
     let started = Instant::now();
     let cpu = run.server.cpu_seconds();
     let published = run.publisher.concurrent(events, 256).await;
-    let elapsed = run.wait_deliveries(published.accepted, started, DRAIN_LIMIT).await;
+    let elapsed = run
+        .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
+        .await;
     let mut report = run.report("overload", &published, published.accepted, elapsed, cpu);
     report.notes.push(format!(
         "256 concurrent publishers: {} accepted, {} refused with 429/503 + Retry-After, {} other 5xx",

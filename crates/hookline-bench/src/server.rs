@@ -38,10 +38,15 @@ impl Server {
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
         if !org.status.success() {
-            bail!("org create failed: {}", String::from_utf8_lossy(&org.stderr));
+            bail!(
+                "org create failed: {}",
+                String::from_utf8_lossy(&org.stderr)
+            );
         }
         let org: Value = serde_json::from_slice(&org.stdout)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new(binary)
             .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
@@ -71,12 +76,17 @@ impl Server {
 
     /// User plus system CPU seconds the server has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
         let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         (ticks(11) + ticks(12)) / ticks_per_second()
     }
 

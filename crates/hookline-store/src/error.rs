@@ -5,6 +5,9 @@ pub enum StoreError {
     /// The request conflicts with the current state (e.g. redelivering to a deleted destination).
     #[error("{0}")]
     Conflict(String),
+    /// Too much work is queued; the caller should retry shortly.
+    #[error("the store is busy")]
+    Busy,
     /// The database could not be reached or failed; the caller may retry later.
     #[error("store unavailable: {0}")]
     Unavailable(String),

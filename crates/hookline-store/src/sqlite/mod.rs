@@ -1,32 +1,40 @@
 //! The embedded store: one SQLite file in the data directory, in WAL mode with
 //! `synchronous=FULL` so a commit survives power loss. All writes go through one
-//! connection (`BEGIN IMMEDIATE`), reads through a small pool, and every call runs on
-//! the blocking pool so the async runtime never waits on disk.
+//! writer thread that group-commits them (see `writer`); reads go through a small pool
+//! of connections on the blocking pool, so the async runtime never waits on disk.
 //!
 //! One process owns a data directory at a time (an exclusive lock file), which is what
 //! lets start-up hand the leases of a crashed predecessor straight back to the queue.
 
+mod cache;
 mod lists;
 mod publish;
 mod queue;
 mod rows;
 mod schema;
 mod store_impl;
+mod writer;
 mod writes;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use hookline_core::ids::OrgId;
+use rusqlite::{Connection, OpenFlags};
 
+use self::cache::DestinationCache;
+use self::writer::{Admission, Writer};
 use crate::{StoreError, StoreResult};
 
 const READERS: usize = 4;
 
 struct Shared {
-    writer: Mutex<Connection>,
+    writer: Writer,
+    /// API key hash → org, for keys seen before; cleared when any key is deleted.
+    known_keys: Mutex<HashMap<String, OrgId>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     /// Held for the life of the store (locked when the store is a server's).
@@ -103,7 +111,8 @@ impl SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Self {
             shared: Arc::new(Shared {
-                writer: Mutex::new(writer),
+                writer: Writer::start(writer),
+                known_keys: Mutex::new(HashMap::new()),
                 readers,
                 next_reader: AtomicUsize::new(0),
                 _lock: lock,
@@ -111,22 +120,49 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer connection.
+    /// Runs `f` in the writer's next group transaction; returns once it is committed.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut DestinationCache) -> StoreResult<T> + Send + 'static,
     {
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = shared.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        self.shared.writer.run(Admission::Wait, f).await
+    }
+
+    /// Like `write`, but answers `Busy` at once when the writer's queue is full.
+    async fn write_or_busy<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut DestinationCache) -> StoreResult<T> + Send + 'static,
+    {
+        self.shared.writer.run(Admission::RefuseWhenFull, f).await
+    }
+
+    fn known_key(&self, key_hash: &str) -> Option<OrgId> {
+        let keys = self
+            .shared
+            .known_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        keys.get(key_hash).cloned()
+    }
+
+    fn remember_key(&self, key_hash: &str, org: &OrgId) {
+        let mut keys = self
+            .shared
+            .known_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        keys.insert(key_hash.to_owned(), org.clone());
+    }
+
+    fn forget_known_keys(&self) {
+        let mut keys = self
+            .shared
+            .known_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        keys.clear();
     }
 
     /// Runs `f` on a reader connection, which sees the last committed state.

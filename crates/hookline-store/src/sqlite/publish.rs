@@ -6,11 +6,13 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, EventId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cache::DestinationCache;
 use super::rows;
 use crate::{Published, StoreResult};
 
 pub fn publish(
     conn: &Connection,
+    cache: &mut DestinationCache,
     org: &OrgId,
     new: NewEvent,
     now: Millis,
@@ -51,18 +53,7 @@ pub fn publish(
         data: new.data,
         raw: new.raw,
     };
-    let sql = format!(
-        "SELECT {} FROM destinations
-         WHERE org_id = ?1 AND deleted_at IS NULL AND (stream IS NULL OR stream = ?2)",
-        rows::DESTINATION_COLUMNS
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let destinations = stmt
-        .query_map(
-            params![org.as_str(), event.stream.as_str()],
-            rows::destination,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let destinations = cache.of_org(conn, org)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
              event_type, state, run_at, created_at, updated_at)

@@ -3,16 +3,16 @@
 //! call: the transaction that leases a batch commits before anything is sent.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::ErrorKind;
-use hookline_core::destination::Destination;
+use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cache::DestinationCache;
 use super::rows;
-use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreError, StoreResult};
+use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreResult};
 
 /// How many candidate rows to look at per delivery claimed, so that destinations at
 /// their in-flight limit do not starve the claim.
@@ -26,30 +26,46 @@ pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
     )
 }
 
-pub fn claim(conn: &Connection, req: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+pub fn claim(
+    conn: &Connection,
+    cache: &mut DestinationCache,
+    req: &ClaimRequest,
+) -> StoreResult<Vec<ClaimedDelivery>> {
+    // Destinations this node already has at their limit are left out of the scan, so
+    // their backlog cannot fill the candidate window and starve everyone else.
+    let mut saturated = Vec::new();
+    for (id, count) in &req.in_flight {
+        if *count >= cache.by_id(conn, id.as_str())?.settings.max_in_flight {
+            saturated.push(id.as_str());
+        }
+    }
+    let saturated = serde_json::to_string(&saturated).expect("strings serialize");
     let window = req.limit * CANDIDATES_PER_CLAIM;
     let mut candidates: Vec<(String, String)> = Vec::new();
-    for condition in [
-        "d.state = 'delivering' AND d.lease_until <= ?1",
-        "d.state IN ('pending', 'failed') AND d.run_at <= ?1",
+    for (condition, order) in [
+        (
+            "d.state = 'delivering' AND d.lease_until <= ?1",
+            "d.lease_until",
+        ),
+        (
+            "d.state IN ('pending', 'failed') AND d.run_at <= ?1",
+            "d.run_at, d.id",
+        ),
     ] {
         let sql = format!(
             "SELECT d.id, d.destination_id FROM deliveries d
              JOIN destinations t ON t.id = d.destination_id
              WHERE {condition} AND t.enabled = 1 AND t.deleted_at IS NULL
-             ORDER BY {} LIMIT ?2",
-            if condition.contains("lease_until") {
-                "d.lease_until"
-            } else {
-                "d.run_at, d.id"
-            }
+               AND d.destination_id NOT IN (SELECT value FROM json_each(?3))
+             ORDER BY {order} LIMIT ?2"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![req.now, window], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![req.now, window, saturated], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         candidates.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     }
 
-    let mut destinations: HashMap<String, Arc<Destination>> = HashMap::new();
     let mut busy: HashMap<String, u32> = req
         .in_flight
         .iter()
@@ -60,58 +76,54 @@ pub fn claim(conn: &Connection, req: &ClaimRequest) -> StoreResult<Vec<ClaimedDe
         if chosen.len() >= req.limit as usize {
             break;
         }
-        if !destinations.contains_key(&destination_id) {
-            let destination = load_destination(conn, &destination_id)?;
-            destinations.insert(destination_id.clone(), Arc::new(destination));
-        }
-        let limit = destinations[&destination_id].settings.max_in_flight;
-        let count = busy.entry(destination_id.clone()).or_default();
-        if *count < limit {
+        let destination = cache.by_id(conn, &destination_id)?;
+        let count = busy.entry(destination_id).or_default();
+        if *count < destination.settings.max_in_flight {
             *count += 1;
-            chosen.push((delivery_id, destination_id));
+            chosen.push((delivery_id, destination));
         }
     }
 
-    let lease_until = |destination: &Destination| {
-        req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms
-    };
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
              attempts = attempts + 1, updated_at = ?3
          WHERE id = ?4 RETURNING attempts, event_id",
     )?;
     let event_sql = format!("SELECT {} FROM events WHERE id = ?1", rows::EVENT_COLUMNS);
-    let mut event = conn.prepare_cached(&event_sql)?;
-    chosen
-        .into_iter()
-        .map(|(delivery_id, destination_id)| {
-            let destination = destinations[&destination_id].clone();
-            let (attempt, event_id): (u32, String) = lease.query_row(
-                params![lease_until(&destination), req.node_id, req.now, delivery_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            Ok(ClaimedDelivery {
-                delivery_id: DeliveryId::from_trusted(delivery_id),
-                attempt,
-                event: event.query_row(params![event_id], rows::event)?,
-                destination,
-            })
-        })
-        .collect()
+    let mut load_event = conn.prepare_cached(&event_sql)?;
+    // Fan-out claims the same event for many destinations: read each once.
+    let mut events: HashMap<String, Event> = HashMap::new();
+    let mut claimed = Vec::with_capacity(chosen.len());
+    for (delivery_id, destination) in chosen {
+        let lease_until =
+            req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms;
+        let (attempt, event_id): (u32, String) = lease.query_row(
+            params![lease_until, req.node_id, req.now, delivery_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let event = match events.get(&event_id) {
+            Some(event) => event.clone(),
+            None => {
+                let event = load_event.query_row(params![event_id], rows::event)?;
+                events.insert(event_id, event.clone());
+                event
+            }
+        };
+        claimed.push(ClaimedDelivery {
+            delivery_id: DeliveryId::from_trusted(delivery_id),
+            attempt,
+            event,
+            destination,
+        });
+    }
+    Ok(claimed)
 }
 
-fn load_destination(conn: &Connection, id: &str) -> StoreResult<Destination> {
-    let sql = format!(
-        "SELECT {} FROM destinations WHERE id = ?1",
-        rows::DESTINATION_COLUMNS
-    );
-    conn.prepare_cached(&sql)?
-        .query_row(params![id], rows::destination)
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt(format!("delivery points to missing destination {id}")))
-}
-
-pub fn complete(conn: &Connection, completions: &[Completion]) -> StoreResult<()> {
+pub fn complete(
+    conn: &Connection,
+    cache: &mut DestinationCache,
+    completions: &[Completion],
+) -> StoreResult<()> {
     let mut insert_attempt = conn.prepare_cached(&format!(
         "INSERT INTO attempts ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
              ?13, ?14, ?15, ?16, ?17, ?18)",
@@ -172,6 +184,7 @@ pub fn complete(conn: &Connection, completions: &[Completion]) -> StoreResult<()
         let success = c.next == NextStep::Delivered;
         update_health.execute(params![a.started_at, success, a.destination_id.as_str()])?;
         if c.next == NextStep::Gone {
+            cache.forget_org(a.org_id.as_str());
             conn.execute(
                 "UPDATE destinations SET enabled = 0, disabled_reason = 'gone', updated_at = ?1
                  WHERE id = ?2",

@@ -20,13 +20,14 @@ impl Store for SqliteStore {
 
     async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()> {
         let (org, key) = (org.clone(), first_key.clone());
-        self.write(move |tx| writes::create_org(tx, &org, &key))
+        self.write(move |conn, _| writes::create_org(conn, &org, &key))
             .await
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
         let key = key.clone();
-        self.write(move |tx| writes::create_api_key(tx, &key)).await
+        self.write(move |conn, _| writes::create_api_key(conn, &key))
+            .await
     }
 
     async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
@@ -37,19 +38,30 @@ impl Store for SqliteStore {
 
     async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
         let (org, id) = (org.clone(), id.clone());
-        self.write(move |tx| writes::delete_api_key(tx, &org, &id))
-            .await
+        let deleted = self
+            .write(move |conn, _| writes::delete_api_key(conn, &org, &id))
+            .await?;
+        self.forget_known_keys();
+        Ok(deleted)
     }
 
     async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>> {
-        let key_hash = key_hash.to_owned();
-        self.read(move |conn| lists::org_for_key(conn, &key_hash))
-            .await
+        if let Some(org) = self.known_key(key_hash) {
+            return Ok(Some(org));
+        }
+        let hash = key_hash.to_owned();
+        let org = self
+            .read(move |conn| lists::org_for_key(conn, &hash))
+            .await?;
+        if let Some(org) = &org {
+            self.remember_key(key_hash, org);
+        }
+        Ok(org)
     }
 
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let org = org.clone();
-        self.write(move |tx| publish::publish(tx, &org, event, now))
+        self.write_or_busy(move |conn, cache| publish::publish(conn, cache, &org, event, now))
             .await
     }
 
@@ -67,7 +79,7 @@ impl Store for SqliteStore {
 
     async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
         let destination = destination.clone();
-        self.write(move |tx| writes::insert_destination(tx, &destination))
+        self.write(move |conn, cache| writes::insert_destination(conn, cache, &destination))
             .await
     }
 
@@ -99,8 +111,10 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
-        self.write(move |tx| writes::update_destination_settings(tx, &org, &id, &settings, now))
-            .await
+        self.write(move |conn, cache| {
+            writes::update_destination_settings(conn, cache, &org, &id, &settings, now)
+        })
+        .await
     }
 
     async fn delete_destination(
@@ -110,7 +124,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let (org, id) = (org.clone(), id.clone());
-        self.write(move |tx| writes::delete_destination(tx, &org, &id, now))
+        self.write(move |conn, cache| writes::delete_destination(conn, cache, &org, &id, now))
             .await
     }
 
@@ -143,24 +157,25 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<Option<Delivery>> {
         let (org, id) = (org.clone(), id.clone());
-        self.write(move |tx| writes::redeliver(tx, &org, &id, now))
+        self.write(move |conn, _| writes::redeliver(conn, &org, &id, now))
             .await
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let request = request.clone();
-        self.write(move |tx| queue::claim(tx, &request)).await
+        self.write(move |conn, cache| queue::claim(conn, cache, &request))
+            .await
     }
 
     async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
         let completions = completions.to_vec();
-        self.write(move |tx| queue::complete(tx, &completions))
+        self.write(move |conn, cache| queue::complete(conn, cache, &completions))
             .await
     }
 
     async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
         let (node_id, ids) = (node_id.to_owned(), ids.to_vec());
-        self.write(move |tx| queue::release(tx, &node_id, &ids, now))
+        self.write(move |conn, _| queue::release(conn, &node_id, &ids, now))
             .await
     }
 

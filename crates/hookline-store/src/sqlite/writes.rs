@@ -6,6 +6,7 @@ use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cache::DestinationCache;
 use super::lists;
 use crate::{ApiKeyRecord, Org, StoreError, StoreResult};
 
@@ -47,7 +48,12 @@ fn settings_json(settings: &DestinationSettings) -> String {
     serde_json::Value::Object(json).to_string()
 }
 
-pub fn insert_destination(conn: &Connection, d: &Destination) -> StoreResult<()> {
+pub fn insert_destination(
+    conn: &Connection,
+    cache: &mut DestinationCache,
+    d: &Destination,
+) -> StoreResult<()> {
+    cache.forget_org(d.org_id.as_str());
     conn.execute(
         "INSERT INTO destinations (id, org_id, stream, settings, enabled, secret, created_at,
              updated_at)
@@ -68,11 +74,13 @@ pub fn insert_destination(conn: &Connection, d: &Destination) -> StoreResult<()>
 
 pub fn update_destination_settings(
     conn: &Connection,
+    cache: &mut DestinationCache,
     org: &OrgId,
     id: &DestinationId,
     settings: &DestinationSettings,
     now: Millis,
 ) -> StoreResult<bool> {
+    cache.forget_org(org.as_str());
     let changed = conn.execute(
         "UPDATE destinations SET settings = ?1, enabled = ?2, updated_at = ?3,
              disabled_reason = CASE WHEN ?2 THEN NULL ELSE disabled_reason END,
@@ -92,10 +100,12 @@ pub fn update_destination_settings(
 
 pub fn delete_destination(
     conn: &Connection,
+    cache: &mut DestinationCache,
     org: &OrgId,
     id: &DestinationId,
     now: Millis,
 ) -> StoreResult<bool> {
+    cache.forget_org(org.as_str());
     let deleted = conn.execute(
         "UPDATE destinations SET deleted_at = ?1, enabled = 0, updated_at = ?1
          WHERE id = ?2 AND org_id = ?3 AND deleted_at IS NULL",

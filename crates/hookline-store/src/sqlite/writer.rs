@@ -1,0 +1,126 @@
+//! Group commit. Every write is a job sent to one writer thread, which owns the only
+//! writing connection. The thread takes whatever jobs are waiting, runs them in one
+//! `BEGIN IMMEDIATE` transaction (each inside its own savepoint, so one job's failure
+//! does not undo the others), commits once, and only then answers each caller. So
+//! durability (`synchronous=FULL`) costs one fsync per batch, not one per request, and
+//! no caller hears "ok" before its write is on disk.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::cache::DestinationCache;
+use crate::{StoreError, StoreResult};
+
+/// At most this many jobs share one transaction.
+const MAX_BATCH: usize = 1024;
+/// Jobs waiting for the writer beyond which a publish is refused as busy.
+const QUEUE_CAPACITY: usize = 8192;
+
+/// Called after the commit with its error, if any.
+type Reply = Box<dyn FnOnce(Option<String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut DestinationCache) -> Reply + Send>;
+
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Whether a caller waits for room in the queue or is told the store is busy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Wait,
+    RefuseWhenFull,
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Self {
+        let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        std::thread::Builder::new()
+            .name("hookline-sqlite-writer".into())
+            .spawn(move || write_loop(conn, receiver))
+            .expect("spawning the writer thread");
+        Self { jobs }
+    }
+
+    /// Runs `f` in the next group transaction and returns its result once committed.
+    pub async fn run<T, F>(&self, admission: Admission, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut DestinationCache) -> StoreResult<T> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn, cache| {
+            let result = in_savepoint(conn, |conn| f(conn, cache));
+            Box::new(move |commit_error: Option<String>| {
+                let _ = answer.send(match commit_error {
+                    None => result,
+                    Some(e) => Err(StoreError::Unavailable(e)),
+                });
+            })
+        });
+        let queued = match admission {
+            Admission::Wait => self.jobs.send(job).await.map_err(|_| ()),
+            Admission::RefuseWhenFull => self.jobs.try_send(job).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => (),
+                mpsc::error::TrySendError::Closed(_) => (),
+            }),
+        };
+        if queued.is_err() {
+            return Err(if self.jobs.is_closed() {
+                StoreError::Unavailable("the writer has stopped".into())
+            } else {
+                StoreError::Busy
+            });
+        }
+        answered
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer dropped a job".into()))?
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(e)
+        }
+    }
+}
+
+fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
+    let mut cache = DestinationCache::default();
+    while let Some(first) = jobs.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs answers each caller that the store is unavailable.
+            drop(batch);
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            continue;
+        }
+        let replies: Vec<Reply> = batch
+            .into_iter()
+            .map(|job| job(&conn, &mut cache))
+            .collect();
+        let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if outcome.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+            cache.clear();
+        }
+        for reply in replies {
+            reply(outcome.as_ref().err().cloned());
+        }
+    }
+}
