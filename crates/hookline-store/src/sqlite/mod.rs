@@ -7,6 +7,7 @@
 //! lets start-up hand the leases of a crashed predecessor straight back to the queue.
 
 mod cache;
+mod due;
 mod lists;
 mod publish;
 mod queue;
@@ -26,13 +27,28 @@ use hookline_core::ids::OrgId;
 use rusqlite::{Connection, OpenFlags};
 
 use self::cache::DestinationCache;
+use self::due::DueIndex;
 use self::writer::{Admission, Writer};
 use crate::{StoreError, StoreResult};
 
 const READERS: usize = 4;
 
+/// What the writer thread keeps between jobs.
+pub(crate) struct WriterState {
+    destinations: DestinationCache,
+    due: Arc<Mutex<DueIndex>>,
+}
+
+impl WriterState {
+    fn due(&self) -> std::sync::MutexGuard<'_, DueIndex> {
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 struct Shared {
     writer: Writer,
+    /// Shared with the writer, which updates it; read for `next_due_at`.
+    due: Arc<Mutex<DueIndex>>,
     /// API key hash → org, for keys seen before; cleared when any key is deleted.
     known_keys: Mutex<HashMap<String, OrgId>>,
     readers: Vec<Mutex<Connection>>,
@@ -99,6 +115,7 @@ impl SqliteStore {
                 tracing::info!(expired, "leases of a previous run handed back to the queue");
             }
         }
+        let due = Arc::new(Mutex::new(DueIndex::load(&writer)?));
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -111,7 +128,14 @@ impl SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Self {
             shared: Arc::new(Shared {
-                writer: Writer::start(writer),
+                writer: Writer::start(
+                    writer,
+                    WriterState {
+                        destinations: DestinationCache::default(),
+                        due: due.clone(),
+                    },
+                ),
+                due,
                 known_keys: Mutex::new(HashMap::new()),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -124,7 +148,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut DestinationCache) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         self.shared.writer.run(Admission::Wait, f).await
     }
@@ -133,9 +157,18 @@ impl SqliteStore {
     async fn write_or_busy<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut DestinationCache) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         self.shared.writer.run(Admission::RefuseWhenFull, f).await
+    }
+
+    /// When the earliest waiting delivery falls due, from the writer's index.
+    fn next_due_in_index(&self) -> Option<hookline_core::clock::Millis> {
+        self.shared
+            .due
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_due()
     }
 
     fn known_key(&self, key_hash: &str) -> Option<OrgId> {

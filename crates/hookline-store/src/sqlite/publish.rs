@@ -6,13 +6,13 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, EventId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::cache::DestinationCache;
+use super::WriterState;
 use super::rows;
 use crate::{Published, StoreResult};
 
 pub fn publish(
     conn: &Connection,
-    cache: &mut DestinationCache,
+    state: &mut WriterState,
     org: &OrgId,
     new: NewEvent,
     now: Millis,
@@ -53,7 +53,7 @@ pub fn publish(
         data: new.data,
         raw: new.raw,
     };
-    let destinations = cache.of_org(conn, org)?;
+    let destinations = state.destinations.of_org(conn, org)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
              event_type, state, run_at, created_at, updated_at)
@@ -72,6 +72,7 @@ pub fn publish(
             now,
         ])?;
         deliveries += 1;
+        state.due().mark(destination.id.as_str(), now);
     }
     conn.execute(
         "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,

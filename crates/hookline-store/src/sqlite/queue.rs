@@ -3,20 +3,18 @@
 //! call: the transaction that leases a batch commits before anything is sent.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::ErrorKind;
+use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::cache::DestinationCache;
+use super::WriterState;
 use super::rows;
 use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreResult};
-
-/// How many candidate rows to look at per delivery claimed, so that destinations at
-/// their in-flight limit do not starve the claim.
-const CANDIDATES_PER_CLAIM: u32 = 4;
 
 /// Makes every lease expire now; only sound while this process owns the database file.
 pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
@@ -26,102 +24,129 @@ pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
     )
 }
 
+/// A leased row on its way out of `claim`.
+struct Leased {
+    delivery_id: String,
+    attempt: u32,
+    event_id: String,
+    destination: Arc<Destination>,
+}
+
 pub fn claim(
     conn: &Connection,
-    cache: &mut DestinationCache,
+    state: &mut WriterState,
     req: &ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    // Destinations this node already has at their limit are left out of the scan, so
-    // their backlog cannot fill the candidate window and starve everyone else.
-    let mut saturated = Vec::new();
-    for (id, count) in &req.in_flight {
-        if *count >= cache.by_id(conn, id.as_str())?.settings.max_in_flight {
-            saturated.push(id.as_str());
-        }
-    }
-    let saturated = serde_json::to_string(&saturated).expect("strings serialize");
-    let window = req.limit * CANDIDATES_PER_CLAIM;
-    let mut candidates: Vec<(String, String)> = Vec::new();
-    for (condition, order) in [
-        (
-            "d.state = 'delivering' AND d.lease_until <= ?1",
-            "d.lease_until",
-        ),
-        (
-            "d.state IN ('pending', 'failed') AND d.run_at <= ?1",
-            "d.run_at, d.id",
-        ),
-    ] {
-        let sql = format!(
-            "SELECT d.id, d.destination_id FROM deliveries d
-             JOIN destinations t ON t.id = d.destination_id
-             WHERE {condition} AND t.enabled = 1 AND t.deleted_at IS NULL
-               AND d.destination_id NOT IN (SELECT value FROM json_each(?3))
-             ORDER BY {order} LIMIT ?2"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![req.now, window, saturated], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        candidates.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
-    }
-
+    let limit = req.limit as usize;
     let mut busy: HashMap<String, u32> = req
         .in_flight
         .iter()
         .map(|(id, n)| (id.as_str().to_owned(), *n))
         .collect();
-    let mut chosen = Vec::new();
-    for (delivery_id, destination_id) in candidates {
-        if chosen.len() >= req.limit as usize {
-            break;
-        }
-        let destination = cache.by_id(conn, &destination_id)?;
-        let count = busy.entry(destination_id).or_default();
-        if *count < destination.settings.max_in_flight {
-            *count += 1;
-            chosen.push((delivery_id, destination));
-        }
-    }
-
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
              attempts = attempts + 1, updated_at = ?3
          WHERE id = ?4 RETURNING attempts, event_id",
     )?;
+    let mut take = |delivery_id: String, destination: &Arc<Destination>| -> StoreResult<Leased> {
+        let lease_until =
+            req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms;
+        let (attempt, event_id) = lease.query_row(
+            params![lease_until, req.node_id, req.now, delivery_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Leased {
+            delivery_id,
+            attempt,
+            event_id,
+            destination: destination.clone(),
+        })
+    };
+    let mut leased: Vec<Leased> = Vec::new();
+
+    // Expired leases first: the node that held them died.
+    let expired: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT id, destination_id FROM deliveries
+             WHERE state = 'delivering' AND lease_until <= ?1 ORDER BY lease_until LIMIT ?2",
+        )?
+        .query_map(params![req.now, req.limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (delivery_id, destination_id) in expired {
+        let destination = state.destinations.by_id(conn, &destination_id)?;
+        let in_flight = busy.entry(destination_id).or_default();
+        if destination.settings.enabled && *in_flight < destination.settings.max_in_flight {
+            *in_flight += 1;
+            leased.push(take(delivery_id, &destination)?);
+        }
+    }
+
+    // Then due rows, destination by destination, each up to its free in-flight slots.
+    let round = state.due().due_round(req.now);
+    let mut due_rows = conn.prepare_cached(
+        "SELECT id FROM deliveries
+         WHERE destination_id = ?1 AND state IN ('pending', 'failed') AND run_at <= ?2
+         ORDER BY run_at, id LIMIT ?3",
+    )?;
+    for destination_id in round {
+        if leased.len() >= limit {
+            break;
+        }
+        let destination = state.destinations.by_id(conn, &destination_id)?;
+        if !destination.settings.enabled {
+            state.due().park(&destination_id);
+            continue;
+        }
+        let in_flight = busy.entry(destination_id.clone()).or_default();
+        let room = (destination
+            .settings
+            .max_in_flight
+            .saturating_sub(*in_flight) as usize)
+            .min(limit - leased.len());
+        if room == 0 {
+            continue;
+        }
+        let ids: Vec<String> = due_rows
+            .query_map(params![destination_id, req.now, room], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        *in_flight += ids.len() as u32;
+        let exhausted = ids.len() < room;
+        for id in ids {
+            leased.push(take(id, &destination)?);
+        }
+        if exhausted {
+            state.due().refresh(conn, &destination_id)?;
+        }
+    }
+
     let event_sql = format!("SELECT {} FROM events WHERE id = ?1", rows::EVENT_COLUMNS);
     let mut load_event = conn.prepare_cached(&event_sql)?;
     // Fan-out claims the same event for many destinations: read each once.
     let mut events: HashMap<String, Event> = HashMap::new();
-    let mut claimed = Vec::with_capacity(chosen.len());
-    for (delivery_id, destination) in chosen {
-        let lease_until =
-            req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms;
-        let (attempt, event_id): (u32, String) = lease.query_row(
-            params![lease_until, req.node_id, req.now, delivery_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let event = match events.get(&event_id) {
-            Some(event) => event.clone(),
-            None => {
-                let event = load_event.query_row(params![event_id], rows::event)?;
-                events.insert(event_id, event.clone());
-                event
-            }
-        };
-        claimed.push(ClaimedDelivery {
-            delivery_id: DeliveryId::from_trusted(delivery_id),
-            attempt,
-            event,
-            destination,
-        });
-    }
-    Ok(claimed)
+    leased
+        .into_iter()
+        .map(|l| {
+            let event = match events.get(&l.event_id) {
+                Some(event) => event.clone(),
+                None => {
+                    let event = load_event.query_row(params![l.event_id], rows::event)?;
+                    events.insert(l.event_id, event.clone());
+                    event
+                }
+            };
+            Ok(ClaimedDelivery {
+                delivery_id: DeliveryId::from_trusted(l.delivery_id),
+                attempt: l.attempt,
+                event,
+                destination: l.destination,
+            })
+        })
+        .collect()
 }
 
 pub fn complete(
     conn: &Connection,
-    cache: &mut DestinationCache,
+    state: &mut WriterState,
     completions: &[Completion],
 ) -> StoreResult<()> {
     let mut insert_attempt = conn.prepare_cached(&format!(
@@ -162,7 +187,7 @@ pub fn complete(
             a.error_kind.map(ErrorKind::as_str),
             a.error_message,
         ])?;
-        let (state, run_at) = match c.next {
+        let (new_state, run_at) = match c.next {
             NextStep::Delivered => ("delivered", None),
             NextStep::RetryAt(at) => ("failed", Some(at)),
             NextStep::DeadLetter | NextStep::Gone => ("dead_letter", None),
@@ -171,8 +196,8 @@ pub fn complete(
             (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
             _ => a.error_message.clone(),
         };
-        update_delivery.execute(params![
-            state,
+        let changed = update_delivery.execute(params![
+            new_state,
             run_at,
             a.started_at,
             a.response_status,
@@ -181,10 +206,14 @@ pub fn complete(
             a.delivery_id.as_str(),
             c.node_id,
         ])?;
+        if let (NextStep::RetryAt(at), 1) = (c.next, changed) {
+            state.due().mark(a.destination_id.as_str(), at);
+        }
         let success = c.next == NextStep::Delivered;
         update_health.execute(params![a.started_at, success, a.destination_id.as_str()])?;
         if c.next == NextStep::Gone {
-            cache.forget_org(a.org_id.as_str());
+            state.destinations.forget_org(a.org_id.as_str());
+            state.due().park(a.destination_id.as_str());
             conn.execute(
                 "UPDATE destinations SET enabled = 0, disabled_reason = 'gone', updated_at = ?1
                  WHERE id = ?2",
@@ -197,6 +226,7 @@ pub fn complete(
 
 pub fn release(
     conn: &Connection,
+    state: &mut WriterState,
     node_id: &str,
     ids: &[DeliveryId],
     now: Millis,
@@ -206,31 +236,25 @@ pub fn release(
              state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
              attempts = attempts - 1, run_at = ?1, lease_until = NULL, leased_by = NULL,
              updated_at = ?1
-         WHERE id = ?2 AND leased_by = ?3 AND state = 'delivering'",
+         WHERE id = ?2 AND leased_by = ?3 AND state = 'delivering'
+         RETURNING destination_id",
     )?;
     for id in ids {
-        stmt.execute(params![now, id.as_str(), node_id])?;
+        let released: Option<String> = stmt
+            .query_row(params![now, id.as_str(), node_id], |r| r.get(0))
+            .optional()?;
+        if let Some(destination_id) = released {
+            state.due().mark(&destination_id, now);
+        }
     }
     Ok(())
 }
 
-pub fn next_due_at(conn: &Connection) -> StoreResult<Option<Millis>> {
-    let due: Option<Millis> = conn
-        .query_row(
-            "SELECT d.run_at FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-             WHERE d.state IN ('pending', 'failed') AND t.enabled = 1 AND t.deleted_at IS NULL
-             ORDER BY d.run_at LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let lease: Option<Millis> = conn.query_row(
+/// When the first lease held by a delivery in flight runs out.
+pub fn earliest_lease_expiry(conn: &Connection) -> StoreResult<Option<Millis>> {
+    Ok(conn.query_row(
         "SELECT MIN(lease_until) FROM deliveries WHERE state = 'delivering'",
         [],
         |r| r.get(0),
-    )?;
-    Ok(match (due, lease) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
+    )?)
 }

@@ -61,7 +61,7 @@ impl Store for SqliteStore {
 
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let org = org.clone();
-        self.write_or_busy(move |conn, cache| publish::publish(conn, cache, &org, event, now))
+        self.write_or_busy(move |conn, state| publish::publish(conn, state, &org, event, now))
             .await
     }
 
@@ -79,7 +79,7 @@ impl Store for SqliteStore {
 
     async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
         let destination = destination.clone();
-        self.write(move |conn, cache| writes::insert_destination(conn, cache, &destination))
+        self.write(move |conn, state| writes::insert_destination(conn, state, &destination))
             .await
     }
 
@@ -111,8 +111,8 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
-        self.write(move |conn, cache| {
-            writes::update_destination_settings(conn, cache, &org, &id, &settings, now)
+        self.write(move |conn, state| {
+            writes::update_destination_settings(conn, state, &org, &id, &settings, now)
         })
         .await
     }
@@ -124,7 +124,7 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<bool> {
         let (org, id) = (org.clone(), id.clone());
-        self.write(move |conn, cache| writes::delete_destination(conn, cache, &org, &id, now))
+        self.write(move |conn, state| writes::delete_destination(conn, state, &org, &id, now))
             .await
     }
 
@@ -157,29 +157,34 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<Option<Delivery>> {
         let (org, id) = (org.clone(), id.clone());
-        self.write(move |conn, _| writes::redeliver(conn, &org, &id, now))
+        self.write(move |conn, state| writes::redeliver(conn, state, &org, &id, now))
             .await
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let request = request.clone();
-        self.write(move |conn, cache| queue::claim(conn, cache, &request))
+        self.write(move |conn, state| queue::claim(conn, state, &request))
             .await
     }
 
     async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
         let completions = completions.to_vec();
-        self.write(move |conn, cache| queue::complete(conn, cache, &completions))
+        self.write(move |conn, state| queue::complete(conn, state, &completions))
             .await
     }
 
     async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
         let (node_id, ids) = (node_id.to_owned(), ids.to_vec());
-        self.write(move |conn, _| queue::release(conn, &node_id, &ids, now))
+        self.write(move |conn, state| queue::release(conn, state, &node_id, &ids, now))
             .await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
-        self.read(queue::next_due_at).await
+        let due = self.next_due_in_index();
+        let lease = self.read(queue::earliest_lease_expiry).await?;
+        Ok(match (due, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 }

@@ -8,7 +8,7 @@
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::cache::DestinationCache;
+use super::WriterState;
 use crate::{StoreError, StoreResult};
 
 /// At most this many jobs share one transaction.
@@ -18,7 +18,7 @@ const QUEUE_CAPACITY: usize = 8192;
 
 /// Called after the commit with its error, if any.
 type Reply = Box<dyn FnOnce(Option<String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection, &mut DestinationCache) -> Reply + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut WriterState) -> Reply + Send>;
 
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
@@ -32,11 +32,11 @@ pub enum Admission {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Self {
+    pub fn start(conn: Connection, state: WriterState) -> Self {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("hookline-sqlite-writer".into())
-            .spawn(move || write_loop(conn, receiver))
+            .spawn(move || write_loop(conn, state, receiver))
             .expect("spawning the writer thread");
         Self { jobs }
     }
@@ -45,11 +45,11 @@ impl Writer {
     pub async fn run<T, F>(&self, admission: Admission, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut DestinationCache) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn, cache| {
-            let result = in_savepoint(conn, |conn| f(conn, cache));
+        let job: Job = Box::new(move |conn, state| {
+            let result = in_savepoint(conn, |conn| f(conn, state));
             Box::new(move |commit_error: Option<String>| {
                 let _ = answer.send(match commit_error {
                     None => result,
@@ -81,21 +81,23 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached statements: these run twice per write, so parsing them each time shows.
+    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    run("SAVEPOINT job")?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE job")?;
+            run("RELEASE job")?;
             Ok(value)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            run("ROLLBACK TO job")?;
+            run("RELEASE job")?;
             Err(e)
         }
     }
 }
 
-fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    let mut cache = DestinationCache::default();
+fn write_loop(conn: Connection, mut state: WriterState, mut jobs: mpsc::Receiver<Job>) {
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -112,12 +114,12 @@ fn write_loop(conn: Connection, mut jobs: mpsc::Receiver<Job>) {
         }
         let replies: Vec<Reply> = batch
             .into_iter()
-            .map(|job| job(&conn, &mut cache))
+            .map(|job| job(&conn, &mut state))
             .collect();
         let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
-            cache.clear();
+            state.destinations.clear();
         }
         for reply in replies {
             reply(outcome.as_ref().err().cloned());

@@ -6,7 +6,7 @@ use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::cache::DestinationCache;
+use super::WriterState;
 use super::lists;
 use crate::{ApiKeyRecord, Org, StoreError, StoreResult};
 
@@ -50,10 +50,10 @@ fn settings_json(settings: &DestinationSettings) -> String {
 
 pub fn insert_destination(
     conn: &Connection,
-    cache: &mut DestinationCache,
+    state: &mut WriterState,
     d: &Destination,
 ) -> StoreResult<()> {
-    cache.forget_org(d.org_id.as_str());
+    state.destinations.forget_org(d.org_id.as_str());
     conn.execute(
         "INSERT INTO destinations (id, org_id, stream, settings, enabled, secret, created_at,
              updated_at)
@@ -74,13 +74,13 @@ pub fn insert_destination(
 
 pub fn update_destination_settings(
     conn: &Connection,
-    cache: &mut DestinationCache,
+    state: &mut WriterState,
     org: &OrgId,
     id: &DestinationId,
     settings: &DestinationSettings,
     now: Millis,
 ) -> StoreResult<bool> {
-    cache.forget_org(org.as_str());
+    state.destinations.forget_org(org.as_str());
     let changed = conn.execute(
         "UPDATE destinations SET settings = ?1, enabled = ?2, updated_at = ?3,
              disabled_reason = CASE WHEN ?2 THEN NULL ELSE disabled_reason END,
@@ -95,17 +95,21 @@ pub fn update_destination_settings(
             org.as_str()
         ],
     )?;
+    if changed > 0 && settings.enabled {
+        state.due().refresh(conn, id.as_str())?;
+    }
     Ok(changed > 0)
 }
 
 pub fn delete_destination(
     conn: &Connection,
-    cache: &mut DestinationCache,
+    state: &mut WriterState,
     org: &OrgId,
     id: &DestinationId,
     now: Millis,
 ) -> StoreResult<bool> {
-    cache.forget_org(org.as_str());
+    state.destinations.forget_org(org.as_str());
+    state.due().forget(id.as_str());
     let deleted = conn.execute(
         "UPDATE destinations SET deleted_at = ?1, enabled = 0, updated_at = ?1
          WHERE id = ?2 AND org_id = ?3 AND deleted_at IS NULL",
@@ -124,33 +128,35 @@ pub fn delete_destination(
 
 pub fn redeliver(
     conn: &Connection,
+    state: &mut WriterState,
     org: &OrgId,
     id: &DeliveryId,
     now: Millis,
 ) -> StoreResult<Option<Delivery>> {
-    let destination_deleted: Option<bool> = conn
+    let destination: Option<(String, bool)> = conn
         .query_row(
-            "SELECT t.deleted_at IS NOT NULL FROM deliveries d
+            "SELECT t.id, t.deleted_at IS NOT NULL FROM deliveries d
              JOIN destinations t ON t.id = d.destination_id
              WHERE d.id = ?1 AND d.org_id = ?2",
             params![id.as_str(), org.as_str()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    match destination_deleted {
+    let destination_id = match destination {
         None => return Ok(None),
-        Some(true) => {
+        Some((_, true)) => {
             return Err(StoreError::Conflict(
                 "the destination of this delivery has been deleted".into(),
             ));
         }
-        Some(false) => {}
-    }
+        Some((destination_id, false)) => destination_id,
+    };
     conn.execute(
         "UPDATE deliveries SET state = 'pending', run_at = ?1, lease_until = NULL,
              leased_by = NULL, updated_at = ?1
          WHERE id = ?2",
         params![now, id.as_str()],
     )?;
+    state.due().mark(&destination_id, now);
     lists::get_delivery(conn, org, id)
 }
