@@ -73,6 +73,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every write job runs in a savepoint; a statement journal on disk would copy each
+    // page it touches to a temp file first.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // 64 MiB of page cache (negative means KiB).
+    conn.pragma_update(None, "cache_size", -65_536)?;
     Ok(())
 }
 

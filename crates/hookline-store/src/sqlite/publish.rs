@@ -23,7 +23,8 @@ pub fn publish(
             rows::EVENT_COLUMNS
         );
         let existing = conn
-            .query_row(&sql, params![org.as_str(), key.as_str()], |row| {
+            .prepare_cached(&sql)?
+            .query_row(params![org.as_str(), key.as_str()], |row| {
                 Ok((rows::event(row)?, row.get::<_, u32>(9)?))
             })
             .optional()?;
@@ -35,13 +36,13 @@ pub fn publish(
             });
         }
     }
-    let seq: i64 = conn.query_row(
-        "INSERT INTO streams (org_id, name, last_seq) VALUES (?1, ?2, 1)
-         ON CONFLICT (org_id, name) DO UPDATE SET last_seq = last_seq + 1
-         RETURNING last_seq",
-        params![org.as_str(), new.stream.as_str()],
-        |r| r.get(0),
-    )?;
+    let seq: i64 = conn
+        .prepare_cached(
+            "INSERT INTO streams (org_id, name, last_seq) VALUES (?1, ?2, 1)
+             ON CONFLICT (org_id, name) DO UPDATE SET last_seq = last_seq + 1
+             RETURNING last_seq",
+        )?
+        .query_row(params![org.as_str(), new.stream.as_str()], |r| r.get(0))?;
     let event = Event {
         id: EventId::generate(),
         org_id: org.clone(),
@@ -74,24 +75,24 @@ pub fn publish(
         deliveries += 1;
         state.due().mark(destination.id.as_str(), now);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,
              idempotency_key, deliveries)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            event.id.as_str(),
-            org.as_str(),
-            event.stream.as_str(),
-            event.seq,
-            event.event_type.as_str(),
-            event.level.as_str(),
-            event.timestamp,
-            event.data.to_string(),
-            event.raw.as_ref().map(|r| r.to_string()),
-            new.idempotency_key.as_ref().map(|k| k.as_str()),
-            deliveries,
-        ],
-    )?;
+    )?
+    .execute(params![
+        event.id.as_str(),
+        org.as_str(),
+        event.stream.as_str(),
+        event.seq,
+        event.event_type.as_str(),
+        event.level.as_str(),
+        event.timestamp,
+        event.data.to_string(),
+        event.raw.as_ref().map(|r| r.to_string()),
+        new.idempotency_key.as_ref().map(|k| k.as_str()),
+        deliveries,
+    ])?;
     Ok(Published {
         event,
         deliveries,
