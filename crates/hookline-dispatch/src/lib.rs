@@ -15,7 +15,7 @@ use hookline_core::ids::{DeliveryId, DestinationId};
 use hookline_core::retry::Decision;
 use hookline_store::{ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError};
 use rand::Rng;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -52,8 +52,15 @@ impl Default for DispatcherConfig {
     }
 }
 
+/// A finished attempt on its way to the store, and who to tell once it is written.
+type Finished = (Completion, oneshot::Sender<()>);
+
+/// Completions written per store call, at most.
+const COMPLETION_BATCH: usize = 512;
+
 pub struct Dispatcher {
     store: Arc<dyn Store>,
+    completions: mpsc::UnboundedSender<Finished>,
     clock: Arc<dyn Clock>,
     sender: Sender,
     config: DispatcherConfig,
@@ -62,12 +69,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Must be called inside a Tokio runtime: it starts the task that records attempts.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: DispatcherConfig,
     ) -> Result<Self, SenderError> {
+        let (completions, finished) = mpsc::unbounded_channel();
+        tokio::spawn(record_completions(store.clone(), finished));
         Ok(Self {
+            completions,
             sender: Sender::new(config.capture_limit)?,
             store,
             clock,
@@ -248,15 +259,41 @@ impl Dispatcher {
             next,
             now,
         };
-        if let Err(e) = self.store.complete(&[completion]).await {
-            tracing::warn!(
-                delivery = %claimed.delivery_id,
-                error = %e,
-                "could not record an attempt; the lease will expire and it will be retried"
-            );
+        let (recorded, when_recorded) = oneshot::channel();
+        if self.completions.send((completion, recorded)).is_ok() {
+            // Hold the in-flight slot until the attempt is on disk.
+            let _ = when_recorded.await;
         }
         if matches!(next, NextStep::RetryAt(_)) {
             self.wake.notify_one();
+        }
+    }
+}
+
+/// Writes finished attempts in batches: whatever has finished while the previous batch
+/// was being written goes into the next one.
+async fn record_completions(
+    store: Arc<dyn Store>,
+    mut finished: mpsc::UnboundedReceiver<Finished>,
+) {
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < COMPLETION_BATCH {
+            match finished.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let (completions, acks): (Vec<Completion>, Vec<_>) = batch.into_iter().unzip();
+        if let Err(e) = store.complete(&completions).await {
+            tracing::warn!(
+                count = completions.len(),
+                error = %e,
+                "could not record attempts; their leases will expire and they will be retried"
+            );
+        }
+        for ack in acks {
+            let _ = ack.send(());
         }
     }
 }

@@ -159,12 +159,7 @@ pub fn complete(
              last_attempt_at = ?3, response_code = ?4, error = ?5, updated_at = ?6
          WHERE id = ?7 AND state = 'delivering' AND leased_by = ?8",
     )?;
-    let mut update_health = conn.prepare_cached(
-        "UPDATE destinations SET last_attempt_at = ?1,
-             last_success_at = CASE WHEN ?2 THEN ?1 ELSE last_success_at END,
-             consecutive_failures = CASE WHEN ?2 THEN 0 ELSE consecutive_failures + 1 END
-         WHERE id = ?3",
-    )?;
+    let mut health: HashMap<&str, HealthDelta> = HashMap::new();
     for c in completions {
         let a = &c.attempt;
         insert_attempt.execute(params![
@@ -209,8 +204,10 @@ pub fn complete(
         if let (NextStep::RetryAt(at), 1) = (c.next, changed) {
             state.due().mark(a.destination_id.as_str(), at);
         }
-        let success = c.next == NextStep::Delivered;
-        update_health.execute(params![a.started_at, success, a.destination_id.as_str()])?;
+        health
+            .entry(a.destination_id.as_str())
+            .or_default()
+            .record(a.started_at, c.next == NextStep::Delivered);
         if c.next == NextStep::Gone {
             state.destinations.forget_org(a.org_id.as_str());
             state.due().park(a.destination_id.as_str());
@@ -221,7 +218,45 @@ pub fn complete(
             )?;
         }
     }
+    let mut update_health = conn.prepare_cached(
+        "UPDATE destinations SET
+             last_attempt_at = MAX(COALESCE(last_attempt_at, 0), ?1),
+             last_success_at = CASE WHEN ?2 IS NULL THEN last_success_at
+                                    ELSE MAX(COALESCE(last_success_at, 0), ?2) END,
+             consecutive_failures = CASE WHEN ?2 IS NULL THEN consecutive_failures + ?3
+                                         ELSE ?3 END
+         WHERE id = ?4",
+    )?;
+    for (destination_id, delta) in health {
+        update_health.execute(params![
+            delta.last_attempt_at,
+            delta.last_success_at,
+            delta.failures_since_success,
+            destination_id
+        ])?;
+    }
     Ok(())
+}
+
+/// A batch's effect on one destination's health, so it is written once per batch.
+#[derive(Default)]
+struct HealthDelta {
+    last_attempt_at: Millis,
+    last_success_at: Option<Millis>,
+    /// Failures after the batch's last success (or all of them, if none succeeded).
+    failures_since_success: i64,
+}
+
+impl HealthDelta {
+    fn record(&mut self, at: Millis, success: bool) {
+        self.last_attempt_at = self.last_attempt_at.max(at);
+        if success {
+            self.last_success_at = Some(self.last_success_at.unwrap_or(at).max(at));
+            self.failures_since_success = 0;
+        } else {
+            self.failures_since_success += 1;
+        }
+    }
 }
 
 pub fn release(
