@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use self::cache::DestinationCache;
 use self::due::DueIndex;
-use self::writer::{Admission, Writer};
+use self::writer::{Admission, Durability, Writer};
 use crate::{StoreError, StoreResult};
 
 const READERS: usize = 4;
@@ -155,7 +155,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
-        self.shared.writer.run(Admission::Wait, f).await
+        self.shared
+            .writer
+            .run(Admission::Wait, Durability::PowerLoss, f)
+            .await
     }
 
     /// Like `write`, but answers `Busy` at once when the writer's queue is full.
@@ -164,7 +167,23 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
-        self.shared.writer.run(Admission::RefuseWhenFull, f).await
+        self.shared
+            .writer
+            .run(Admission::RefuseWhenFull, Durability::PowerLoss, f)
+            .await
+    }
+
+    /// For the dispatcher's claims and results: committed before the caller continues,
+    /// durable against a crash of this process (see `writer` for why that suffices).
+    async fn write_bookkeeping<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
+    {
+        self.shared
+            .writer
+            .run(Admission::Wait, Durability::ProcessCrash, f)
+            .await
     }
 
     /// When the earliest waiting delivery falls due, from the writer's index.

@@ -163,19 +163,19 @@ impl Store for SqliteStore {
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
         let request = request.clone();
-        self.write(move |conn, state| queue::claim(conn, state, &request))
+        self.write_bookkeeping(move |conn, state| queue::claim(conn, state, &request))
             .await
     }
 
     async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
         let completions = completions.to_vec();
-        self.write(move |conn, state| queue::complete(conn, state, &completions))
+        self.write_bookkeeping(move |conn, state| queue::complete(conn, state, &completions))
             .await
     }
 
     async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
         let (node_id, ids) = (node_id.to_owned(), ids.to_vec());
-        self.write(move |conn, state| queue::release(conn, state, &node_id, &ids, now))
+        self.write_bookkeeping(move |conn, state| queue::release(conn, state, &node_id, &ids, now))
             .await
     }
 

@@ -4,6 +4,13 @@
 //! does not undo the others), commits once, and only then answers each caller. So
 //! durability (`synchronous=FULL`) costs one fsync per batch, not one per request, and
 //! no caller hears "ok" before its write is on disk.
+//!
+//! The dispatcher's bookkeeping (claims, attempt results, released leases) is written
+//! with `synchronous=NORMAL` when a batch holds nothing else: it survives a crash of the
+//! process, and what a power cut might undo is only a claim or a result, which means a
+//! delivery is sent again (at-least-once), never lost. Any batch with a publish or
+//! another API write in it commits with `synchronous=FULL`, which also makes every
+//! earlier bookkeeping commit durable.
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +25,21 @@ const QUEUE_CAPACITY: usize = 8192;
 
 /// Called after the commit with its error, if any.
 type Reply = Box<dyn FnOnce(Option<String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection, &mut WriterState) -> Reply + Send>;
+type Work = Box<dyn FnOnce(&Connection, &mut WriterState) -> Reply + Send>;
+
+struct Job {
+    durability: Durability,
+    work: Work,
+}
+
+/// What a write must survive once its caller has been answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Power loss (`synchronous=FULL`): anything a user was told is stored.
+    PowerLoss,
+    /// A crash of this process (`synchronous=NORMAL`): the dispatcher's bookkeeping.
+    ProcessCrash,
+}
 
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
@@ -42,13 +63,18 @@ impl Writer {
     }
 
     /// Runs `f` in the next group transaction and returns its result once committed.
-    pub async fn run<T, F>(&self, admission: Admission, f: F) -> StoreResult<T>
+    pub async fn run<T, F>(
+        &self,
+        admission: Admission,
+        durability: Durability,
+        f: F,
+    ) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |conn, state| {
+        let work: Work = Box::new(move |conn, state| {
             let result = in_savepoint(conn, |conn| f(conn, state));
             Box::new(move |commit_error: Option<String>| {
                 let _ = answer.send(match commit_error {
@@ -57,6 +83,7 @@ impl Writer {
                 });
             })
         });
+        let job = Job { durability, work };
         let queued = match admission {
             Admission::Wait => self.jobs.send(job).await.map_err(|_| ()),
             Admission::RefuseWhenFull => self.jobs.try_send(job).map_err(|e| match e {
@@ -98,12 +125,32 @@ fn in_savepoint<T>(
 }
 
 fn write_loop(conn: Connection, mut state: WriterState, mut jobs: mpsc::Receiver<Job>) {
+    let mut synchronous = Durability::PowerLoss;
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
+            }
+        }
+        let wanted = if batch.iter().any(|j| j.durability == Durability::PowerLoss) {
+            Durability::PowerLoss
+        } else {
+            Durability::ProcessCrash
+        };
+        if wanted != synchronous {
+            let level = match wanted {
+                Durability::PowerLoss => "FULL",
+                Durability::ProcessCrash => "NORMAL",
+            };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => synchronous = wanted,
+                Err(e) => {
+                    drop(batch);
+                    tracing::error!(error = %e, "cannot set the commit durability");
+                    continue;
+                }
             }
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -114,7 +161,7 @@ fn write_loop(conn: Connection, mut state: WriterState, mut jobs: mpsc::Receiver
         }
         let replies: Vec<Reply> = batch
             .into_iter()
-            .map(|job| job(&conn, &mut state))
+            .map(|job| (job.work)(&conn, &mut state))
             .collect();
         let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if outcome.is_err() {
