@@ -227,11 +227,14 @@ impl Dispatcher {
 
     /// Makes one attempt of a claimed delivery and records it.
     async fn deliver(self: Arc<Self>, claimed: ClaimedDelivery) {
-        let _slot = InFlightSlot {
+        let slot = InFlightSlot {
             dispatcher: &self,
             id: claimed.delivery_id.clone(),
         };
         let (attempt, result) = self.sender.attempt(&claimed, self.clock.now_ms()).await;
+        // The receiver is done with us: free the destination's slot now. The delivery
+        // stays leased until its result is recorded, so no claim can take it meanwhile.
+        drop(slot);
         let now = self.clock.now_ms();
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
         let next = match claimed
@@ -261,7 +264,7 @@ impl Dispatcher {
         };
         let (recorded, when_recorded) = oneshot::channel();
         if self.completions.send((completion, recorded)).is_ok() {
-            // Hold the in-flight slot until the attempt is on disk.
+            // `step` and shutdown count on a finished task having been recorded.
             let _ = when_recorded.await;
         }
         if matches!(next, NextStep::RetryAt(_)) {
