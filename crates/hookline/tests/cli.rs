@@ -11,6 +11,17 @@ use serde_json::{Value, json};
 use support::app::TestApp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
+/// Kills the child when the test ends, pass or fail (not earlier: a kill right after
+/// reading its output could cut off an answer it is still sending).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::test]
@@ -20,20 +31,22 @@ async fn listen_verifies_real_deliveries_and_refuses_bad_signatures() {
         .local_addr()
         .unwrap()
         .port();
-    let mut listener = Command::new(BIN)
-        .args([
-            "listen",
-            "--json",
-            "--port",
-            &port.to_string(),
-            "--secret",
-            SECRET,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = listener.stdout.take().unwrap();
+    let mut listener = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "listen",
+                "--json",
+                "--port",
+                &port.to_string(),
+                "--secret",
+                SECRET,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = listener.0.stdout.take().unwrap();
     let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -67,8 +80,6 @@ async fn listen_verifies_real_deliveries_and_refuses_bad_signatures() {
             .expect("listen is still running");
         seen.push(line);
     }
-    listener.kill().unwrap();
-    listener.wait().unwrap();
     assert!(seen.iter().all(|l| l["webhook_id"] == event["id"]));
     assert!(seen.iter().all(|l| l["body"]["data"]["hello"] == "listen"));
     let verified: Vec<bool> = seen.iter().map(|l| l["verified"] == true).collect();

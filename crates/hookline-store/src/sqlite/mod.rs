@@ -47,6 +47,8 @@ impl WriterState {
 
 struct Shared {
     writer: Writer,
+    /// Tells the checkpoint thread to stop when the store is dropped.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Shared with the writer, which updates it; read for `next_due_at`.
     due: Arc<Mutex<DueIndex>>,
     /// API key hash → org, for keys seen before; cleared when any key is deleted.
@@ -78,10 +80,39 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // 16 MiB of page cache per connection (negative means KiB).
     conn.pragma_update(None, "cache_size", -16_384)?;
-    // Checkpoint every ~16 MiB of WAL rather than 4 MiB: hot pages rewritten by many
-    // commits are copied into the database once per checkpoint, not once per commit.
-    conn.pragma_update(None, "wal_autocheckpoint", 4_000)?;
+    // Checkpoints run on their own thread (see `checkpoint_loop`), never inside a
+    // commit, where they would stall every caller waiting on the writer.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(())
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+}
+
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Starts the thread that copies the WAL into the database file. PASSIVE checkpoints
+/// never block the writer or readers; they copy what is committed and not in use.
+fn start_checkpoints(path: &Path) -> StoreResult<Arc<std::sync::atomic::AtomicBool>> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = stopping.clone();
+    std::thread::Builder::new()
+        .name("hookline-sqlite-checkpoint".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(stopping)
 }
 
 impl SqliteStore {
@@ -136,6 +167,7 @@ impl SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Self {
             shared: Arc::new(Shared {
+                stopping: start_checkpoints(&path)?,
                 writer: Writer::start(
                     writer,
                     WriterState {
