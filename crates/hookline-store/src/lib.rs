@@ -4,7 +4,10 @@
 //! trait lets many nodes share one database.
 
 mod error;
+mod health;
 mod model;
+pub mod postgres;
+mod raw;
 pub mod sqlite;
 
 use async_trait::async_trait;

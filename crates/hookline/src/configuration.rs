@@ -5,19 +5,30 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use hookline_core::url_policy::UrlPolicy;
+use hookline_store::Store;
+use hookline_store::postgres::PgStore;
+use hookline_store::sqlite::SqliteStore;
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./hookline-data";
 pub const DEFAULT_CONFIG_FILE: &str = "hookline.toml";
+/// Enough for the API and the dispatcher on a 2-core node.
+pub const DEFAULT_PG_MAX_CONNECTIONS: u32 = 10;
 
 /// Everything `serve` needs, resolved.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the embedded store, when set.
+    pub database_url: Option<String>,
+    /// Connections per node to PostgreSQL.
+    pub pg_max_connections: u32,
     /// Opens loopback and plain http for local work.
     pub dev: bool,
     pub allow_http: bool,
@@ -25,10 +36,60 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The store for a short administrative command that may run beside a server.
+    pub async fn open_admin_store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match &self.database_url {
+            Some(url) => Arc::new(
+                PgStore::connect(url, 2)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            ),
+            None => Arc::new(SqliteStore::open_shared(&self.data_dir)?),
+        })
+    }
+
+    /// Where the data lives, for people (never the URL, which may hold a password).
+    pub fn store_description(&self) -> String {
+        match &self.database_url {
+            Some(_) => "the PostgreSQL database".to_owned(),
+            None => format!("the embedded database in {}", self.data_dir.display()),
+        }
+    }
+
+    /// Opens the configured store: PostgreSQL when a URL is set, else the embedded one.
+    pub async fn open_store(&self) -> anyhow::Result<OpenedStore> {
+        Ok(match &self.database_url {
+            Some(url) => OpenedStore::Postgres(Arc::new(
+                PgStore::connect(url, self.pg_max_connections)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            )),
+            None => OpenedStore::Sqlite(Arc::new(
+                SqliteStore::open(&self.data_dir)
+                    .with_context(|| format!("opening the store in {}", self.data_dir.display()))?,
+            )),
+        })
+    }
+
     pub fn url_policy(&self) -> UrlPolicy {
         UrlPolicy {
             allow_http: self.dev || self.allow_http,
             allow_private: self.dev || self.allow_private_networks,
+        }
+    }
+}
+
+/// The store a server runs on; PostgreSQL also carries wake-ups between nodes.
+pub enum OpenedStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl OpenedStore {
+    pub fn as_store(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
         }
     }
 }
@@ -39,6 +100,8 @@ impl ServeConfig {
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub pg_max_connections: Option<u32>,
     pub dev: Option<bool>,
     pub allow_http: Option<bool>,
     pub allow_private_networks: Option<bool>,
@@ -65,6 +128,8 @@ impl FileConfig {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub pg_max_connections: Option<u32>,
     pub dev: bool,
     pub allow_http: Option<bool>,
     pub allow_private_networks: Option<bool>,
@@ -80,6 +145,11 @@ pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeCo
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        database_url: overrides.database_url.or(file.database_url),
+        pg_max_connections: overrides
+            .pg_max_connections
+            .or(file.pg_max_connections)
+            .unwrap_or(DEFAULT_PG_MAX_CONNECTIONS),
         dev: overrides.dev || file.dev.unwrap_or(false),
         allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
         allow_private_networks: overrides

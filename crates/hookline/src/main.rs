@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use hookline::configuration::{self, FileConfig, Overrides};
 use hookline::{startup, telemetry};
 use hookline_dispatch::DispatcherConfig;
-use hookline_store::sqlite::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -33,7 +32,9 @@ enum Command {
     #[command(after_help = "Example:\n  hookline serve --dev --listen 127.0.0.1:8080")]
     Serve(ServeArgs),
     /// Create or upgrade the database, then exit (serve does this on start too).
-    #[command(after_help = "Example:\n  hookline migrate --data-dir ./hookline-data")]
+    #[command(
+        after_help = "Example:\n  hookline migrate --data-dir ./hookline-data\n  hookline migrate --database-url postgres://hookline@db/hookline"
+    )]
     Migrate(StoreArgs),
     /// Manage orgs (tenants).
     #[command(subcommand)]
@@ -66,6 +67,17 @@ struct StoreArgs {
     /// Where the embedded database lives.
     #[arg(long, env = "HOOKLINE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of the embedded store (postgres://user@host/db).
+    #[arg(
+        long,
+        env = "HOOKLINE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Connections per node to PostgreSQL.
+    #[arg(long, env = "HOOKLINE_PG_MAX_CONNECTIONS", value_name = "N")]
+    pg_max_connections: Option<u32>,
     /// A config file (default: ./hookline.toml when it exists).
     #[arg(long, env = "HOOKLINE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -90,16 +102,18 @@ struct ServeArgs {
 }
 
 impl StoreArgs {
-    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+    /// The configuration with these store settings and everything else as given.
+    fn resolve(self, rest: Overrides) -> anyhow::Result<configuration::ServeConfig> {
         let file = FileConfig::load(self.config.as_deref())?;
-        Ok(configuration::resolve(
+        configuration::resolve(
             Overrides {
-                data_dir: self.data_dir.clone(),
-                ..Default::default()
+                data_dir: self.data_dir,
+                database_url: self.database_url,
+                pg_max_connections: self.pg_max_connections,
+                ..rest
             },
             file,
-        )?
-        .data_dir)
+        )
     }
 }
 
@@ -109,12 +123,16 @@ async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await?,
         Command::Migrate(args) => {
-            let dir = args.data_dir()?;
-            SqliteStore::open_shared(&dir)?;
-            println!("database in {} is up to date", dir.display());
+            let config = args.resolve(Overrides::default())?;
+            config.open_admin_store().await?;
+            println!("{} is up to date", config.store_description());
         }
         Command::Org(OrgCommand::Create { name, store, json }) => {
-            commands::org::create(name, store.data_dir()?, json).await?
+            let store = store
+                .resolve(Overrides::default())?
+                .open_admin_store()
+                .await?;
+            commands::org::create(name, store, json).await?
         }
         Command::Listen(args) => commands::listen::run(args).await?,
         Command::Verify(args) => return commands::verify::run(args),
@@ -123,17 +141,13 @@ async fn main() -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let file = FileConfig::load(args.store.config.as_deref())?;
-    let config = configuration::resolve(
-        Overrides {
-            listen: args.listen,
-            data_dir: args.store.data_dir,
-            dev: args.dev,
-            allow_http: args.allow_http,
-            allow_private_networks: args.allow_private_networks,
-        },
-        file,
-    )?;
+    let config = args.store.resolve(Overrides {
+        listen: args.listen,
+        dev: args.dev,
+        allow_http: args.allow_http,
+        allow_private_networks: args.allow_private_networks,
+        ..Default::default()
+    })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

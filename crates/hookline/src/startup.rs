@@ -7,12 +7,10 @@ use anyhow::Context;
 use hookline_api::AppState;
 use hookline_core::clock::{Clock, SystemClock};
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
-use hookline_store::Store;
-use hookline_store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::configuration::ServeConfig;
+use crate::configuration::{OpenedStore, ServeConfig};
 
 /// Runs the server on `listener` until `shutdown` is canceled. In-flight attempts get
 /// the dispatcher's grace period to finish; unfinished ones are handed back.
@@ -22,10 +20,8 @@ pub async fn run(
     dispatcher_config: DispatcherConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
+    let opened = config.open_store().await?;
+    let store = opened.as_store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = config.url_policy();
     if policy.allow_private || policy.allow_http {
@@ -40,6 +36,9 @@ pub async fn run(
         clock.clone(),
         dispatcher_config,
     )?);
+    if let OpenedStore::Postgres(pg) = &opened {
+        pg.forward_wakeups(dispatcher.waker());
+    }
     let state = AppState {
         store,
         clock,
@@ -49,7 +48,7 @@ pub async fn run(
     let dispatching = tokio::spawn(dispatcher.run(shutdown.clone()));
     tracing::info!(
         address = %listener.local_addr()?,
-        data_dir = %config.data_dir.display(),
+        store = if config.database_url.is_some() { "postgres" } else { "sqlite" },
         "Hookline is listening"
     );
     axum::serve(listener, hookline_api::router(state))

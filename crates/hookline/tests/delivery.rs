@@ -581,20 +581,10 @@ async fn shutdown_lets_attempts_in_flight_finish() {
     receiver.wait_for(1, WAIT).await;
     let delivery = app.only_delivery(id(&destination)).await;
     app.stop().await;
-    let all = delivery_states(app.data_dir.path());
-    assert_eq!(
-        all,
-        vec![(id(&delivery).to_owned(), "delivered".to_owned())]
-    );
+    // Read the store directly: the server is gone.
+    let store = app.config.open_admin_store().await.unwrap();
+    let delivery_id = hookline_core::ids::DeliveryId::parse(id(&delivery)).unwrap();
+    let stored = store.get_delivery(&app.org_id, &delivery_id).await.unwrap();
+    assert_eq!(stored.unwrap().state.as_str(), "delivered");
     assert_eq!(receiver.received().len(), 1);
-}
-
-/// Reads delivery states straight from the database file after the server stopped.
-fn delivery_states(dir: &std::path::Path) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(dir.join("hookline.db")).unwrap();
-    let mut stmt = conn.prepare("SELECT id, state FROM deliveries").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::WriterState;
 use super::rows;
+use crate::health::HealthDelta;
 use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreResult};
 
 /// Makes every lease expire now; only sound while this process owns the database file.
@@ -172,10 +173,10 @@ pub fn complete(
             a.number,
             a.started_at,
             a.url,
-            serde_json::to_string(&a.request_headers).expect("strings serialize"),
+            crate::raw::header_json(&a.request_headers),
             a.request_body,
             a.response_status,
-            serde_json::to_string(&a.response_headers).expect("strings serialize"),
+            crate::raw::header_json(&a.response_headers),
             a.response_body,
             a.response_truncated,
             a.latency_ms,
@@ -236,27 +237,6 @@ pub fn complete(
         ])?;
     }
     Ok(())
-}
-
-/// A batch's effect on one destination's health, so it is written once per batch.
-#[derive(Default)]
-struct HealthDelta {
-    last_attempt_at: Millis,
-    last_success_at: Option<Millis>,
-    /// Failures after the batch's last success (or all of them, if none succeeded).
-    failures_since_success: i64,
-}
-
-impl HealthDelta {
-    fn record(&mut self, at: Millis, success: bool) {
-        self.last_attempt_at = self.last_attempt_at.max(at);
-        if success {
-            self.last_success_at = Some(self.last_success_at.unwrap_or(at).max(at));
-            self.failures_since_success = 0;
-        } else {
-            self.failures_since_success += 1;
-        }
-    }
 }
 
 pub fn release(

@@ -41,13 +41,6 @@ pub fn delete_api_key(conn: &Connection, org: &OrgId, id: &ApiKeyId) -> StoreRes
     Ok(removed > 0)
 }
 
-/// The settings as stored: `enabled` is left out because its column is the truth.
-fn settings_json(settings: &DestinationSettings) -> String {
-    let mut json = settings.to_json();
-    json.remove("enabled");
-    serde_json::Value::Object(json).to_string()
-}
-
 pub fn insert_destination(
     conn: &Connection,
     state: &mut WriterState,
@@ -62,7 +55,7 @@ pub fn insert_destination(
             d.id.as_str(),
             d.org_id.as_str(),
             d.stream.as_ref().map(|s| s.as_str()),
-            settings_json(&d.settings),
+            crate::raw::settings_json(&d.settings),
             d.settings.enabled,
             d.secret.expose(),
             d.created_at,
@@ -88,7 +81,7 @@ pub fn update_destination_settings(
                                          ELSE consecutive_failures END
          WHERE id = ?4 AND org_id = ?5 AND deleted_at IS NULL",
         params![
-            settings_json(settings),
+            crate::raw::settings_json(settings),
             settings.enabled,
             now,
             id.as_str(),

@@ -1,18 +1,16 @@
 //! `hookline org create`: a tenant and its first API key, written straight to the store.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use hookline_core::clock::{Clock, SystemClock};
-use hookline_store::sqlite::SqliteStore;
 use hookline_store::{ApiKeyRecord, Org, Store};
 
-pub async fn create(name: String, data_dir: PathBuf, json: bool) -> anyhow::Result<()> {
+pub async fn create(name: String, store: Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
     let name = name.trim().to_owned();
     anyhow::ensure!(
         !name.is_empty() && name.len() <= 200,
         "the org name must be 1 to 200 characters"
     );
-    let store = SqliteStore::open_shared(&data_dir)?;
     let now = SystemClock.now_ms();
     let org = Org::new(name, now);
     let (record, api_key) = ApiKeyRecord::issue(&org.id, now);

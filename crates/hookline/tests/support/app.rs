@@ -1,34 +1,52 @@
-//! The real Hookline server, started in-process on 127.0.0.1:0 with a fresh data
-//! directory, and a thin client for its API.
+//! The real Hookline server, started in-process on 127.0.0.1:0 with a fresh store,
+//! and a thin client for its API. The store is the embedded one, or, when
+//! `HOOKLINE_TEST_STORE=postgres`, a fresh PostgreSQL database per test (at
+//! `HOOKLINE_TEST_POSTGRES_URL`, default `postgres://root@127.0.0.1:5432`), so the
+//! same tests run against both backends.
 
 use std::time::{Duration, Instant};
 
 use hookline::configuration::ServeConfig;
 use hookline::startup;
 use hookline_dispatch::DispatcherConfig;
-use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, Org, Store};
+use hookline_store::{ApiKeyRecord, Org};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub base: String,
+    pub config: ServeConfig,
     /// The API key of the org the helpers act as.
     pub key: String,
+    pub org_id: hookline_core::ids::OrgId,
     pub data_dir: tempfile::TempDir,
     client: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Creates an org directly in the data directory, as `hookline org create` does.
-pub async fn create_org(data_dir: &std::path::Path, name: &str) -> String {
-    let store = SqliteStore::open_shared(data_dir).unwrap();
+/// Creates an org directly in the store, as `hookline org create` does: its id and key.
+pub async fn create_org(config: &ServeConfig, name: &str) -> (hookline_core::ids::OrgId, String) {
+    let store = config.open_admin_store().await.unwrap();
     let org = Org::new(name, 0);
     let (record, key) = ApiKeyRecord::issue(&org.id, 0);
     store.create_org(&org, &record).await.unwrap();
-    key
+    (org.id, key)
+}
+
+/// A new, empty database on the test PostgreSQL server; its URL.
+async fn fresh_postgres_database() -> String {
+    let base = std::env::var("HOOKLINE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
+    let name = format!("hl_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+        .await
+        .expect("the test PostgreSQL server is reachable");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    format!("{base}/{name}")
 }
 
 impl TestApp {
@@ -39,12 +57,17 @@ impl TestApp {
 
     pub async fn spawn_with(dev: bool) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let key = create_org(data_dir.path(), "test").await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let database_url = match std::env::var("HOOKLINE_TEST_STORE").as_deref() {
+            Ok("postgres") => Some(fresh_postgres_database().await),
+            _ => None,
+        };
         let config = ServeConfig {
             listen: listener.local_addr().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
+            database_url,
+            pg_max_connections: 5,
             dev,
             allow_http: false,
             allow_private_networks: false,
@@ -54,11 +77,19 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(2),
             ..DispatcherConfig::default()
         };
+        let (org_id, key) = create_org(&config, "test").await;
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(startup::run(listener, config, dispatcher, shutdown.clone()));
+        let server = tokio::spawn(startup::run(
+            listener,
+            config.clone(),
+            dispatcher,
+            shutdown.clone(),
+        ));
         Self {
             base,
+            config,
             key,
+            org_id,
             data_dir,
             client: reqwest::Client::new(),
             shutdown,
@@ -68,7 +99,7 @@ impl TestApp {
 
     /// A second org in the same server, for isolation checks.
     pub async fn other_org_key(&self) -> String {
-        create_org(self.data_dir.path(), "other").await
+        create_org(&self.config, "other").await.1
     }
 
     /// Stops the server the way SIGTERM does, and waits for it.

@@ -1,0 +1,77 @@
+//! The PostgreSQL store, for when one machine is not enough: any number of Hookline
+//! nodes share one database. Claims take due rows with `FOR UPDATE SKIP LOCKED`, so
+//! nodes never block on each other's rows; leases let another node rescue the work of
+//! one that died; `LISTEN/NOTIFY` wakes idle nodes when work is committed.
+
+mod queue;
+mod reads;
+mod rows;
+mod schema;
+mod store_impl;
+mod writes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::sync::Notify;
+
+use crate::{StoreError, StoreResult};
+
+/// The channel every node listens on and every enqueue notifies.
+const WORK_CHANNEL: &str = "hookline_work";
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl PgStore {
+    /// Connects and migrates. Boxed so the future's `Send`-ness is settled here, where
+    /// sqlx's types are concrete, instead of tripping callers that spawn it.
+    pub fn connect(
+        url: &str,
+        max_connections: u32,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<Self>> + Send + '_>> {
+        Box::pin(async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect(url)
+                .await?;
+            schema::migrate(&pool).await?;
+            Ok(Self { pool })
+        })
+    }
+
+    /// Wakes `waker` whenever any node commits new work, until the process ends;
+    /// reconnects by itself when the database comes back.
+    pub fn forward_wakeups(&self, waker: Arc<Notify>) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let listening = async {
+                    let mut listener = PgListener::connect_with(&pool).await?;
+                    listener.listen(WORK_CHANNEL).await?;
+                    loop {
+                        listener.recv().await?;
+                        waker.notify_one();
+                    }
+                    #[allow(unreachable_code)]
+                    Ok::<(), sqlx::Error>(())
+                };
+                if let Err(e) = listening.await {
+                    tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,223 @@
+//! Reads: single objects scoped to their org, and cursor-paginated lists.
+
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::Destination;
+use hookline_core::event::Event;
+use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use super::rows;
+use crate::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
+use crate::{
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
+};
+
+/// `SELECT columns FROM table WHERE org_id = $org`, to which filters are added.
+fn select(columns: &str, table: &str, org: &OrgId) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE org_id = "));
+    q.push_bind(org.as_str().to_owned());
+    q
+}
+
+fn filter<T>(q: &mut QueryBuilder<'static, Postgres>, clause: &str, value: Option<T>)
+where
+    T: 'static + Send + sqlx::Encode<'static, Postgres> + sqlx::Type<Postgres>,
+{
+    if let Some(value) = value {
+        q.push(format!(" AND {clause} "));
+        q.push_bind(value);
+    }
+}
+
+async fn page<T>(
+    conn: &mut PgConnection,
+    mut q: QueryBuilder<'static, Postgres>,
+    newest_first: bool,
+    page: &PageRequest,
+    map: fn(&PgRow) -> StoreResult<T>,
+    cursor_of: fn(&T) -> String,
+) -> StoreResult<Page<T>> {
+    let (cmp, order) = if newest_first {
+        ("id <", "DESC")
+    } else {
+        ("id >", "ASC")
+    };
+    filter(&mut q, cmp, page.cursor.clone());
+    q.push(format!(" ORDER BY id {order} LIMIT {}", page.limit + 1));
+    let rows = q
+        .build()
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(map)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Page::from_rows(rows, page.limit, cursor_of))
+}
+
+pub async fn org_for_key(conn: &mut PgConnection, key_hash: &str) -> StoreResult<Option<OrgId>> {
+    let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM api_keys WHERE key_hash = $1")
+        .bind(key_hash)
+        .fetch_optional(conn)
+        .await?;
+    Ok(org.map(OrgId::from_trusted))
+}
+
+pub async fn list_api_keys(conn: &mut PgConnection, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
+    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, org_id, key_hash, display_prefix, created_at FROM api_keys
+         WHERE org_id = $1 ORDER BY id",
+    )
+    .bind(org.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, org_id, key_hash, display_prefix, created_at)| ApiKeyRecord {
+                id: hookline_core::ids::ApiKeyId::from_trusted(id),
+                org_id: OrgId::from_trusted(org_id),
+                key_hash,
+                display_prefix,
+                created_at,
+            },
+        )
+        .collect())
+}
+
+pub async fn get_event(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &EventId,
+) -> StoreResult<Option<Event>> {
+    let mut q = select(EVENT_COLUMNS, "events", org);
+    filter(&mut q, "id =", Some(id.to_string()));
+    q.build()
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(rows::event)
+        .transpose()
+}
+
+pub async fn list_events(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    query: &EventQuery,
+) -> StoreResult<Page<Event>> {
+    let mut q = select(EVENT_COLUMNS, "events", org);
+    filter(
+        &mut q,
+        "stream =",
+        query.stream.as_ref().map(|s| s.as_str().to_owned()),
+    );
+    filter(
+        &mut q,
+        "type =",
+        query.event_type.as_ref().map(|t| t.as_str().to_owned()),
+    );
+    filter(&mut q, "seq >", query.after_seq);
+    page(conn, q, false, &query.page, rows::event, |e| {
+        e.id.to_string()
+    })
+    .await
+}
+
+pub async fn get_destination(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &DestinationId,
+) -> StoreResult<Option<Destination>> {
+    let mut q = select(DESTINATION_COLUMNS, "destinations", org);
+    q.push(" AND deleted_at IS NULL");
+    filter(&mut q, "id =", Some(id.to_string()));
+    q.build()
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(rows::destination)
+        .transpose()
+}
+
+pub async fn list_destinations(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    query: &DestinationQuery,
+) -> StoreResult<Page<Destination>> {
+    let mut q = select(DESTINATION_COLUMNS, "destinations", org);
+    q.push(" AND deleted_at IS NULL");
+    filter(
+        &mut q,
+        "stream =",
+        query.stream.as_ref().map(|s| s.as_str().to_owned()),
+    );
+    page(conn, q, false, &query.page, rows::destination, |d| {
+        d.id.to_string()
+    })
+    .await
+}
+
+pub async fn get_delivery(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &DeliveryId,
+) -> StoreResult<Option<Delivery>> {
+    let mut q = select(DELIVERY_COLUMNS, "deliveries", org);
+    filter(&mut q, "id =", Some(id.to_string()));
+    q.build()
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(rows::delivery)
+        .transpose()
+}
+
+pub async fn list_deliveries(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    query: &DeliveryQuery,
+) -> StoreResult<Page<Delivery>> {
+    let mut q = select(DELIVERY_COLUMNS, "deliveries", org);
+    filter(
+        &mut q,
+        "destination_id =",
+        query.destination.as_ref().map(|d| d.to_string()),
+    );
+    filter(
+        &mut q,
+        "state =",
+        query.status.map(|s| s.as_str().to_owned()),
+    );
+    filter(
+        &mut q,
+        "stream =",
+        query.stream.as_ref().map(|s| s.as_str().to_owned()),
+    );
+    filter(
+        &mut q,
+        "event_type =",
+        query.event_type.as_ref().map(|t| t.as_str().to_owned()),
+    );
+    filter(&mut q, "created_at >=", query.since);
+    filter(&mut q, "created_at <", query.until);
+    page(conn, q, true, &query.page, rows::delivery, |d| {
+        d.id.to_string()
+    })
+    .await
+}
+
+pub async fn list_attempts_of(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &DeliveryId,
+) -> StoreResult<Vec<Attempt>> {
+    let mut q = select(ATTEMPT_COLUMNS, "attempts", org);
+    filter(&mut q, "delivery_id =", Some(id.to_string()));
+    q.push(" ORDER BY id");
+    q.build()
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(rows::attempt)
+        .collect()
+}

@@ -1,0 +1,27 @@
+//! Reading PostgreSQL rows: columns are copied into the shared raw rows (`crate::raw`),
+//! which parse them, in the order of the `*_COLUMNS` lists beside those types.
+
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::Destination;
+use hookline_core::event::Event;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::StoreResult;
+use crate::raw::raw_row;
+
+pub fn event(row: &PgRow) -> StoreResult<Event> {
+    raw_row!(RawEvent, row.try_get).parse()
+}
+
+pub fn destination(row: &PgRow) -> StoreResult<Destination> {
+    raw_row!(RawDestination, row.try_get).parse()
+}
+
+pub fn delivery(row: &PgRow) -> StoreResult<Delivery> {
+    raw_row!(RawDelivery, row.try_get).parse()
+}
+
+pub fn attempt(row: &PgRow) -> StoreResult<Attempt> {
+    raw_row!(RawAttempt, row.try_get).parse()
+}

@@ -1,0 +1,138 @@
+//! The PostgreSQL schema. Migrations run under an advisory lock, so several nodes
+//! starting at once apply each migration exactly once.
+
+use sqlx::PgPool;
+
+use crate::StoreResult;
+
+/// Any constant unique to Hookline's migrations.
+const MIGRATION_LOCK: i64 = 0x686f_6f6b_6c69_6e65; // "hookline"
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE orgs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    key_hash TEXT NOT NULL UNIQUE,
+    display_prefix TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX api_keys_org ON api_keys(org_id, id);
+CREATE TABLE streams (
+    org_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    PRIMARY KEY (org_id, name)
+);
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    level TEXT NOT NULL,
+    timestamp BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    raw TEXT,
+    idempotency_key TEXT,
+    deliveries BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX events_stream_seq ON events(org_id, stream, seq);
+CREATE UNIQUE INDEX events_idempotency ON events(org_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX events_org ON events(org_id, id);
+CREATE TABLE destinations (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    stream TEXT,
+    settings TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    secret TEXT NOT NULL,
+    timeout_secs BIGINT NOT NULL,
+    disabled_reason TEXT,
+    last_attempt_at BIGINT,
+    last_success_at BIGINT,
+    consecutive_failures BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted_at BIGINT
+);
+CREATE INDEX destinations_org ON destinations(org_id, id) WHERE deleted_at IS NULL;
+CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    event_seq BIGINT NOT NULL,
+    event_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_at BIGINT,
+    lease_until BIGINT,
+    leased_by TEXT,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    last_attempt_at BIGINT,
+    response_code BIGINT,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries(run_at, id) WHERE state IN ('pending', 'failed');
+CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE state = 'delivering';
+CREATE INDEX deliveries_org ON deliveries(org_id, id);
+CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
+CREATE TABLE attempts (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    number BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    url TEXT NOT NULL,
+    request_headers TEXT NOT NULL,
+    request_body TEXT NOT NULL,
+    response_status BIGINT,
+    response_headers TEXT NOT NULL,
+    response_body TEXT,
+    response_truncated BOOLEAN NOT NULL,
+    latency_ms BIGINT NOT NULL,
+    error_kind TEXT,
+    error_message TEXT
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
+"#];
+
+/// Applies what is missing, all in one transaction under a transaction-level advisory
+/// lock: a node that starts while another migrates waits, then finds nothing to do.
+pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS hookline_migrations (version INT PRIMARY KEY)")
+        .execute(&mut *tx)
+        .await?;
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hookline_migrations")
+        .fetch_one(&mut *tx)
+        .await?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        // One statement at a time (the migrations hold no `;` inside a statement):
+        // sqlx's multi-statement `raw_sql` future is not `Send` here.
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO hookline_migrations (version) VALUES ($1)")
+            .bind(index as i32 + 1)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! `Store` for `PgStore`: reads on a pooled connection, writes in a transaction each.
+
+use async_trait::async_trait;
+use hookline_core::clock::Millis;
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::{Destination, DestinationSettings};
+use hookline_core::event::{Event, NewEvent};
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+
+use super::{PgStore, queue, reads, writes};
+use crate::*;
+
+/// Runs the body in a transaction on a pooled connection and commits it.
+macro_rules! in_tx {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.pool.begin().await?;
+        let $conn: &mut sqlx::PgConnection = &mut tx;
+        let value = $body.await?;
+        tx.commit().await?;
+        Ok(value)
+    }};
+}
+
+/// Runs the body on a pooled connection, outside any explicit transaction.
+macro_rules! on_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut pooled = $store.pool.acquire().await?;
+        let $conn: &mut sqlx::PgConnection = &mut pooled;
+        $body.await
+    }};
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()> {
+        in_tx!(self, |conn| writes::create_org(conn, org, first_key))
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        on_conn!(self, |conn| writes::create_api_key(conn, key))
+    }
+
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
+        on_conn!(self, |conn| reads::list_api_keys(conn, org))
+    }
+
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
+        on_conn!(self, |conn| writes::delete_api_key(conn, org, id))
+    }
+
+    async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>> {
+        on_conn!(self, |conn| reads::org_for_key(conn, key_hash))
+    }
+
+    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
+        let key = event.idempotency_key.clone();
+        let published: StoreResult<Published> =
+            in_tx!(self, |conn| writes::publish(conn, org, event, now));
+        match (published, key) {
+            // Lost a race for the same idempotency key: answer with the winner's event.
+            (Err(StoreError::Conflict(_)), Some(key)) => {
+                on_conn!(self, |conn| writes::existing_event(conn, org, key.as_str()))?
+                    .ok_or_else(|| StoreError::Unavailable("idempotent event vanished".into()))
+            }
+            (result, _) => result,
+        }
+    }
+
+    async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
+        on_conn!(self, |conn| reads::get_event(conn, org, id))
+    }
+
+    async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>> {
+        on_conn!(self, |conn| reads::list_events(conn, org, query))
+    }
+
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
+        on_conn!(self, |conn| writes::insert_destination(conn, destination))
+    }
+
+    async fn get_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>> {
+        on_conn!(self, |conn| reads::get_destination(conn, org, id))
+    }
+
+    async fn list_destinations(
+        &self,
+        org: &OrgId,
+        query: &DestinationQuery,
+    ) -> StoreResult<Page<Destination>> {
+        on_conn!(self, |conn| reads::list_destinations(conn, org, query))
+    }
+
+    async fn update_destination_settings(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        settings: &DestinationSettings,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        in_tx!(self, |conn| writes::update_destination_settings(
+            conn, org, id, settings, now
+        ))
+    }
+
+    async fn delete_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        in_tx!(self, |conn| writes::delete_destination(conn, org, id, now))
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        query: &DeliveryQuery,
+    ) -> StoreResult<Page<Delivery>> {
+        on_conn!(self, |conn| reads::list_deliveries(conn, org, query))
+    }
+
+    async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>> {
+        on_conn!(self, |conn| reads::get_delivery(conn, org, id))
+    }
+
+    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
+        on_conn!(self, |conn| reads::list_attempts_of(conn, org, id))
+    }
+
+    async fn redeliver(
+        &self,
+        org: &OrgId,
+        id: &DeliveryId,
+        now: Millis,
+    ) -> StoreResult<Option<Delivery>> {
+        in_tx!(self, |conn| writes::redeliver(conn, org, id, now))
+    }
+
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
+        in_tx!(self, |conn| queue::claim(conn, request))
+    }
+
+    async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
+        in_tx!(self, |conn| queue::complete(conn, completions))
+    }
+
+    async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
+        in_tx!(self, |conn| queue::release(conn, node_id, ids, now))
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
+        on_conn!(self, |conn| queue::next_due_at(conn))
+    }
+}
