@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hookline_core::url_policy::UrlPolicy;
+use hookline_dispatch::DispatcherConfig;
 use hookline_store::Store;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
@@ -29,6 +30,12 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     /// Connections per node to PostgreSQL.
     pub pg_max_connections: u32,
+    /// A claimed delivery's lease lasts its destination's timeout plus this.
+    pub lease_margin_secs: u64,
+    /// Deliveries claimed per round.
+    pub claim_batch: u32,
+    /// Attempts in flight on this node, across all destinations.
+    pub max_concurrency: usize,
     /// Opens loopback and plain http for local work.
     pub dev: bool,
     pub allow_http: bool,
@@ -36,6 +43,16 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The dispatcher's settings from this configuration.
+    pub fn dispatcher_config(&self) -> DispatcherConfig {
+        DispatcherConfig {
+            batch_size: self.claim_batch,
+            max_concurrency: self.max_concurrency,
+            lease_margin: std::time::Duration::from_secs(self.lease_margin_secs),
+            ..DispatcherConfig::default()
+        }
+    }
+
     /// The store for a short administrative command that may run beside a server.
     pub async fn open_admin_store(&self) -> anyhow::Result<Arc<dyn Store>> {
         Ok(match &self.database_url {
@@ -102,6 +119,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub pg_max_connections: Option<u32>,
+    pub lease_margin_secs: Option<u64>,
+    pub claim_batch: Option<u32>,
+    pub max_concurrency: Option<usize>,
     pub dev: Option<bool>,
     pub allow_http: Option<bool>,
     pub allow_private_networks: Option<bool>,
@@ -130,12 +150,21 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub pg_max_connections: Option<u32>,
+    pub lease_margin_secs: Option<u64>,
+    pub claim_batch: Option<u32>,
+    pub max_concurrency: Option<usize>,
     pub dev: bool,
     pub allow_http: Option<bool>,
     pub allow_private_networks: Option<bool>,
 }
 
 pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeConfig> {
+    let defaults = DispatcherConfig::default();
+    anyhow::ensure!(
+        overrides.claim_batch.or(file.claim_batch) != Some(0)
+            && overrides.max_concurrency.or(file.max_concurrency) != Some(0),
+        "claim_batch and max_concurrency must be at least 1"
+    );
     Ok(ServeConfig {
         listen: match overrides.listen.or(file.listen) {
             Some(addr) => addr,
@@ -150,6 +179,18 @@ pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeCo
             .pg_max_connections
             .or(file.pg_max_connections)
             .unwrap_or(DEFAULT_PG_MAX_CONNECTIONS),
+        lease_margin_secs: overrides
+            .lease_margin_secs
+            .or(file.lease_margin_secs)
+            .unwrap_or(defaults.lease_margin.as_secs()),
+        claim_batch: overrides
+            .claim_batch
+            .or(file.claim_batch)
+            .unwrap_or(defaults.batch_size),
+        max_concurrency: overrides
+            .max_concurrency
+            .or(file.max_concurrency)
+            .unwrap_or(defaults.max_concurrency),
         dev: overrides.dev || file.dev.unwrap_or(false),
         allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
         allow_private_networks: overrides

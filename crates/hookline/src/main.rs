@@ -11,7 +11,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hookline::configuration::{self, FileConfig, Overrides};
 use hookline::{startup, telemetry};
-use hookline_dispatch::DispatcherConfig;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -97,6 +96,15 @@ struct ServeArgs {
     /// Allow destinations on loopback and private networks.
     #[arg(long, env = "HOOKLINE_ALLOW_PRIVATE_NETWORKS")]
     allow_private_networks: Option<bool>,
+    /// A lease lasts the destination's timeout plus this many seconds.
+    #[arg(long, env = "HOOKLINE_LEASE_MARGIN_SECS", value_name = "SECS")]
+    lease_margin_secs: Option<u64>,
+    /// Deliveries claimed per round.
+    #[arg(long, env = "HOOKLINE_CLAIM_BATCH", value_name = "N")]
+    claim_batch: Option<u32>,
+    /// Attempts in flight on this node, across all destinations.
+    #[arg(long, env = "HOOKLINE_MAX_CONCURRENCY", value_name = "N")]
+    max_concurrency: Option<usize>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -146,6 +154,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev,
         allow_http: args.allow_http,
         allow_private_networks: args.allow_private_networks,
+        lease_margin_secs: args.lease_margin_secs,
+        claim_batch: args.claim_batch,
+        max_concurrency: args.max_concurrency,
         ..Default::default()
     })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -153,7 +164,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    startup::run(listener, config, DispatcherConfig::default(), shutdown).await
+    let dispatcher = config.dispatcher_config();
+    startup::run(listener, config, dispatcher, shutdown).await
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

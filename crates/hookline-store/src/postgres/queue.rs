@@ -37,6 +37,34 @@ async fn destinations_by_id(
         .collect()
 }
 
+/// Deliveries in flight on any node, per destination among the candidates'. Takes a
+/// transaction-level advisory lock per destination first (in sorted order, so nodes
+/// cannot deadlock), so two nodes cannot both see the same free slot: `max_in_flight`
+/// holds across the cluster, not per node.
+async fn in_flight_everywhere(
+    conn: &mut PgConnection,
+    candidates: &[(String, String)],
+    now: Millis,
+) -> StoreResult<HashMap<String, u32>> {
+    let mut ids: Vec<&str> = candidates.iter().map(|(_, d)| d.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(d)) FROM unnest($1::text[]) AS d ORDER BY d")
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await?;
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT destination_id, COUNT(*) FROM deliveries
+         WHERE state = 'delivering' AND lease_until > $1 AND destination_id = ANY($2)
+         GROUP BY destination_id",
+    )
+    .bind(now)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(counts.into_iter().map(|(d, n)| (d, n as u32)).collect())
+}
+
 /// Runs inside the caller's transaction; the locks it takes end at commit.
 pub async fn claim(
     conn: &mut PgConnection,
@@ -77,11 +105,7 @@ pub async fn claim(
         .collect();
     destinations.extend(destinations_by_id(conn, &missing).await?);
 
-    let mut busy: HashMap<String, u32> = req
-        .in_flight
-        .iter()
-        .map(|(id, n)| (id.to_string(), *n))
-        .collect();
+    let mut busy = in_flight_everywhere(conn, &candidates, req.now).await?;
     let mut chosen = Vec::new();
     for (delivery_id, destination_id) in candidates {
         if chosen.len() >= req.limit as usize {

@@ -36,7 +36,7 @@ pub async fn create_org(config: &ServeConfig, name: &str) -> (hookline_core::ids
 }
 
 /// A new, empty database on the test PostgreSQL server; its URL.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     let base = std::env::var("HOOKLINE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
     let name = format!("hl_test_{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -68,6 +68,9 @@ impl TestApp {
             data_dir: data_dir.path().to_path_buf(),
             database_url,
             pg_max_connections: 5,
+            lease_margin_secs: 30,
+            claim_batch: 64,
+            max_concurrency: 256,
             dev,
             allow_http: false,
             allow_private_networks: false,

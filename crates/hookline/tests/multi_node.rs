@@ -1,0 +1,185 @@
+//! Several nodes on one PostgreSQL database, as real `hookline serve` processes: every
+//! event reaches every matching destination, no delivery is attempted twice while its
+//! lease holds, `max_in_flight` holds across nodes, and `kill -9` of a node loses nothing.
+
+mod support;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::app::fresh_postgres_database;
+use support::receiver::{Receiver, Reply};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookline");
+
+struct Node {
+    base: String,
+    child: Child,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_node(database_url: &str) -> Node {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(BIN)
+        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", database_url, "--lease-margin-secs", "2"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let node = Node {
+        base: format!("http://127.0.0.1:{port}"),
+        child,
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", node.base)).send().await
+            && r.status().is_success()
+        {
+            return node;
+        }
+        assert!(Instant::now() < deadline, "node never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn publish_many(nodes: &[String], key: &str, count: usize, from: usize) -> HashSet<String> {
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..12 {
+        let (client, nodes, key) = (client.clone(), nodes.to_vec(), key.to_owned());
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for n in (from + worker..from + count).step_by(12) {
+                let base = &nodes[n % nodes.len()];
+                let response = client
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(&key)
+                    .json(&json!({"type": "run.done", "stream": format!("s{}", n % 7), "data": {"n": n}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 202);
+                let body: Value = response.json().await.unwrap();
+                ids.push(body["id"].as_str().unwrap().to_owned());
+            }
+            ids
+        });
+    }
+    let mut all = HashSet::new();
+    while let Some(ids) = tasks.join_next().await {
+        all.extend(ids.unwrap());
+    }
+    all
+}
+
+async fn wait_all(receiver: &Receiver, expected: &HashSet<String>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let got: HashSet<String> = receiver
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        if expected.is_subset(&got) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} events arrived",
+            expected.intersection(&got).count(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_the_work_and_survive_losing_one() {
+    let database_url = fresh_postgres_database().await;
+    let org = Command::new(BIN)
+        .args(["org", "create", "multi", "--json", "--database-url", &database_url])
+        .output()
+        .unwrap();
+    assert!(org.status.success(), "{}", String::from_utf8_lossy(&org.stderr));
+    let org: Value = serde_json::from_slice(&org.stdout).unwrap();
+    let key = org["api_key"].as_str().unwrap().to_owned();
+
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(start_node(&database_url).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+
+    let receivers = [Receiver::start().await, Receiver::start().await, Receiver::start().await];
+    let limited = &receivers[2];
+    limited.fallback(Reply::ok().delay(Duration::from_millis(5)));
+    let client = reqwest::Client::new();
+    for (receiver, extra) in receivers.iter().zip([
+        json!({}),
+        json!({"types": ["run.*"]}),
+        json!({"max_in_flight": 3}),
+    ]) {
+        let mut body = json!({"url": receiver.url, "timeout_secs": 1, "retry_schedule_secs": [0, 1, 1]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let created = client
+            .post(format!("{}/v1/destinations", bases[0]))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+
+    // Phase one: all nodes up. Every delivery is attempted exactly once.
+    let first = publish_many(&bases, &key, 5_000, 0).await;
+    for receiver in &receivers {
+        wait_all(receiver, &first).await;
+    }
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url)
+        .await
+        .unwrap();
+    let doubled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT delivery_id FROM attempts
+                               GROUP BY delivery_id HAVING COUNT(*) > 1) twice",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0, "no delivery was attempted by two nodes");
+    let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 15_000);
+    assert!(
+        limited.max_concurrent() <= 3,
+        "max_in_flight 3 held across three nodes (saw {})",
+        limited.max_concurrent()
+    );
+
+    // Phase two: one node is killed mid-run; the others finish its work.
+    let second = publish_many(&bases, &key, 2_000, 5_000).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed = nodes.remove(1);
+    drop(killed);
+    for receiver in &receivers {
+        wait_all(receiver, &second).await;
+    }
+}
