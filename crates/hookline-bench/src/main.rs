@@ -33,9 +33,12 @@ struct Cli {
     /// Which scenario to run.
     #[arg(value_enum)]
     scenario: Scenario,
-    /// Which store the server uses.
+    /// Which store the server uses: sqlite or postgres (a fresh database on 127.0.0.1).
     #[arg(long, default_value = "sqlite")]
     store: String,
+    /// Hookline nodes sharing the store (more than one needs postgres).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Tiny counts (seconds): checks the harness and correctness, not speed.
     #[arg(long)]
     smoke: bool,
@@ -53,6 +56,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let bench = Bench {
         binary: cli.server_bin.unwrap_or_else(server::default_binary),
         store: cli.store,
+        nodes: cli.nodes,
         scale: Scale { smoke: cli.smoke },
     };
     let wanted = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;

@@ -38,7 +38,8 @@ impl PublishStats {
 #[derive(Clone)]
 pub struct Publisher {
     client: Client<HttpConnector, Full<Bytes>>,
-    url: hyper::Uri,
+    /// One URL per node; event n goes to node n mod len.
+    urls: Vec<hyper::Uri>,
     authorization: String,
 }
 
@@ -52,18 +53,22 @@ fn event_body(n: u64) -> String {
 }
 
 impl Publisher {
-    pub fn new(base: &str, key: &str) -> Self {
+    pub fn new(bases: &[String], key: &str) -> Self {
         Self {
             client: Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(1024)
                 .build_http(),
-            url: format!("{base}/v1/events").parse().expect("a valid URL"),
+            urls: bases
+                .iter()
+                .map(|base| format!("{base}/v1/events").parse().expect("a valid URL"))
+                .collect(),
             authorization: format!("Bearer {key}"),
         }
     }
 
     async fn publish_one(&self, n: u64, stats: &mut PublishStats) {
-        let request = hyper::Request::post(self.url.clone())
+        let url = self.urls[n as usize % self.urls.len()].clone();
+        let request = hyper::Request::post(url)
             .header("authorization", &self.authorization)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(event_body(n))))

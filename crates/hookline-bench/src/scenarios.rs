@@ -27,6 +27,7 @@ impl Scale {
 pub struct Bench {
     pub binary: std::path::PathBuf,
     pub store: String,
+    pub nodes: usize,
     pub scale: Scale,
 }
 
@@ -40,9 +41,9 @@ struct Run {
 
 impl Run {
     async fn start(bench: &Bench) -> anyhow::Result<Self> {
-        let server = Server::start(&bench.binary, &bench.store).await?;
+        let server = Server::start(&bench.binary, &bench.store, bench.nodes).await?;
         let (receiver_base, counts) = receiver::start().await?;
-        let publisher = Publisher::new(&server.base, &server.api_key);
+        let publisher = Publisher::new(&server.bases, &server.api_key);
         Ok(Self {
             server,
             receiver_base,
@@ -55,7 +56,7 @@ impl Run {
     async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
         let response = self
             .client
-            .request(method, format!("{}{path}", self.server.base))
+            .request(method, format!("{}{path}", self.server.bases[0]))
             .bearer_auth(&self.server.api_key)
             .json(&body)
             .send()

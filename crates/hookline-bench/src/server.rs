@@ -1,5 +1,6 @@
-//! The Hookline server under test, as a separate process with a fresh data directory,
-//! plus what /proc says about its CPU time and memory.
+//! The Hookline servers under test: one process on a fresh embedded store, or several
+//! nodes on a fresh PostgreSQL database, plus what /proc says about their CPU time and
+//! memory (the PostgreSQL server's own CPU is not counted).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -8,10 +9,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+/// Where the bench makes its PostgreSQL databases.
+const POSTGRES_URL: &str = "postgres://root@127.0.0.1:5432";
+/// sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
+const TICKS_PER_SECOND: f64 = 100.0;
+
 pub struct Server {
-    pub base: String,
+    /// One base URL per node.
+    pub bases: Vec<String>,
     pub api_key: String,
-    child: Child,
+    children: Vec<Child>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -21,20 +28,48 @@ pub fn default_binary() -> PathBuf {
     me.with_file_name("hookline")
 }
 
-fn ticks_per_second() -> f64 {
-    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
-    100.0
+fn fresh_postgres_database() -> anyhow::Result<String> {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros();
+    let name = format!("hl_bench_{micros}");
+    let created = Command::new("psql")
+        .arg(format!("{POSTGRES_URL}/postgres"))
+        .args(["-qc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .context("running psql")?;
+    if !created.success() {
+        bail!("could not create database {name}");
+    }
+    Ok(format!("{POSTGRES_URL}/{name}"))
+}
+
+async fn wait_ready(base: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the server at {base} never became ready")
 }
 
 impl Server {
-    pub async fn start(binary: &Path, store: &str) -> anyhow::Result<Self> {
-        if store != "sqlite" {
-            bail!("--store {store}: only the embedded sqlite store exists so far");
-        }
+    pub async fn start(binary: &Path, store: &str, nodes: usize) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
+        let store_args: Vec<String> = match (store, nodes) {
+            ("sqlite", 1) => vec!["--data-dir".into(), data_dir.path().display().to_string()],
+            ("sqlite", _) => bail!("several nodes need --store postgres"),
+            ("postgres", _) => vec!["--database-url".into(), fresh_postgres_database()?],
+            (other, _) => bail!("--store {other}: use sqlite or postgres"),
+        };
         let org = Command::new(binary)
-            .args(["org", "create", "bench", "--json", "--data-dir"])
-            .arg(data_dir.path())
+            .args(["org", "create", "bench", "--json"])
+            .args(&store_args)
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
         if !org.status.success() {
@@ -44,75 +79,84 @@ impl Server {
             );
         }
         let org: Value = serde_json::from_slice(&org.stdout)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(binary)
-            .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let server = Self {
-            base: format!("http://127.0.0.1:{port}"),
+        let mut server = Self {
+            bases: Vec::new(),
             api_key: org["api_key"].as_str().unwrap_or_default().to_owned(),
-            child,
+            children: Vec::new(),
             _data_dir: data_dir,
         };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
-                && r.status().is_success()
-            {
-                return Ok(server);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..nodes {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            server.children.push(
+                Command::new(binary)
+                    .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+                    .args(&store_args)
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
+            server.bases.push(format!("http://127.0.0.1:{port}"));
         }
-        bail!("the server never became ready")
+        for base in &server.bases {
+            wait_ready(base).await?;
+        }
+        Ok(server)
     }
 
-    /// User plus system CPU seconds the server has used so far.
+    /// User plus system CPU seconds all nodes have used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / ticks_per_second()
+        self.children.iter().map(|c| cpu_seconds_of(c.id())).sum()
     }
 
-    fn status_kib(&self, field: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Peak resident memory so far, in MB.
+    /// Peak resident memory of the largest node so far, in MB.
     pub fn peak_rss_mb(&self) -> f64 {
-        self.status_kib("VmHWM:") as f64 / 1024.0
+        self.largest("VmHWM:")
     }
 
-    /// Resident memory now, in MB.
+    /// Resident memory of the largest node now, in MB.
     pub fn rss_mb(&self) -> f64 {
-        self.status_kib("VmRSS:") as f64 / 1024.0
+        self.largest("VmRSS:")
     }
+
+    fn largest(&self, field: &str) -> f64 {
+        self.children
+            .iter()
+            .map(|c| status_kib(c.id(), field) as f64 / 1024.0)
+            .fold(0.0, f64::max)
+    }
+}
+
+fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -111,10 +111,21 @@ async fn wait_all(receiver: &Receiver, expected: &HashSet<String>) {
 async fn three_nodes_share_the_work_and_survive_losing_one() {
     let database_url = fresh_postgres_database().await;
     let org = Command::new(BIN)
-        .args(["org", "create", "multi", "--json", "--database-url", &database_url])
+        .args([
+            "org",
+            "create",
+            "multi",
+            "--json",
+            "--database-url",
+            &database_url,
+        ])
         .output()
         .unwrap();
-    assert!(org.status.success(), "{}", String::from_utf8_lossy(&org.stderr));
+    assert!(
+        org.status.success(),
+        "{}",
+        String::from_utf8_lossy(&org.stderr)
+    );
     let org: Value = serde_json::from_slice(&org.stdout).unwrap();
     let key = org["api_key"].as_str().unwrap().to_owned();
 
@@ -124,7 +135,11 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
     }
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
 
-    let receivers = [Receiver::start().await, Receiver::start().await, Receiver::start().await];
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
     let limited = &receivers[2];
     limited.fallback(Reply::ok().delay(Duration::from_millis(5)));
     let client = reqwest::Client::new();
@@ -133,7 +148,8 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
         json!({"types": ["run.*"]}),
         json!({"max_in_flight": 3}),
     ]) {
-        let mut body = json!({"url": receiver.url, "timeout_secs": 1, "retry_schedule_secs": [0, 1, 1]});
+        let mut body =
+            json!({"url": receiver.url, "timeout_secs": 1, "retry_schedule_secs": [0, 1, 1]});
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }

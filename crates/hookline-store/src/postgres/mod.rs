@@ -11,6 +11,7 @@ mod store_impl;
 mod writes;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -22,9 +23,15 @@ use crate::{StoreError, StoreResult};
 /// The channel every node listens on and every enqueue notifies.
 const WORK_CHANNEL: &str = "hookline_work";
 
+/// At most one NOTIFY per this many milliseconds from publishing on one node: every
+/// NOTIFY takes a database-wide lock at commit, so one per publish would serialize all
+/// commits. This node's own dispatcher is woken in-process; others within this delay.
+const NOTIFY_EVERY_MS: i64 = 20;
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    last_notify_ms: Arc<AtomicI64>,
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -47,8 +54,21 @@ impl PgStore {
                 .connect(url)
                 .await?;
             schema::migrate(&pool).await?;
-            Ok(Self { pool })
+            Ok(Self {
+                pool,
+                last_notify_ms: Arc::new(AtomicI64::new(0)),
+            })
         })
+    }
+
+    /// Whether a publish at `now` should NOTIFY other nodes (see `NOTIFY_EVERY_MS`).
+    fn notify_due(&self, now: i64) -> bool {
+        let last = self.last_notify_ms.load(Ordering::Relaxed);
+        now - last >= NOTIFY_EVERY_MS
+            && self
+                .last_notify_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Wakes `waker` whenever any node commits new work, until the process ends;

@@ -24,7 +24,9 @@ async fn destinations_by_id(
     conn: &mut PgConnection,
     ids: &[String],
 ) -> StoreResult<HashMap<String, Arc<Destination>>> {
-    let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE id = ANY($1)");
+    let sql = format!(
+        "SELECT {DESTINATION_COLUMNS} FROM destinations WHERE id = ANY($1) AND deleted_at IS NULL"
+    );
     sqlx::query(&sql)
         .bind(ids)
         .fetch_all(conn)
@@ -35,6 +37,15 @@ async fn destinations_by_id(
             Ok((d.id.to_string(), Arc::new(d)))
         })
         .collect()
+}
+
+/// Destinations whose deliveries wait: paused, or disabled (e.g. after a 410).
+async fn paused_destinations(conn: &mut PgConnection) -> StoreResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM destinations WHERE NOT enabled AND deleted_at IS NULL")
+            .fetch_all(conn)
+            .await?,
+    )
 }
 
 /// Deliveries in flight on any node, per destination among the candidates'. Takes a
@@ -49,10 +60,12 @@ async fn in_flight_everywhere(
     let mut ids: Vec<&str> = candidates.iter().map(|(_, d)| d.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(d)) FROM unnest($1::text[]) AS d ORDER BY d")
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext(d)) FROM unnest($1::text[]) AS d ORDER BY d",
+    )
+    .bind(&ids)
+    .execute(&mut *conn)
+    .await?;
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT destination_id, COUNT(*) FROM deliveries
          WHERE state = 'delivering' AND lease_until > $1 AND destination_id = ANY($2)
@@ -72,7 +85,8 @@ pub async fn claim(
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let in_flight: Vec<String> = req.in_flight.keys().map(|id| id.to_string()).collect();
     let mut destinations = destinations_by_id(conn, &in_flight).await?;
-    let saturated: Vec<String> = req
+    let mut excluded: Vec<String> = paused_destinations(conn).await?;
+    let saturated = req
         .in_flight
         .iter()
         .filter(|(id, n)| {
@@ -80,24 +94,38 @@ pub async fn claim(
                 .get(id.as_str())
                 .is_some_and(|d| **n >= d.settings.max_in_flight)
         })
-        .map(|(id, _)| id.to_string())
-        .collect();
-    let candidates: Vec<(String, String)> = sqlx::query_as(
-        "SELECT d.id, d.destination_id FROM deliveries d
-         JOIN destinations t ON t.id = d.destination_id
-         WHERE ((d.state IN ('pending', 'failed') AND d.run_at <= $1)
-                OR (d.state = 'delivering' AND d.lease_until <= $1))
-           AND t.enabled AND t.deleted_at IS NULL
-           AND NOT (d.destination_id = ANY($3))
-         ORDER BY d.run_at, d.id
-         LIMIT $2
-         FOR UPDATE OF d SKIP LOCKED",
-    )
-    .bind(req.now)
-    .bind(i64::from(req.limit) * CANDIDATES_PER_CLAIM)
-    .bind(&saturated)
-    .fetch_all(&mut *conn)
-    .await?;
+        .map(|(id, _)| id.to_string());
+    excluded.extend(saturated);
+    // Two scans, each an index range that stops at the limit: rows whose lease ran out
+    // (their node died), then due rows in `run_at` order.
+    let mut candidates: Vec<(String, String)> = Vec::new();
+    for (condition, order) in [
+        (
+            "d.state = 'delivering' AND d.lease_until <= $1",
+            "d.lease_until",
+        ),
+        (
+            "d.state IN ('pending', 'failed') AND d.run_at <= $1",
+            "d.run_at, d.id",
+        ),
+    ] {
+        // One table, one index, in order: joining destinations here made the planner
+        // walk a destination's whole history instead.
+        let sql = format!(
+            "SELECT d.id, d.destination_id FROM deliveries d
+             WHERE {condition} AND NOT (d.destination_id = ANY($3))
+             ORDER BY {order}
+             LIMIT $2
+             FOR UPDATE OF d SKIP LOCKED"
+        );
+        let found: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(req.now)
+            .bind(i64::from(req.limit) * CANDIDATES_PER_CLAIM)
+            .bind(&excluded)
+            .fetch_all(&mut *conn)
+            .await?;
+        candidates.extend(found);
+    }
     let missing: Vec<String> = candidates
         .iter()
         .map(|(_, d)| d.clone())
@@ -107,18 +135,32 @@ pub async fn claim(
 
     let mut busy = in_flight_everywhere(conn, &candidates, req.now).await?;
     let mut chosen = Vec::new();
+    // Rows whose destination was deleted while they were being published.
+    let mut orphans = Vec::new();
     for (delivery_id, destination_id) in candidates {
-        if chosen.len() >= req.limit as usize {
-            break;
-        }
         let Some(destination) = destinations.get(&destination_id) else {
+            orphans.push(delivery_id);
             continue;
         };
+        if chosen.len() >= req.limit as usize {
+            continue;
+        }
         let count = busy.entry(destination_id).or_default();
         if *count < destination.settings.max_in_flight {
             *count += 1;
             chosen.push(delivery_id);
         }
+    }
+    if !orphans.is_empty() {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'canceled', run_at = NULL, lease_until = NULL,
+                 leased_by = NULL, updated_at = $1
+             WHERE id = ANY($2)",
+        )
+        .bind(req.now)
+        .bind(&orphans)
+        .execute(&mut *conn)
+        .await?;
     }
     let leased: Vec<(String, i64, String, String)> = sqlx::query_as(
         "UPDATE deliveries d SET state = 'delivering',
@@ -161,70 +203,131 @@ pub async fn claim(
         .collect()
 }
 
+/// Records a batch in three statements whatever its size: attempts and delivery
+/// updates go in as arrays (`UNNEST`), health once per destination.
 pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> StoreResult<()> {
-    let insert_attempt = format!(
-        "INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-             $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-    );
-    let mut health: HashMap<&str, HealthDelta> = HashMap::new();
+    let attempts: Vec<&hookline_core::delivery::Attempt> =
+        completions.iter().map(|c| &c.attempt).collect();
+    let column = |f: fn(&hookline_core::delivery::Attempt) -> String| -> Vec<String> {
+        attempts.iter().map(|a| f(a)).collect()
+    };
+    sqlx::query(&format!(
+        "INSERT INTO attempts ({ATTEMPT_COLUMNS})
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[],
+             $12::bigint[], $13::text[], $14::text[], $15::bool[], $16::bigint[], $17::text[],
+             $18::text[])"
+    ))
+    .bind(column(|a| a.id.to_string()))
+    .bind(column(|a| a.org_id.to_string()))
+    .bind(column(|a| a.delivery_id.to_string()))
+    .bind(column(|a| a.destination_id.to_string()))
+    .bind(column(|a| a.event_id.to_string()))
+    .bind(column(|a| a.event_type.clone()))
+    .bind(
+        attempts
+            .iter()
+            .map(|a| i64::from(a.number))
+            .collect::<Vec<_>>(),
+    )
+    .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
+    .bind(column(|a| a.url.clone()))
+    .bind(column(|a| header_json(&a.request_headers)))
+    .bind(column(|a| a.request_body.clone()))
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.response_status.map(i64::from))
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|a| header_json(&a.response_headers)))
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.response_body.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.response_truncated)
+            .collect::<Vec<_>>(),
+    )
+    .bind(attempts.iter().map(|a| a.latency_ms).collect::<Vec<_>>())
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.error_kind.map(ErrorKind::as_str))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.error_message.clone())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await?;
+
+    let mut states = Vec::with_capacity(completions.len());
+    let mut run_ats = Vec::with_capacity(completions.len());
+    let mut errors = Vec::with_capacity(completions.len());
     for c in completions {
-        let a = &c.attempt;
-        sqlx::query(&insert_attempt)
-            .bind(a.id.as_str())
-            .bind(a.org_id.as_str())
-            .bind(a.delivery_id.as_str())
-            .bind(a.destination_id.as_str())
-            .bind(a.event_id.as_str())
-            .bind(&a.event_type)
-            .bind(i64::from(a.number))
-            .bind(a.started_at)
-            .bind(&a.url)
-            .bind(header_json(&a.request_headers))
-            .bind(&a.request_body)
-            .bind(a.response_status.map(i64::from))
-            .bind(header_json(&a.response_headers))
-            .bind(&a.response_body)
-            .bind(a.response_truncated)
-            .bind(a.latency_ms)
-            .bind(a.error_kind.map(ErrorKind::as_str))
-            .bind(&a.error_message)
-            .execute(&mut *conn)
-            .await?;
         let (state, run_at) = match c.next {
             NextStep::Delivered => ("delivered", None),
             NextStep::RetryAt(at) => ("failed", Some(at)),
             NextStep::DeadLetter | NextStep::Gone => ("dead_letter", None),
         };
-        let error = match (a.error_kind, a.response_status) {
+        states.push(state);
+        run_ats.push(run_at);
+        errors.push(match (c.attempt.error_kind, c.attempt.response_status) {
             (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
-            _ => a.error_message.clone(),
-        };
-        sqlx::query(
-            "UPDATE deliveries SET state = $1, run_at = $2, lease_until = NULL, leased_by = NULL,
-                 last_attempt_at = $3, response_code = $4, error = $5, updated_at = $6
-             WHERE id = $7 AND state = 'delivering' AND leased_by = $8",
-        )
-        .bind(state)
-        .bind(run_at)
-        .bind(a.started_at)
-        .bind(a.response_status.map(i64::from))
-        .bind(error)
-        .bind(c.now)
-        .bind(a.delivery_id.as_str())
-        .bind(&c.node_id)
-        .execute(&mut *conn)
-        .await?;
+            _ => c.attempt.error_message.clone(),
+        });
+    }
+    sqlx::query(
+        "UPDATE deliveries d SET state = u.state, run_at = u.run_at, lease_until = NULL,
+             leased_by = NULL, last_attempt_at = u.started_at, response_code = u.code,
+             error = u.error, updated_at = u.now
+         FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                     $6::text[], $7::text[], $8::bigint[])
+              AS u(id, state, run_at, started_at, code, error, node, now)
+         WHERE d.id = u.id AND d.state = 'delivering' AND d.leased_by = u.node",
+    )
+    .bind(column(|a| a.delivery_id.to_string()))
+    .bind(&states)
+    .bind(&run_ats)
+    .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
+    .bind(
+        attempts
+            .iter()
+            .map(|a| a.response_status.map(i64::from))
+            .collect::<Vec<_>>(),
+    )
+    .bind(&errors)
+    .bind(
+        completions
+            .iter()
+            .map(|c| c.node_id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(completions.iter().map(|c| c.now).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+
+    let mut health: HashMap<&str, HealthDelta> = HashMap::new();
+    for c in completions {
         health
-            .entry(a.destination_id.as_str())
+            .entry(c.attempt.destination_id.as_str())
             .or_default()
-            .record(a.started_at, c.next == NextStep::Delivered);
+            .record(c.attempt.started_at, c.next == NextStep::Delivered);
         if c.next == NextStep::Gone {
             sqlx::query(
                 "UPDATE destinations SET enabled = FALSE, disabled_reason = 'gone', updated_at = $1
                  WHERE id = $2",
             )
             .bind(c.now)
-            .bind(a.destination_id.as_str())
+            .bind(c.attempt.destination_id.as_str())
             .execute(&mut *conn)
             .await?;
         }
@@ -272,13 +375,15 @@ pub async fn release(
 }
 
 pub async fn next_due_at(conn: &mut PgConnection) -> StoreResult<Option<Millis>> {
+    let paused = paused_destinations(conn).await?;
     let row = sqlx::query(
         "SELECT
-             (SELECT d.run_at FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-              WHERE d.state IN ('pending', 'failed') AND t.enabled AND t.deleted_at IS NULL
-              ORDER BY d.run_at LIMIT 1),
+             (SELECT run_at FROM deliveries
+              WHERE state IN ('pending', 'failed') AND NOT (destination_id = ANY($1))
+              ORDER BY run_at LIMIT 1),
              (SELECT MIN(lease_until) FROM deliveries WHERE state = 'delivering')",
     )
+    .bind(&paused)
     .fetch_one(conn)
     .await?;
     let due: Option<Millis> = row.try_get(0)?;

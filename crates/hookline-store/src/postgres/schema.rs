@@ -81,6 +81,9 @@ CREATE TABLE deliveries (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+-- The queue churns: vacuum it early so claims do not wade through dead index entries.
+ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.02,
+                            autovacuum_analyze_scale_factor = 0.02);
 CREATE INDEX deliveries_due ON deliveries(run_at, id) WHERE state IN ('pending', 'failed');
 CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE state = 'delivering';
 CREATE INDEX deliveries_org ON deliveries(org_id, id);

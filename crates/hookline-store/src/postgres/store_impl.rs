@@ -59,8 +59,9 @@ impl Store for PgStore {
 
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let key = event.idempotency_key.clone();
+        let notify = self.notify_due(now);
         let published: StoreResult<Published> =
-            in_tx!(self, |conn| writes::publish(conn, org, event, now));
+            in_tx!(self, |conn| writes::publish(conn, org, event, now, notify));
         match (published, key) {
             // Lost a race for the same idempotency key: answer with the winner's event.
             (Err(StoreError::Conflict(_)), Some(key)) => {

@@ -72,13 +72,14 @@ pub async fn existing_event(
     .transpose()
 }
 
-/// Stores the event and its deliveries in the caller's transaction, and notifies
-/// listening nodes (delivered at commit).
+/// Stores the event and its deliveries in the caller's transaction, and, when `notify`,
+/// tells listening nodes (delivered at commit).
 pub async fn publish(
     conn: &mut PgConnection,
     org: &OrgId,
     new: NewEvent,
     now: Millis,
+    notify: bool,
 ) -> StoreResult<Published> {
     if let Some(key) = &new.idempotency_key
         && let Some(existing) = existing_event(conn, org, key.as_str()).await?
@@ -160,7 +161,7 @@ pub async fn publish(
             _ => e.into(),
         },
     )?;
-    if !wanted.is_empty() {
+    if notify && !wanted.is_empty() {
         notify_work(conn).await?;
     }
     Ok(Published {
