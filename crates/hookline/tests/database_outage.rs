@@ -1,0 +1,178 @@
+//! A node that loses PostgreSQL keeps answering /healthz, answers /readyz and publishes
+//! with 503 (never a 2xx for an event it could not commit), recovers by itself when
+//! the database returns, and delivers every event it acknowledged.
+//!
+//! It stops the machine's PostgreSQL, so it is `#[ignore]`d in the parallel suite and
+//! run alone by `scripts/test` (`--run-ignored only`).
+
+mod support;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::app::fresh_postgres_database;
+use support::receiver::Receiver;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookline");
+
+struct Cleanup(Child);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // Whatever happened, leave PostgreSQL running for whoever comes next.
+        postgres("start");
+    }
+}
+
+fn postgres(action: &str) {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .expect("PostgreSQL is installed from Debian's packages")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .unwrap();
+    let status = Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &version, "main", action])
+        .args(if action == "stop" {
+            &["-m", "fast"][..]
+        } else {
+            &[][..]
+        })
+        .status()
+        .unwrap();
+    assert!(
+        status.success() || action == "start",
+        "pg_ctlcluster {action} failed"
+    );
+}
+
+async fn status_of(request: reqwest::RequestBuilder) -> u16 {
+    match request.timeout(Duration::from_secs(10)).send().await {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stops PostgreSQL; run alone by scripts/test"]
+async fn database_outage_answers_503_and_recovers_without_losing_events() {
+    let database_url = fresh_postgres_database().await;
+    let org = Command::new(BIN)
+        .args([
+            "org",
+            "create",
+            "outage",
+            "--json",
+            "--database-url",
+            &database_url,
+        ])
+        .output()
+        .unwrap();
+    let org: Value = serde_json::from_slice(&org.stdout).unwrap();
+    let key = org["api_key"].as_str().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _node = Cleanup(
+        Command::new(BIN)
+            .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &database_url, "--lease-margin-secs", "2"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let wait_ready = || async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while status_of(client.get(format!("{base}/readyz"))).await != 200 {
+            assert!(Instant::now() < deadline, "the node never became ready");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    wait_ready().await;
+    let receiver = Receiver::start().await;
+    let created = client
+        .post(format!("{base}/v1/destinations"))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver.url, "timeout_secs": 1, "retry_schedule_secs": [0, 1, 1, 1, 1]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let mut acknowledged = HashSet::new();
+    let mut publish = async |n: usize| -> u16 {
+        let response = client
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(&key)
+            .json(&json!({"type": "outage.test", "data": {"n": n}}))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match response {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                if r.status().is_success() {
+                    let body: Value = r.json().await.unwrap();
+                    acknowledged.insert(body["id"].as_str().unwrap().to_owned());
+                }
+                status
+            }
+            Err(_) => 0,
+        }
+    };
+    for n in 0..100 {
+        assert_eq!(publish(n).await, 202);
+    }
+
+    postgres("stop");
+    let health = status_of(client.get(format!("{base}/healthz"))).await;
+    let ready = status_of(client.get(format!("{base}/readyz"))).await;
+    let mut during = Vec::new();
+    for n in 100..105 {
+        during.push(publish(n).await);
+    }
+    postgres("start");
+    assert_eq!(health, 200, "/healthz answers while the database is down");
+    assert_eq!(ready, 503, "/readyz says the node cannot serve");
+    assert!(
+        during.iter().all(|s| *s == 503),
+        "publishes while the database is down answer 503: {during:?}"
+    );
+
+    wait_ready().await;
+    for n in 200..300 {
+        assert_eq!(
+            publish(n).await,
+            202,
+            "publishing works again after recovery"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: HashSet<String> = receiver
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        if acknowledged.is_subset(&got) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged events delivered",
+            acknowledged.intersection(&got).count(),
+            acknowledged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(acknowledged.len(), 200);
+}
