@@ -19,6 +19,8 @@ pub struct Server {
     pub bases: Vec<String>,
     pub api_key: String,
     children: Vec<Child>,
+    /// The PostgreSQL database made for this run, dropped with it.
+    database: Option<String>,
     _data_dir: tempfile::TempDir,
 }
 
@@ -28,20 +30,26 @@ pub fn default_binary() -> PathBuf {
     me.with_file_name("hookline")
 }
 
+fn psql(sql: &str) -> anyhow::Result<()> {
+    let status = Command::new("psql")
+        .arg(format!("{POSTGRES_URL}/postgres"))
+        .args(["-qc", sql])
+        .status()
+        .context("running psql")?;
+    if !status.success() {
+        bail!("psql failed: {sql}");
+    }
+    Ok(())
+}
+
+/// A new database's name.
 fn fresh_postgres_database() -> anyhow::Result<String> {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_micros();
     let name = format!("hl_bench_{micros}");
-    let created = Command::new("psql")
-        .arg(format!("{POSTGRES_URL}/postgres"))
-        .args(["-qc", &format!("CREATE DATABASE {name}")])
-        .status()
-        .context("running psql")?;
-    if !created.success() {
-        bail!("could not create database {name}");
-    }
-    Ok(format!("{POSTGRES_URL}/{name}"))
+    psql(&format!("CREATE DATABASE {name}"))?;
+    Ok(name)
 }
 
 async fn wait_ready(base: &str) -> anyhow::Result<()> {
@@ -61,11 +69,15 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
 impl Server {
     pub async fn start(binary: &Path, store: &str, nodes: usize) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
-        let store_args: Vec<String> = match (store, nodes) {
-            ("sqlite", 1) => vec!["--data-dir".into(), data_dir.path().display().to_string()],
+        let database = match (store, nodes) {
+            ("sqlite", 1) => None,
             ("sqlite", _) => bail!("several nodes need --store postgres"),
-            ("postgres", _) => vec!["--database-url".into(), fresh_postgres_database()?],
+            ("postgres", _) => Some(fresh_postgres_database()?),
             (other, _) => bail!("--store {other}: use sqlite or postgres"),
+        };
+        let store_args: Vec<String> = match &database {
+            None => vec!["--data-dir".into(), data_dir.path().display().to_string()],
+            Some(name) => vec!["--database-url".into(), format!("{POSTGRES_URL}/{name}")],
         };
         let org = Command::new(binary)
             .args(["org", "create", "bench", "--json"])
@@ -83,6 +95,7 @@ impl Server {
             bases: Vec::new(),
             api_key: org["api_key"].as_str().unwrap_or_default().to_owned(),
             children: Vec::new(),
+            database,
             _data_dir: data_dir,
         };
         for _ in 0..nodes {
@@ -157,6 +170,9 @@ impl Drop for Server {
         for child in &mut self.children {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(name) = &self.database {
+            let _ = psql(&format!("DROP DATABASE IF EXISTS {name}"));
         }
     }
 }
