@@ -51,6 +51,8 @@ pub struct DestinationSettings {
     pub timeout_secs: u32,
     pub retry: RetryPolicy,
     pub max_in_flight: u32,
+    /// Deliveries of one stream go strictly in `seq` order; a failing head holds the rest.
+    pub ordered: bool,
     pub enabled: bool,
 }
 
@@ -59,7 +61,6 @@ pub struct DestinationSettings {
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("signature", r#"{"scheme":"standard"}"#),
     ("rate_limit_per_sec", "null"),
-    ("ordered", "false"),
     ("tls_verify", "true"),
     ("backfill_from_seq", "null"),
 ];
@@ -78,6 +79,7 @@ impl DestinationSettings {
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             retry: RetryPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            ordered: false,
             enabled: true,
         }
     }
@@ -121,6 +123,7 @@ impl DestinationSettings {
             "retry_schedule_secs": self.retry.schedule.secs(),
             "retry_on_4xx": self.retry.retry_on_4xx,
             "max_in_flight": self.max_in_flight,
+            "ordered": self.ordered,
             "enabled": self.enabled,
         });
         match json {
@@ -149,6 +152,7 @@ impl DestinationSettings {
             "level" => self.level = Level::parse(field, expect_str(field, value)?)?,
             "include_raw" => self.include_raw = null_or_bool(field, value, false)?,
             "enabled" => self.enabled = null_or_bool(field, value, true)?,
+            "ordered" => self.ordered = null_or_bool(field, value, false)?,
             "retry_on_4xx" => self.retry.retry_on_4xx = null_or_bool(field, value, false)?,
             "headers" => self.headers = parse_headers(field, value)?,
             "timeout_secs" if null => self.timeout_secs = DEFAULT_TIMEOUT_SECS,
@@ -447,13 +451,12 @@ mod tests {
                 .message
                 .contains("not a destination field")
         );
-        assert!(
-            s.apply("ordered", &json!(true), p)
-                .unwrap_err()
-                .message
-                .contains("not supported")
-        );
-        s.apply("ordered", &json!(false), p).unwrap();
+        let unsupported = s.apply("rate_limit_per_sec", &json!(5), p).unwrap_err();
+        assert!(unsupported.message.contains("not supported"));
+        s.apply("rate_limit_per_sec", &Value::Null, p).unwrap();
+        s.apply("ordered", &json!(true), p).unwrap();
+        assert!(s.ordered);
+        assert!(s.apply("ordered", &json!("yes"), p).is_err());
         s.apply("signature", &json!({"scheme": "standard"}), p)
             .unwrap();
         assert!(

@@ -150,6 +150,23 @@ pub struct NewEvent {
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
+impl NewEvent {
+    /// The event as stored: `seq` is the stream's next number, `now` its timestamp.
+    pub fn into_event(self, org_id: OrgId, seq: i64, now: Millis) -> Event {
+        Event {
+            id: EventId::generate(),
+            org_id,
+            event_type: self.event_type,
+            stream: self.stream,
+            seq,
+            level: self.level,
+            timestamp: now,
+            data: self.data,
+            raw: self.raw,
+        }
+    }
+}
+
 /// A stored event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {

@@ -112,7 +112,7 @@ impl OpenedStore {
 }
 
 /// The settings as they may appear in `hookline.toml`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
@@ -143,20 +143,9 @@ impl FileConfig {
     }
 }
 
-/// What flags and environment gave, before the file and defaults fill the gaps.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub listen: Option<SocketAddr>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub pg_max_connections: Option<u32>,
-    pub lease_margin_secs: Option<u64>,
-    pub claim_batch: Option<u32>,
-    pub max_concurrency: Option<usize>,
-    pub dev: bool,
-    pub allow_http: Option<bool>,
-    pub allow_private_networks: Option<bool>,
-}
+/// What flags and environment gave, before the file and defaults fill the gaps: the
+/// same settings as the file, each either given or not.
+pub type Overrides = FileConfig;
 
 pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeConfig> {
     let defaults = DispatcherConfig::default();
@@ -191,7 +180,7 @@ pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeCo
             .max_concurrency
             .or(file.max_concurrency)
             .unwrap_or(defaults.max_concurrency),
-        dev: overrides.dev || file.dev.unwrap_or(false),
+        dev: overrides.dev.or(file.dev).unwrap_or(false),
         allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
         allow_private_networks: overrides
             .allow_private_networks
@@ -226,7 +215,7 @@ mod tests {
     fn dev_opens_the_url_policy() {
         let config = resolve(
             Overrides {
-                dev: true,
+                dev: Some(true),
                 ..Default::default()
             },
             FileConfig::default(),

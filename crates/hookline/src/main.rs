@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<ExitCode> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.store.resolve(Overrides {
         listen: args.listen,
-        dev: args.dev,
+        dev: args.dev.then_some(true),
         allow_http: args.allow_http,
         allow_private_networks: args.allow_private_networks,
         lease_margin_secs: args.lease_margin_secs,

@@ -122,8 +122,8 @@ async fn invalid_fields_name_the_field() {
             "secret",
         ),
         (
-            json!({"url": "https://x.example", "ordered": true}),
-            "ordered",
+            json!({"url": "https://x.example", "rate_limit_per_sec": 5}),
+            "rate_limit_per_sec",
         ),
         (
             json!({"url": "https://x.example", "nonsense": 1}),

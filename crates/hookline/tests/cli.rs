@@ -9,28 +9,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::TestApp;
+use support::process::KillOnDrop;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
-/// Kills the child when the test ends, pass or fail (not earlier: a kill right after
-/// reading its output could cut off an answer it is still sending).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::test]
 async fn listen_verifies_real_deliveries_and_refuses_bad_signatures() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::process::free_port();
     let mut listener = KillOnDrop(
         Command::new(BIN)
             .args([

@@ -9,18 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::process::{free_port, wait_ready};
 use support::receiver::{Receiver, Reply};
 
 const EVENTS: usize = 1000;
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start_server(dir: &Path, port: u16) -> Child {
     Command::new(BIN)
@@ -31,19 +24,6 @@ fn start_server(dir: &Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("the hookline binary starts")
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server at {base} never became ready");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +48,7 @@ async fn kill_9_mid_flight_loses_nothing() {
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start_server(dir.path(), port);
     let client = reqwest::Client::new();
-    wait_ready(&client, &base).await;
+    wait_ready(&base).await;
 
     let created = client
         .post(format!("{base}/v1/destinations"))
@@ -116,7 +96,7 @@ async fn kill_9_mid_flight_loses_nothing() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start_server(dir.path(), port);
-    wait_ready(&client, &base).await;
+    wait_ready(&base).await;
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let unique = loop {

@@ -9,10 +9,11 @@ mod support;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::fresh_postgres_database;
+use support::process::wait_ready;
 use support::receiver::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
@@ -74,11 +75,7 @@ async fn database_outage_answers_503_and_recovers_without_losing_events() {
         .unwrap();
     let org: Value = serde_json::from_slice(&org.stdout).unwrap();
     let key = org["api_key"].as_str().unwrap().to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::process::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _node = Cleanup(
         Command::new(BIN)
@@ -90,14 +87,7 @@ async fn database_outage_answers_503_and_recovers_without_losing_events() {
             .unwrap(),
     );
     let client = reqwest::Client::new();
-    let wait_ready = || async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while status_of(client.get(format!("{base}/readyz"))).await != 200 {
-            assert!(Instant::now() < deadline, "the node never became ready");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
-    wait_ready().await;
+    wait_ready(&base).await;
     let receiver = Receiver::start().await;
     let created = client
         .post(format!("{base}/v1/destinations"))
@@ -148,7 +138,7 @@ async fn database_outage_answers_503_and_recovers_without_losing_events() {
         "publishes while the database is down answer 503: {during:?}"
     );
 
-    wait_ready().await;
+    wait_ready(&base).await;
     for n in 200..300 {
         assert_eq!(
             publish(n).await,
@@ -156,23 +146,8 @@ async fn database_outage_answers_503_and_recovers_without_losing_events() {
             "publishing works again after recovery"
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got: HashSet<String> = receiver
-            .received()
-            .iter()
-            .map(|r| r.header("webhook-id").to_owned())
-            .collect();
-        if acknowledged.is_subset(&got) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} acknowledged events delivered",
-            acknowledged.intersection(&got).count(),
-            acknowledged.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    receiver
+        .wait_for_events(&acknowledged, Duration::from_secs(60))
+        .await;
     assert_eq!(acknowledged.len(), 200);
 }

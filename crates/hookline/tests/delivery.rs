@@ -588,3 +588,37 @@ async fn shutdown_lets_attempts_in_flight_finish() {
     assert_eq!(stored.unwrap().state.as_str(), "delivered");
     assert_eq!(receiver.received().len(), 1);
 }
+
+#[tokio::test]
+async fn an_ordered_destination_holds_a_stream_behind_its_failing_head() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500), Reply::status(500)]);
+    let destination = app
+        .destination(
+            &receiver.url,
+            json!({"ordered": true, "retry_schedule_secs": [0, 1, 1]}),
+        )
+        .await;
+    assert_eq!(destination["ordered"], true);
+    for n in 1..=4 {
+        app.publish(json!({"type": "a.b", "stream": "s", "data": {"n": n}}))
+            .await;
+    }
+    app.publish(json!({"type": "a.b", "stream": "other", "data": {}}))
+        .await;
+    let requests = receiver.wait_for(7, WAIT).await;
+    let in_s: Vec<i64> = requests
+        .iter()
+        .map(|r| r.json())
+        .filter(|body| body["stream"] == "s")
+        .map(|body| body["seq"].as_i64().unwrap())
+        .collect();
+    // Seq 1 fails twice; nothing behind it is sent until it succeeds, then in order.
+    assert_eq!(in_s, [1, 1, 1, 2, 3, 4]);
+    let other = requests.iter().position(|r| r.json()["stream"] == "other");
+    assert!(
+        other.is_some_and(|i| i < 3),
+        "another stream is not held by this one's failing head"
+    );
+}

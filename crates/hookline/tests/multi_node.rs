@@ -1,59 +1,36 @@
 //! Several nodes on one PostgreSQL database, as real `hookline serve` processes: every
 //! event reaches every matching destination, no delivery is attempted twice while its
-//! lease holds, `max_in_flight` holds across nodes, and `kill -9` of a node loses nothing.
+//! lease holds, `max_in_flight` and `ordered` hold across nodes, and `kill -9` of a node
+//! loses nothing.
 
 mod support;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::fresh_postgres_database;
+use support::process::{KillOnDrop, free_port, wait_ready};
 use support::receiver::{Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
-struct Node {
-    base: String,
-    child: Child,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_node(database_url: &str) -> Node {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+async fn start_node(database_url: &str) -> (String, KillOnDrop) {
+    let port = free_port();
     let child = Command::new(BIN)
         .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", database_url, "--lease-margin-secs", "2"])
+        // Leases of 1 s timeout + 10 s: long enough that a busy machine does not expire
+        // them in phase one, short enough that phase two's rescue comes soon.
+        .args(["--database-url", database_url, "--lease-margin-secs", "10"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let node = Node {
-        base: format!("http://127.0.0.1:{port}"),
-        child,
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{}/readyz", node.base)).send().await
-            && r.status().is_success()
-        {
-            return node;
-        }
-        assert!(Instant::now() < deadline, "node never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let base = format!("http://127.0.0.1:{port}");
+    let node = KillOnDrop(child);
+    wait_ready(&base).await;
+    (base, node)
 }
 
 async fn publish_many(nodes: &[String], key: &str, count: usize, from: usize) -> HashSet<String> {
@@ -86,27 +63,6 @@ async fn publish_many(nodes: &[String], key: &str, count: usize, from: usize) ->
     all
 }
 
-async fn wait_all(receiver: &Receiver, expected: &HashSet<String>) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let got: HashSet<String> = receiver
-            .received()
-            .iter()
-            .map(|r| r.header("webhook-id").to_owned())
-            .collect();
-        if expected.is_subset(&got) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} events arrived",
-            expected.intersection(&got).count(),
-            expected.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_work_and_survive_losing_one() {
     let database_url = fresh_postgres_database().await;
@@ -133,9 +89,10 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
     for _ in 0..3 {
         nodes.push(start_node(&database_url).await);
     }
-    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let bases: Vec<String> = nodes.iter().map(|(base, _)| base.clone()).collect();
 
     let receivers = [
+        Receiver::start().await,
         Receiver::start().await,
         Receiver::start().await,
         Receiver::start().await,
@@ -147,6 +104,7 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
         json!({}),
         json!({"types": ["run.*"]}),
         json!({"max_in_flight": 3}),
+        json!({"ordered": true}),
     ]) {
         let mut body =
             json!({"url": receiver.url, "timeout_secs": 1, "retry_schedule_secs": [0, 1, 1]});
@@ -166,7 +124,9 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
     // Phase one: all nodes up. Every delivery is attempted exactly once.
     let first = publish_many(&bases, &key, 5_000, 0).await;
     for receiver in &receivers {
-        wait_all(receiver, &first).await;
+        receiver
+            .wait_for_events(&first, Duration::from_secs(90))
+            .await;
     }
     let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url)
         .await
@@ -183,12 +143,23 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
         .fetch_one(&mut db)
         .await
         .unwrap();
-    assert_eq!(attempts, 15_000);
+    assert_eq!(attempts, 20_000);
     assert!(
         limited.max_concurrent() <= 3,
         "max_in_flight 3 held across three nodes (saw {})",
         limited.max_concurrent()
     );
+
+    let mut last_seq_per_stream = std::collections::HashMap::new();
+    for request in receivers[3].received() {
+        let body = request.json();
+        let (stream, seq) = (body["stream"].to_string(), body["seq"].as_i64().unwrap());
+        let last = last_seq_per_stream.insert(stream.clone(), seq).unwrap_or(0);
+        assert!(
+            seq > last,
+            "ordered stream {stream}: seq {seq} arrived after {last}"
+        );
+    }
 
     // Phase two: one node is killed mid-run; the others finish its work.
     let second = publish_many(&bases, &key, 2_000, 5_000).await;
@@ -196,6 +167,8 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
     let killed = nodes.remove(1);
     drop(killed);
     for receiver in &receivers {
-        wait_all(receiver, &second).await;
+        receiver
+            .wait_for_events(&second, Duration::from_secs(90))
+            .await;
     }
 }

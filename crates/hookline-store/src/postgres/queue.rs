@@ -1,7 +1,7 @@
 //! The queue on PostgreSQL: due rows are locked with `FOR UPDATE SKIP LOCKED`, so
 //! nodes claiming at once each get different rows and never wait for one another.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hookline_core::clock::Millis;
@@ -14,6 +14,7 @@ use sqlx::{PgConnection, Row};
 use super::{rows, writes};
 use crate::health::HealthDelta;
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, header_json};
+use crate::sqlite::NOT_BEHIND_ANOTHER;
 use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreError, StoreResult};
 
 /// Candidate rows locked per delivery wanted, so destinations at their limit do not
@@ -86,6 +87,10 @@ pub async fn claim(
     let in_flight: Vec<String> = req.in_flight.keys().map(|id| id.to_string()).collect();
     let mut destinations = destinations_by_id(conn, &in_flight).await?;
     let mut excluded: Vec<String> = paused_destinations(conn).await?;
+    let ordered: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM destinations WHERE ordered AND deleted_at IS NULL")
+            .fetch_all(&mut *conn)
+            .await?;
     let saturated = req
         .in_flight
         .iter()
@@ -114,6 +119,7 @@ pub async fn claim(
         let sql = format!(
             "SELECT d.id, d.destination_id FROM deliveries d
              WHERE {condition} AND NOT (d.destination_id = ANY($3))
+               AND (NOT (d.destination_id = ANY($4)) OR {NOT_BEHIND_ANOTHER})
              ORDER BY {order}
              LIMIT $2
              FOR UPDATE OF d SKIP LOCKED"
@@ -122,6 +128,7 @@ pub async fn claim(
             .bind(req.now)
             .bind(i64::from(req.limit) * CANDIDATES_PER_CLAIM)
             .bind(&excluded)
+            .bind(&ordered)
             .fetch_all(&mut *conn)
             .await?;
         candidates.extend(found);
@@ -315,24 +322,31 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     .execute(&mut *conn)
     .await?;
 
-    let mut health: HashMap<&str, HealthDelta> = HashMap::new();
+    // Destination rows are updated in id order: nodes completing at once then lock them
+    // in the same order and cannot deadlock.
+    let mut health: BTreeMap<&str, HealthDelta> = BTreeMap::new();
+    let mut gone: BTreeMap<&str, Millis> = BTreeMap::new();
     for c in completions {
+        let destination = c.attempt.destination_id.as_str();
         health
-            .entry(c.attempt.destination_id.as_str())
+            .entry(destination)
             .or_default()
             .record(c.attempt.started_at, c.next == NextStep::Delivered);
         if c.next == NextStep::Gone {
+            gone.insert(destination, c.now);
+        }
+    }
+    for (destination_id, delta) in health {
+        if let Some(now) = gone.get(destination_id) {
             sqlx::query(
                 "UPDATE destinations SET enabled = FALSE, disabled_reason = 'gone', updated_at = $1
                  WHERE id = $2",
             )
-            .bind(c.now)
-            .bind(c.attempt.destination_id.as_str())
+            .bind(now)
+            .bind(destination_id)
             .execute(&mut *conn)
             .await?;
         }
-    }
-    for (destination_id, delta) in health {
         sqlx::query(
             "UPDATE destinations SET
                  last_attempt_at = GREATEST(COALESCE(last_attempt_at, 0), $1),

@@ -51,6 +51,7 @@ CREATE TABLE destinations (
     stream TEXT,
     settings TEXT NOT NULL,
     enabled BOOLEAN NOT NULL,
+    ordered BOOLEAN NOT NULL DEFAULT FALSE,
     secret TEXT NOT NULL,
     timeout_secs BIGINT NOT NULL,
     disabled_reason TEXT,
@@ -86,6 +87,8 @@ ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.02,
                             autovacuum_analyze_scale_factor = 0.02);
 CREATE INDEX deliveries_due ON deliveries(run_at, id) WHERE state IN ('pending', 'failed');
 CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE state = 'delivering';
+CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
+    WHERE state IN ('pending', 'failed', 'delivering');
 CREATE INDEX deliveries_org ON deliveries(org_id, id);
 CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
 CREATE TABLE attempts (

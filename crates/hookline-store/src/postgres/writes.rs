@@ -3,8 +3,8 @@
 use hookline_core::clock::Millis;
 use hookline_core::delivery::Delivery;
 use hookline_core::destination::{Destination, DestinationSettings};
-use hookline_core::event::{Event, NewEvent};
-use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::event::NewEvent;
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use sqlx::{PgConnection, Row};
 
 use super::{WORK_CHANNEL, reads, rows};
@@ -95,17 +95,8 @@ pub async fn publish(
     .bind(new.stream.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    let event = Event {
-        id: EventId::generate(),
-        org_id: org.clone(),
-        event_type: new.event_type,
-        stream: new.stream,
-        seq,
-        level: new.level,
-        timestamp: now,
-        data: new.data,
-        raw: new.raw,
-    };
+    let idempotency_key = new.idempotency_key.clone();
+    let event = new.into_event(org.clone(), seq, now);
     let sql = format!(
         "SELECT {DESTINATION_COLUMNS} FROM destinations
          WHERE org_id = $1 AND deleted_at IS NULL AND (stream IS NULL OR stream = $2)"
@@ -150,7 +141,7 @@ pub async fn publish(
     .bind(event.timestamp)
     .bind(event.data.to_string())
     .bind(event.raw.as_ref().map(|r| r.to_string()))
-    .bind(new.idempotency_key.as_ref().map(|k| k.as_str()))
+    .bind(idempotency_key.as_ref().map(|k| k.as_str()))
     .bind(wanted.len() as i64)
     .execute(&mut *conn)
     .await
@@ -183,8 +174,8 @@ pub async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
 pub async fn insert_destination(conn: &mut PgConnection, d: &Destination) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO destinations (id, org_id, stream, settings, enabled, secret, timeout_secs,
-             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_at, updated_at, ordered)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(d.id.as_str())
     .bind(d.org_id.as_str())
@@ -195,6 +186,7 @@ pub async fn insert_destination(conn: &mut PgConnection, d: &Destination) -> Sto
     .bind(i64::from(d.settings.timeout_secs))
     .bind(d.created_at)
     .bind(d.updated_at)
+    .bind(d.settings.ordered)
     .execute(conn)
     .await?;
     Ok(())
@@ -209,6 +201,7 @@ pub async fn update_destination_settings(
 ) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE destinations SET settings = $1, enabled = $2, timeout_secs = $3, updated_at = $4,
+             ordered = $7,
              disabled_reason = CASE WHEN $2 THEN NULL ELSE disabled_reason END,
              consecutive_failures = CASE WHEN $2 AND NOT enabled THEN 0
                                          ELSE consecutive_failures END
@@ -220,6 +213,7 @@ pub async fn update_destination_settings(
     .bind(now)
     .bind(id.as_str())
     .bind(org.as_str())
+    .bind(settings.ordered)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() > 0 && settings.enabled {

@@ -11,6 +11,7 @@ mod due;
 mod lists;
 mod publish;
 mod queue;
+pub(crate) use queue::NOT_BEHIND_ANOTHER;
 mod rows;
 mod schema;
 mod store_impl;

@@ -2,8 +2,8 @@
 //! wants it, all in one transaction.
 
 use hookline_core::clock::Millis;
-use hookline_core::event::{Event, NewEvent};
-use hookline_core::ids::{DeliveryId, EventId, OrgId};
+use hookline_core::event::NewEvent;
+use hookline_core::ids::{DeliveryId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::WriterState;
@@ -43,17 +43,8 @@ pub fn publish(
              RETURNING last_seq",
         )?
         .query_row(params![org.as_str(), new.stream.as_str()], |r| r.get(0))?;
-    let event = Event {
-        id: EventId::generate(),
-        org_id: org.clone(),
-        event_type: new.event_type,
-        stream: new.stream,
-        seq,
-        level: new.level,
-        timestamp: now,
-        data: new.data,
-        raw: new.raw,
-    };
+    let idempotency_key = new.idempotency_key.clone();
+    let event = new.into_event(org.clone(), seq, now);
     let destinations = state.destinations.of_org(conn, org)?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
@@ -90,7 +81,7 @@ pub fn publish(
         event.timestamp,
         event.data.to_string(),
         event.raw.as_ref().map(|r| r.to_string()),
-        new.idempotency_key.as_ref().map(|k| k.as_str()),
+        idempotency_key.as_ref().map(|k| k.as_str()),
         deliveries,
     ])?;
     Ok(Published {

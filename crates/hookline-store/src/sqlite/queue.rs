@@ -25,6 +25,11 @@ pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
     )
 }
 
+/// The condition that delivery `d` is the head of its stream for its destination.
+pub const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
+     WHERE e.destination_id = d.destination_id AND e.stream = d.stream
+       AND e.event_seq < d.event_seq AND e.state IN ('pending', 'failed', 'delivering'))";
+
 /// A leased row on its way out of `claim`.
 struct Leased {
     delivery_id: String,
@@ -89,6 +94,13 @@ pub fn claim(
          WHERE destination_id = ?1 AND state IN ('pending', 'failed') AND run_at <= ?2
          ORDER BY run_at, id LIMIT ?3",
     )?;
+    // Ordered destinations: only each stream's head, the earliest unfinished delivery.
+    let mut due_heads = conn.prepare_cached(&format!(
+        "SELECT d.id FROM deliveries d
+         WHERE d.destination_id = ?1 AND d.state IN ('pending', 'failed') AND d.run_at <= ?2
+           AND {NOT_BEHIND_ANOTHER}
+         ORDER BY d.run_at, d.id LIMIT ?3"
+    ))?;
     for destination_id in round {
         if leased.len() >= limit {
             break;
@@ -107,7 +119,12 @@ pub fn claim(
         if room == 0 {
             continue;
         }
-        let ids: Vec<String> = due_rows
+        let rows = if destination.settings.ordered {
+            &mut due_heads
+        } else {
+            &mut due_rows
+        };
+        let ids: Vec<String> = rows
             .query_map(params![destination_id, req.now, room], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         *in_flight += ids.len() as u32;

@@ -110,6 +110,9 @@ CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_destination_due ON deliveries(destination_id, run_at, id)
     WHERE state IN ('pending', 'failed');
+-- For ordered destinations: is there an unfinished delivery earlier in this stream?
+CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
+    WHERE state IN ('pending', 'failed', 'delivering');
 -- Keyed by id rather than state, so state changes on the hot path leave it alone.
 DROP INDEX deliveries_destination;
 CREATE INDEX deliveries_destination ON deliveries(destination_id, id);

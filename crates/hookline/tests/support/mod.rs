@@ -6,5 +6,6 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod process;
 pub mod receiver;
 pub mod verify;

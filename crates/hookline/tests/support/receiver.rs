@@ -149,6 +149,32 @@ impl Receiver {
         self.inner.max_concurrent.load(Ordering::SeqCst)
     }
 
+    /// Waits until every event id in `expected` arrived (as `webhook-id`); panics after `within`.
+    pub async fn wait_for_events(
+        &self,
+        expected: &std::collections::HashSet<String>,
+        within: Duration,
+    ) {
+        let deadline = Instant::now() + within;
+        loop {
+            let got: std::collections::HashSet<String> = self
+                .received()
+                .iter()
+                .map(|r| r.header("webhook-id").to_owned())
+                .collect();
+            if expected.is_subset(&got) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} events arrived",
+                expected.intersection(&got).count(),
+                expected.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until at least `n` requests arrived; panics after `within`.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let deadline = Instant::now() + within;
