@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::process::{free_port, wait_ready};
+use support::process::{create_org_with_binary, free_port, wait_ready};
 use support::receiver::{Receiver, Reply};
 
 const EVENTS: usize = 1000;
@@ -29,18 +29,7 @@ fn start_server(dir: &Path, port: u16) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_flight_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let org = Command::new(BIN)
-        .args(["org", "create", "crash", "--json", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        org.status.success(),
-        "{}",
-        String::from_utf8_lossy(&org.stderr)
-    );
-    let org: Value = serde_json::from_slice(&org.stdout).unwrap();
-    let key = org["api_key"].as_str().unwrap().to_owned();
+    let key = create_org_with_binary(BIN, &["--data-dir", dir.path().to_str().unwrap()]);
 
     let receiver = Receiver::start().await;
     receiver.fallback(Reply::ok().delay(Duration::from_millis(40)));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::fresh_postgres_database;
-use support::process::wait_ready;
+use support::process::{create_org_with_binary, wait_ready};
 use support::receiver::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
@@ -62,19 +62,7 @@ async fn status_of(request: reqwest::RequestBuilder) -> u16 {
 #[ignore = "stops PostgreSQL; run alone by scripts/test"]
 async fn database_outage_answers_503_and_recovers_without_losing_events() {
     let database_url = fresh_postgres_database().await;
-    let org = Command::new(BIN)
-        .args([
-            "org",
-            "create",
-            "outage",
-            "--json",
-            "--database-url",
-            &database_url,
-        ])
-        .output()
-        .unwrap();
-    let org: Value = serde_json::from_slice(&org.stdout).unwrap();
-    let key = org["api_key"].as_str().unwrap().to_owned();
+    let key = create_org_with_binary(BIN, &["--database-url", &database_url]);
     let port = support::process::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _node = Cleanup(

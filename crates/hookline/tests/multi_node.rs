@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::app::fresh_postgres_database;
-use support::process::{KillOnDrop, free_port, wait_ready};
+use support::process::{KillOnDrop, create_org_with_binary, free_port, wait_ready};
 use support::receiver::{Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
@@ -66,24 +66,7 @@ async fn publish_many(nodes: &[String], key: &str, count: usize, from: usize) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_work_and_survive_losing_one() {
     let database_url = fresh_postgres_database().await;
-    let org = Command::new(BIN)
-        .args([
-            "org",
-            "create",
-            "multi",
-            "--json",
-            "--database-url",
-            &database_url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        org.status.success(),
-        "{}",
-        String::from_utf8_lossy(&org.stderr)
-    );
-    let org: Value = serde_json::from_slice(&org.stdout).unwrap();
-    let key = org["api_key"].as_str().unwrap().to_owned();
+    let key = create_org_with_binary(BIN, &["--database-url", &database_url]);
 
     let mut nodes = Vec::new();
     for _ in 0..3 {

@@ -55,6 +55,20 @@ async fn page<T>(
     Ok(Page::from_rows(rows, page.limit, cursor_of))
 }
 
+/// The one row of `q` (already narrowed to an id), parsed.
+async fn one<T>(
+    conn: &mut PgConnection,
+    mut q: QueryBuilder<'static, Postgres>,
+    map: fn(&PgRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    q.build()
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(map)
+        .transpose()
+}
+
 pub async fn org_for_key(conn: &mut PgConnection, key_hash: &str) -> StoreResult<Option<OrgId>> {
     let org: Option<String> = sqlx::query_scalar("SELECT org_id FROM api_keys WHERE key_hash = $1")
         .bind(key_hash)
@@ -92,12 +106,7 @@ pub async fn get_event(
 ) -> StoreResult<Option<Event>> {
     let mut q = select(EVENT_COLUMNS, "events", org);
     filter(&mut q, "id =", Some(id.to_string()));
-    q.build()
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(rows::event)
-        .transpose()
+    one(conn, q, rows::event).await
 }
 
 pub async fn list_events(
@@ -131,12 +140,7 @@ pub async fn get_destination(
     let mut q = select(DESTINATION_COLUMNS, "destinations", org);
     q.push(" AND deleted_at IS NULL");
     filter(&mut q, "id =", Some(id.to_string()));
-    q.build()
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(rows::destination)
-        .transpose()
+    one(conn, q, rows::destination).await
 }
 
 pub async fn list_destinations(
@@ -164,12 +168,7 @@ pub async fn get_delivery(
 ) -> StoreResult<Option<Delivery>> {
     let mut q = select(DELIVERY_COLUMNS, "deliveries", org);
     filter(&mut q, "id =", Some(id.to_string()));
-    q.build()
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(rows::delivery)
-        .transpose()
+    one(conn, q, rows::delivery).await
 }
 
 pub async fn list_deliveries(

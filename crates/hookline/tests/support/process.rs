@@ -27,6 +27,23 @@ pub async fn wait_ready(base: &str) {
     }
 }
 
+/// Runs `hookline org create` with `store_args` (`--data-dir …` or `--database-url …`)
+/// and returns the API key it printed.
+pub fn create_org_with_binary(binary: &str, store_args: &[&str]) -> String {
+    let out = std::process::Command::new(binary)
+        .args(["org", "create", "test", "--json"])
+        .args(store_args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let org: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    org["api_key"].as_str().unwrap().to_owned()
+}
+
 /// Kills the child when the test ends, pass or fail.
 pub struct KillOnDrop(pub Child);
 
