@@ -19,7 +19,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use sender::{Sender, SenderError, USER_AGENT};
+use sender::Sender;
+pub use sender::SenderError;
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {

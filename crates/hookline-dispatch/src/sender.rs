@@ -13,7 +13,7 @@ use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::signing::sign_standard;
 use hookline_store::ClaimedDelivery;
 
-pub const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
+const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +22,7 @@ pub struct SenderError(#[from] reqwest::Error);
 
 /// The shared HTTP client, with keep-alive pools reused across attempts.
 #[derive(Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     client: reqwest::Client,
     capture_limit: usize,
 }
