@@ -58,6 +58,8 @@ pub enum ErrorKind {
     Connect,
     Dns,
     Tls,
+    /// The destination's address is one Hookline refuses to connect to (SSRF guard).
+    BlockedAddress,
     HttpStatus,
 }
 
@@ -68,6 +70,7 @@ impl ErrorKind {
             Self::Connect => "connect",
             Self::Dns => "dns",
             Self::Tls => "tls",
+            Self::BlockedAddress => "blocked_address",
             Self::HttpStatus => "http_status",
         }
     }
@@ -78,6 +81,7 @@ impl ErrorKind {
             Self::Connect,
             Self::Dns,
             Self::Tls,
+            Self::BlockedAddress,
             Self::HttpStatus,
         ]
         .into_iter()
@@ -141,7 +145,12 @@ mod tests {
 
     #[test]
     fn error_kinds_round_trip_through_text() {
-        for k in [ErrorKind::Timeout, ErrorKind::Dns, ErrorKind::HttpStatus] {
+        for k in [
+            ErrorKind::Timeout,
+            ErrorKind::Dns,
+            ErrorKind::BlockedAddress,
+            ErrorKind::HttpStatus,
+        ] {
             assert_eq!(ErrorKind::from_trusted(k.as_str()), Some(k));
         }
         assert_eq!(ErrorKind::from_trusted("gremlins"), None);

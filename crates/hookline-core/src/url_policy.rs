@@ -75,6 +75,15 @@ impl DestinationUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// The address, when the host is an IP literal (which no resolver ever sees).
+    pub fn host_ip(&self) -> Option<IpAddr> {
+        match self.0.host()? {
+            Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+            Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+            Host::Domain(_) => None,
+        }
+    }
 }
 
 /// Why an address must not be connected to, or `None` if it is a public unicast address.
@@ -235,6 +244,9 @@ mod tests {
         let url = DestinationUrl::parse("url", "http://127.0.0.1:9000/hook#frag", UrlPolicy::DEV)
             .unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:9000/hook");
+        assert_eq!(url.host_ip(), Some("127.0.0.1".parse().unwrap()));
+        let named = DestinationUrl::parse("url", "https://example.com/", UrlPolicy::DEV).unwrap();
+        assert_eq!(named.host_ip(), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `step` runs one claim-and-send round to completion so tests can drain the queue
 //! deterministically; `run` is the long-lived loop with back-pressure and shutdown.
 
+mod resolver;
 mod sender;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use hookline_core::clock::{Clock, Millis};
 use hookline_core::ids::{DeliveryId, DestinationId};
 use hookline_core::retry::Decision;
+use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError};
 use rand::Rng;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -37,6 +39,8 @@ pub struct DispatcherConfig {
     pub shutdown_grace: Duration,
     /// Response bodies are kept up to this many bytes.
     pub capture_limit: usize,
+    /// Which addresses attempts may connect to (checked on every connection).
+    pub url_policy: UrlPolicy,
 }
 
 impl Default for DispatcherConfig {
@@ -49,6 +53,7 @@ impl Default for DispatcherConfig {
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             capture_limit: 64 * 1024,
+            url_policy: UrlPolicy::default(),
         }
     }
 }
@@ -80,7 +85,7 @@ impl Dispatcher {
         tokio::spawn(record_completions(store.clone(), finished));
         Ok(Self {
             completions,
-            sender: Sender::new(config.capture_limit)?,
+            sender: Sender::new(config.capture_limit, config.url_policy)?,
             store,
             clock,
             config,

@@ -3,6 +3,7 @@
 //! The client never follows redirects and ignores proxy settings from the environment:
 //! a webhook goes to the address the destination names, or nowhere.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
@@ -11,7 +12,10 @@ use hookline_core::envelope::Envelope;
 use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::signing::sign_standard;
+use hookline_core::url_policy::{DestinationUrl, UrlPolicy, forbidden_reason};
 use hookline_store::ClaimedDelivery;
+
+use crate::resolver::{BLOCKED, GuardedResolver};
 
 const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,11 +29,13 @@ pub struct SenderError(#[from] reqwest::Error);
 pub(crate) struct Sender {
     client: reqwest::Client,
     capture_limit: usize,
+    policy: UrlPolicy,
 }
 
 impl Sender {
-    pub fn new(capture_limit: usize) -> Result<Self, SenderError> {
+    pub fn new(capture_limit: usize, policy: UrlPolicy) -> Result<Self, SenderError> {
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver { policy }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -38,6 +44,7 @@ impl Sender {
         Ok(Self {
             client,
             capture_limit,
+            policy,
         })
     }
 
@@ -84,7 +91,10 @@ impl Sender {
         }
 
         let started = Instant::now();
-        let outcome = self.exchange(request, now).await;
+        let outcome = match self.blocked_literal(&destination.settings.url) {
+            Some(refusal) => Err((ErrorKind::BlockedAddress, refusal)),
+            None => self.exchange(request, now).await,
+        };
         let mut attempt = Attempt {
             id: AttemptId::generate(),
             org_id: event.org_id.clone(),
@@ -128,6 +138,16 @@ impl Sender {
             }
         };
         (attempt, result)
+    }
+
+    /// IP-literal hosts never reach the resolver, so they are checked here.
+    fn blocked_literal(&self, url: &DestinationUrl) -> Option<String> {
+        if self.policy.allow_private {
+            return None;
+        }
+        let ip = url.host_ip()?;
+        forbidden_reason(ip)
+            .map(|rule| format!("{BLOCKED}: {ip} is a {rule} address, which is refused"))
     }
 
     async fn exchange(
@@ -191,7 +211,9 @@ fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
         source = cause.source();
     }
     let lower = chain.to_ascii_lowercase();
-    let kind = if error.is_timeout() {
+    let kind = if lower.contains(BLOCKED) {
+        ErrorKind::BlockedAddress
+    } else if error.is_timeout() {
         ErrorKind::Timeout
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         ErrorKind::Dns

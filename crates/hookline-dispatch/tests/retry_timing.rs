@@ -77,7 +77,10 @@ async fn failed_attempts_wait_out_their_scheduled_delay() {
         Dispatcher::new(
             store.clone(),
             Arc::new(clock.clone()),
-            DispatcherConfig::default(),
+            DispatcherConfig {
+                url_policy: UrlPolicy::DEV,
+                ..DispatcherConfig::default()
+            },
         )
         .unwrap(),
     );

@@ -49,6 +49,7 @@ impl ServeConfig {
             batch_size: self.claim_batch,
             max_concurrency: self.max_concurrency,
             lease_margin: std::time::Duration::from_secs(self.lease_margin_secs),
+            url_policy: self.url_policy(),
             ..DispatcherConfig::default()
         }
     }

@@ -145,7 +145,7 @@ async fn invalid_fields_name_the_field() {
 
 #[tokio::test]
 async fn without_dev_only_public_https_destinations_are_accepted() {
-    let app = TestApp::spawn_with(false).await;
+    let app = TestApp::spawn_with(false, false).await;
     for url in [
         "http://example.com/hook",
         "https://127.0.0.1/hook",

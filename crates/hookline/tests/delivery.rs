@@ -622,3 +622,42 @@ async fn an_ordered_destination_holds_a_stream_behind_its_failing_head() {
         "another stream is not held by this one's failing head"
     );
 }
+
+/// A name other than `localhost` that /etc/hosts maps to a loopback address (Debian
+/// always maps the machine's own hostname so).
+fn loopback_name() -> String {
+    std::fs::read_to_string("/etc/hosts")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("127."))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .find(|name| !name.contains("localhost"))
+        .expect("/etc/hosts maps some name besides localhost to 127.x")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_to_loopback_is_refused_at_connect_time() {
+    // http allowed, private networks not: the URL passes the create-time check (a
+    // plain name), and the guard must catch the address when it connects.
+    let app = TestApp::spawn_with(false, true).await;
+    let receiver = Receiver::start().await;
+    let port = receiver.url.rsplit(':').next().unwrap();
+    let url = format!("http://{}:{port}", loopback_name());
+    let destination = app
+        .destination(&url, json!({"retry_schedule_secs": []}))
+        .await;
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let delivery = app.only_delivery(id(&destination)).await;
+    let dead = app.wait_status(id(&delivery), "dead_letter", WAIT).await;
+    let attempt = &dead["attempt_history"][0];
+    assert_eq!(attempt["error_kind"], "blocked_address", "{dead:#}");
+    assert!(
+        attempt["error"].as_str().unwrap().contains("127."),
+        "the refusal names the address: {attempt}"
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the loopback receiver"
+    );
+}

@@ -52,10 +52,11 @@ pub async fn fresh_postgres_database() -> String {
 impl TestApp {
     /// A server in `--dev` mode (so it may deliver to the loopback receiver).
     pub async fn spawn() -> Self {
-        Self::spawn_with(true).await
+        Self::spawn_with(true, false).await
     }
 
-    pub async fn spawn_with(dev: bool) -> Self {
+    /// `dev` opens http and private addresses; `allow_http` opens http alone.
+    pub async fn spawn_with(dev: bool, allow_http: bool) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -72,13 +73,13 @@ impl TestApp {
             claim_batch: 64,
             max_concurrency: 256,
             dev,
-            allow_http: false,
+            allow_http,
             allow_private_networks: false,
         };
         let dispatcher = DispatcherConfig {
             poll_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(2),
-            ..DispatcherConfig::default()
+            ..config.dispatcher_config()
         };
         let (org_id, key) = create_org(&config, "test").await;
         let shutdown = CancellationToken::new();
