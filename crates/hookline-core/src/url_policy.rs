@@ -216,6 +216,42 @@ mod tests {
             "https://[2001:db8::1]/",
             "https://[2002:7f00:1::]/",
             "https://[2001::1]/",
+            "https://0/",
+            "https://0.0.0.0:443/",
+            "https://127.0.0.2/",
+            "https://127.255.255.254/",
+            "https://10.255.255.255/",
+            "https://172.31.255.255/",
+            "https://192.168.255.255/",
+            "https://169.254.0.1/",
+            "https://100.127.255.255/",
+            "https://192.0.0.1/",
+            "https://192.0.2.1/",
+            "https://198.51.100.1/",
+            "https://203.0.113.1/",
+            "https://198.18.0.1/",
+            "https://198.19.255.255/",
+            "https://192.88.99.1/",
+            "https://239.255.255.250/",
+            "https://240.0.0.1/",
+            "https://0x7f000001/",
+            "https://017700000001/",
+            "https://0x7f.0x0.0x0.0x1/",
+            "https://127.0.1/",
+            "https://0177.1/",
+            "https://%31%32%37.0.0.1/",
+            "https://0xa9.0xfe.0xa9.0xfe/latest/meta-data",
+            "https://2852039166/",
+            "https://[0:0:0:0:0:ffff:7f00:1]/",
+            "https://[::ffff:a9fe:a9fe]/",
+            "https://[::ffff:0:0]/",
+            "https://[fd00::1]/",
+            "https://[ff02::1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2001:0::1]/",
+            "https://[2002:a9fe:a9fe::]/",
+            "https://[3fff::1]/",
+            "https://127.0.0.1#@evil.example/",
         ] {
             let err = strict(bad).unwrap_err();
             assert_eq!(err.field, "url");
@@ -233,6 +269,15 @@ mod tests {
         );
         assert!(strict("ftp://example.com/").is_err());
         assert!(strict("file:///etc/passwd").is_err());
+        for scheme in [
+            "gopher://127.0.0.1/",
+            "javascript:alert(1)",
+            "data:text/plain,hi",
+            "ws://example.com/",
+            "file://localhost/etc/passwd",
+        ] {
+            assert!(strict(scheme).is_err(), "{scheme}");
+        }
         assert!(strict("https://user:pw@example.com/").is_err());
         assert!(strict("https://example.com@127.0.0.1/").is_err());
         assert!(strict("not a url").is_err());
