@@ -671,3 +671,84 @@ async fn a_name_that_resolves_to_loopback_is_refused_at_connect_time() {
         "nothing reached the loopback receiver"
     );
 }
+
+/// A bare TCP receiver that answers every request with `head` and then `body_chunk`
+/// every `every`, forever: for receivers that dribble or never stop.
+async fn raw_receiver(head: &'static str, body_chunk: Vec<u8>, every: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let body_chunk = body_chunk.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 8192];
+                let _ = socket.read(&mut request).await;
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    if socket.write_all(&body_chunk).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_receiver_that_dribbles_its_answer_is_cut_off_at_the_timeout() {
+    let app = TestApp::spawn().await;
+    let url = raw_receiver(
+        "HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n",
+        b"x".to_vec(),
+        Duration::from_millis(500),
+    )
+    .await;
+    let destination = app
+        .destination(&url, json!({"timeout_secs": 1, "retry_schedule_secs": []}))
+        .await;
+    let started = std::time::Instant::now();
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let delivery = app.only_delivery(id(&destination)).await;
+    let dead = app.wait_status(id(&delivery), "dead_letter", WAIT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "held past its timeout"
+    );
+    assert_eq!(
+        dead["attempt_history"][0]["error_kind"], "timeout",
+        "{dead:#}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_body_is_read_up_to_the_cap_and_abandoned() {
+    let app = TestApp::spawn().await;
+    let url = raw_receiver(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+        // One HTTP/1.1 chunk of 0x400 bytes, sent again and again.
+        format!("400\r\n{}\r\n", "y".repeat(1024)).into_bytes(),
+        Duration::from_millis(1),
+    )
+    .await;
+    let destination = app
+        .destination(&url, json!({"timeout_secs": 5, "retry_schedule_secs": []}))
+        .await;
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let delivery = app.only_delivery(id(&destination)).await;
+    let done = app.wait_status(id(&delivery), "delivered", WAIT).await;
+    let attempt = &done["attempt_history"][0];
+    assert_eq!(attempt["response_truncated"], true);
+    assert_eq!(attempt["response_body"].as_str().unwrap().len(), 64 * 1024);
+    assert!(
+        attempt["latency_ms"].as_i64().unwrap() < 5_000,
+        "not held to the timeout"
+    );
+}
