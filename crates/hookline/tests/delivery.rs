@@ -752,3 +752,25 @@ async fn an_endless_body_is_read_up_to_the_cap_and_abandoned() {
         "not held to the timeout"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_recorded_and_never_followed() {
+    let app = TestApp::spawn().await;
+    let target = Receiver::start().await;
+    let redirector = Receiver::start().await;
+    redirector.fallback(Reply::status(302).header("location", &target.url));
+    let destination = app
+        .destination(&redirector.url, json!({"retry_schedule_secs": []}))
+        .await;
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let delivery = app.only_delivery(id(&destination)).await;
+    let failed = app.wait_status(id(&delivery), "dead_letter", WAIT).await;
+    let attempt = &failed["attempt_history"][0];
+    assert_eq!(attempt["response_status"], 302);
+    assert_eq!(attempt["response_headers"]["location"], target.url.as_str());
+    assert_eq!(redirector.received().len(), 1);
+    assert!(
+        target.received().is_empty(),
+        "the redirect was not followed"
+    );
+}
