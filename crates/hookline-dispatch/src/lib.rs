@@ -15,7 +15,9 @@ use hookline_core::clock::{Clock, Millis};
 use hookline_core::ids::{DeliveryId, DestinationId};
 use hookline_core::retry::Decision;
 use hookline_core::url_policy::UrlPolicy;
-use hookline_store::{ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError};
+use hookline_store::{
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError,
+};
 use rand::Rng;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -41,6 +43,8 @@ pub struct DispatcherConfig {
     pub capture_limit: usize,
     /// Which addresses attempts may connect to (checked on every connection).
     pub url_policy: UrlPolicy,
+    /// When a destination that only fails is disabled.
+    pub auto_disable: AutoDisable,
 }
 
 impl Default for DispatcherConfig {
@@ -54,6 +58,7 @@ impl Default for DispatcherConfig {
             shutdown_grace: Duration::from_secs(10),
             capture_limit: 64 * 1024,
             url_policy: UrlPolicy::default(),
+            auto_disable: AutoDisable::default(),
         }
     }
 }
@@ -267,6 +272,7 @@ impl Dispatcher {
             attempt,
             next,
             now,
+            auto_disable: self.config.auto_disable,
         };
         let (recorded, when_recorded) = oneshot::channel();
         if self.completions.send((completion, recorded)).is_ok() {

@@ -156,4 +156,23 @@ pub struct Completion {
     pub attempt: Attempt,
     pub next: NextStep,
     pub now: Millis,
+    pub auto_disable: AutoDisable,
+}
+
+/// When a destination that only fails is disabled: after `after_ms` without a success
+/// (counted from its creation if it never had one) and at least `min_failures` failed
+/// attempts in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoDisable {
+    pub after_ms: Millis,
+    pub min_failures: i64,
+}
+
+impl Default for AutoDisable {
+    fn default() -> Self {
+        Self {
+            after_ms: 5 * 24 * 3600 * 1000,
+            min_failures: 20,
+        }
+    }
 }

@@ -11,7 +11,7 @@ use hookline_core::secret::SigningSecret;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{
-    ApiKeyRecord, ClaimRequest, ClaimedDelivery, Completion, NextStep, Org, Store,
+    ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Org, Store,
 };
 use serde_json::json;
 
@@ -94,6 +94,7 @@ fn success(node: &str, claimed: &ClaimedDelivery, now: i64) -> Completion {
         },
         next: NextStep::Delivered,
         now,
+        auto_disable: AutoDisable::default(),
     }
 }
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::DispatcherConfig;
-use hookline_store::Store;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
+use hookline_store::{AutoDisable, Store};
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -36,6 +36,10 @@ pub struct ServeConfig {
     pub claim_batch: u32,
     /// Attempts in flight on this node, across all destinations.
     pub max_concurrency: usize,
+    /// A destination that has only failed this long (and `auto_disable_min_failures`
+    /// times in a row) is disabled.
+    pub auto_disable_after_secs: u64,
+    pub auto_disable_min_failures: u32,
     /// Opens loopback and plain http for local work.
     pub dev: bool,
     pub allow_http: bool,
@@ -50,6 +54,10 @@ impl ServeConfig {
             max_concurrency: self.max_concurrency,
             lease_margin: std::time::Duration::from_secs(self.lease_margin_secs),
             url_policy: self.url_policy(),
+            auto_disable: AutoDisable {
+                after_ms: self.auto_disable_after_secs as i64 * 1000,
+                min_failures: i64::from(self.auto_disable_min_failures),
+            },
             ..DispatcherConfig::default()
         }
     }
@@ -123,6 +131,8 @@ pub struct FileConfig {
     pub lease_margin_secs: Option<u64>,
     pub claim_batch: Option<u32>,
     pub max_concurrency: Option<usize>,
+    pub auto_disable_after_secs: Option<u64>,
+    pub auto_disable_min_failures: Option<u32>,
     pub dev: Option<bool>,
     pub allow_http: Option<bool>,
     pub allow_private_networks: Option<bool>,
@@ -181,6 +191,14 @@ pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeCo
             .max_concurrency
             .or(file.max_concurrency)
             .unwrap_or(defaults.max_concurrency),
+        auto_disable_after_secs: overrides
+            .auto_disable_after_secs
+            .or(file.auto_disable_after_secs)
+            .unwrap_or(defaults.auto_disable.after_ms as u64 / 1000),
+        auto_disable_min_failures: overrides
+            .auto_disable_min_failures
+            .or(file.auto_disable_min_failures)
+            .unwrap_or(defaults.auto_disable.min_failures as u32),
         dev: overrides.dev.or(file.dev).unwrap_or(false),
         allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
         allow_private_networks: overrides

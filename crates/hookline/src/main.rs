@@ -105,6 +105,12 @@ struct ServeArgs {
     /// Attempts in flight on this node, across all destinations.
     #[arg(long, env = "HOOKLINE_MAX_CONCURRENCY", value_name = "N")]
     max_concurrency: Option<usize>,
+    /// Disable a destination that has only failed for this long (default 5 days)…
+    #[arg(long, env = "HOOKLINE_AUTO_DISABLE_AFTER_SECS", value_name = "SECS")]
+    auto_disable_after_secs: Option<u64>,
+    /// …and at least this many times in a row (default 20).
+    #[arg(long, env = "HOOKLINE_AUTO_DISABLE_MIN_FAILURES", value_name = "N")]
+    auto_disable_min_failures: Option<u32>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -157,6 +163,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lease_margin_secs: args.lease_margin_secs,
         claim_batch: args.claim_batch,
         max_concurrency: args.max_concurrency,
+        auto_disable_after_secs: args.auto_disable_after_secs,
+        auto_disable_min_failures: args.auto_disable_min_failures,
         ..Default::default()
     })?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -774,3 +774,50 @@ async fn redirects_are_recorded_and_never_followed() {
         "the redirect was not followed"
     );
 }
+
+#[tokio::test]
+async fn a_destination_that_only_fails_is_disabled_and_the_org_is_told() {
+    let app = TestApp::spawn_tuned(true, false, |config| {
+        config.auto_disable_after_secs = 0;
+        config.auto_disable_min_failures = 3;
+    })
+    .await;
+    let failing = Receiver::start().await;
+    failing.fallback(Reply::status(500));
+    let watcher = Receiver::start().await;
+    let broken = app
+        .destination(
+            &failing.url,
+            json!({"retry_schedule_secs": [0, 0, 0, 0, 0]}),
+        )
+        .await;
+    app.destination(&watcher.url, json!({"types": ["destination.*"]}))
+        .await;
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+
+    let notice = watcher.wait_for(1, WAIT).await.remove(0).json();
+    assert_eq!(notice["type"], "destination.disabled");
+    assert_eq!(notice["stream"], "hookline");
+    assert_eq!(notice["data"]["destination_id"], broken["id"]);
+    assert_eq!(notice["data"]["reason"], "failing");
+    let (_, shown) = app.get(&format!("/v1/destinations/{}", id(&broken))).await;
+    assert_eq!(shown["enabled"], false);
+    assert_eq!(shown["disabled_reason"], "failing");
+    assert_eq!(
+        failing.received().len(),
+        3,
+        "disabled after the third failure"
+    );
+
+    let (_, resumed) = app
+        .patch(
+            &format!("/v1/destinations/{}", id(&broken)),
+            json!({"enabled": true}),
+        )
+        .await;
+    assert!(resumed["disabled_reason"].is_null());
+    assert_eq!(
+        resumed["consecutive_failures"], 0,
+        "re-enabling resets the count"
+    );
+}

@@ -12,10 +12,12 @@ use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
 use super::{rows, writes};
-use crate::health::HealthDelta;
+use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, header_json};
 use crate::sqlite::NOT_BEHIND_ANOTHER;
-use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreError, StoreResult};
+use crate::{
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreError, StoreResult,
+};
 
 /// Candidate rows locked per delivery wanted, so destinations at their limit do not
 /// starve the claim.
@@ -336,6 +338,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
             gone.insert(destination, c.now);
         }
     }
+    let policy = completions.first().map(|c| (c.auto_disable, c.now));
     for (destination_id, delta) in health {
         if let Some(now) = gone.get(destination_id) {
             sqlx::query(
@@ -362,6 +365,32 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
         .bind(destination_id)
         .execute(&mut *conn)
         .await?;
+        if let (Some((rule, now)), None) = (policy, delta.last_success_at) {
+            auto_disable(conn, destination_id, rule, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Disables the destination if it has only failed for long enough, and says so on the
+/// org's `hookline` stream.
+async fn auto_disable(
+    conn: &mut PgConnection,
+    destination_id: &str,
+    rule: AutoDisable,
+    now: Millis,
+) -> StoreResult<()> {
+    let disabled: Option<(String, i64)> = sqlx::query_as(&auto_disable_sql('$'))
+        .bind(now)
+        .bind(destination_id)
+        .bind(rule.min_failures)
+        .bind(rule.after_ms)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some((org, failures)) = disabled {
+        let org = hookline_core::ids::OrgId::from_trusted(org);
+        let event = destination_disabled(destination_id, failures);
+        writes::publish(conn, &org, event, now, true).await?;
     }
     Ok(())
 }

@@ -9,13 +9,13 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::ErrorKind;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::DeliveryId;
+use hookline_core::ids::{DeliveryId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::WriterState;
 use super::rows;
-use crate::health::HealthDelta;
-use crate::{ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreResult};
+use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
+use crate::{AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreResult};
 
 /// Makes every lease expire now; only sound while this process owns the database file.
 pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
@@ -245,6 +245,7 @@ pub fn complete(
                                          ELSE ?3 END
          WHERE id = ?4",
     )?;
+    let policy = completions.first().map(|c| (c.auto_disable, c.now));
     for (destination_id, delta) in health {
         update_health.execute(params![
             delta.last_attempt_at,
@@ -252,6 +253,40 @@ pub fn complete(
             delta.failures_since_success,
             destination_id
         ])?;
+        if let (Some((rule, now)), None) = (policy, delta.last_success_at) {
+            auto_disable(conn, state, destination_id, rule, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Disables the destination if it has only failed for long enough, and says so on the
+/// org's `hookline` stream.
+fn auto_disable(
+    conn: &Connection,
+    state: &mut WriterState,
+    destination_id: &str,
+    rule: AutoDisable,
+    now: Millis,
+) -> StoreResult<()> {
+    let disabled: Option<(String, i64)> = conn
+        .prepare_cached(&auto_disable_sql('?'))?
+        .query_row(
+            params![now, destination_id, rule.min_failures, rule.after_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((org, failures)) = disabled {
+        let org = OrgId::from_trusted(org);
+        state.destinations.forget_org(org.as_str());
+        state.due().park(destination_id);
+        super::publish::publish(
+            conn,
+            state,
+            &org,
+            destination_disabled(destination_id, failures),
+            now,
+        )?;
     }
     Ok(())
 }

@@ -57,6 +57,15 @@ impl TestApp {
 
     /// `dev` opens http and private addresses; `allow_http` opens http alone.
     pub async fn spawn_with(dev: bool, allow_http: bool) -> Self {
+        Self::spawn_tuned(dev, allow_http, |_| {}).await
+    }
+
+    /// Like `spawn_with`, with a last word on the configuration.
+    pub async fn spawn_tuned(
+        dev: bool,
+        allow_http: bool,
+        tune: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -64,7 +73,7 @@ impl TestApp {
             Ok("postgres") => Some(fresh_postgres_database().await),
             _ => None,
         };
-        let config = ServeConfig {
+        let mut config = ServeConfig {
             listen: listener.local_addr().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
             database_url,
@@ -72,10 +81,13 @@ impl TestApp {
             lease_margin_secs: 30,
             claim_batch: 64,
             max_concurrency: 256,
+            auto_disable_after_secs: 5 * 24 * 3600,
+            auto_disable_min_failures: 20,
             dev,
             allow_http,
             allow_private_networks: false,
         };
+        tune(&mut config);
         let dispatcher = DispatcherConfig {
             poll_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(2),
