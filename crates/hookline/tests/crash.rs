@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::process::{create_org_with_binary, free_port, wait_ready};
+use support::process::{create_org_with_binary, free_port, publish_many, wait_ready};
 use support::receiver::{Receiver, Reply};
 
 const EVENTS: usize = 1000;
@@ -48,30 +48,7 @@ async fn kill_9_mid_flight_loses_nothing() {
         .unwrap();
     assert_eq!(created.status(), 201);
 
-    let mut published = HashSet::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..8 {
-        let (client, base, key) = (client.clone(), base.clone(), key.clone());
-        tasks.spawn(async move {
-            let mut ids = Vec::new();
-            for n in (worker..EVENTS).step_by(8) {
-                let response = client
-                    .post(format!("{base}/v1/events"))
-                    .bearer_auth(&key)
-                    .json(&json!({"type": "crash.test", "stream": "s", "data": {"n": n}}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 202);
-                let body: Value = response.json().await.unwrap();
-                ids.push(body["id"].as_str().unwrap().to_owned());
-            }
-            ids
-        });
-    }
-    while let Some(ids) = tasks.join_next().await {
-        published.extend(ids.unwrap());
-    }
+    let published = publish_many(std::slice::from_ref(&base), &key, 0..EVENTS).await;
     assert_eq!(published.len(), EVENTS);
 
     let before_kill = receiver

@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::app::fresh_postgres_database;
-use support::process::{KillOnDrop, create_org_with_binary, free_port, wait_ready};
+use support::process::{KillOnDrop, create_org_with_binary, free_port, publish_many, wait_ready};
 use support::receiver::{Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
@@ -31,36 +30,6 @@ async fn start_node(database_url: &str) -> (String, KillOnDrop) {
     let node = KillOnDrop(child);
     wait_ready(&base).await;
     (base, node)
-}
-
-async fn publish_many(nodes: &[String], key: &str, count: usize, from: usize) -> HashSet<String> {
-    let client = reqwest::Client::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..12 {
-        let (client, nodes, key) = (client.clone(), nodes.to_vec(), key.to_owned());
-        tasks.spawn(async move {
-            let mut ids = Vec::new();
-            for n in (from + worker..from + count).step_by(12) {
-                let base = &nodes[n % nodes.len()];
-                let response = client
-                    .post(format!("{base}/v1/events"))
-                    .bearer_auth(&key)
-                    .json(&json!({"type": "run.done", "stream": format!("s{}", n % 7), "data": {"n": n}}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 202);
-                let body: Value = response.json().await.unwrap();
-                ids.push(body["id"].as_str().unwrap().to_owned());
-            }
-            ids
-        });
-    }
-    let mut all = HashSet::new();
-    while let Some(ids) = tasks.join_next().await {
-        all.extend(ids.unwrap());
-    }
-    all
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +74,7 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
     }
 
     // Phase one: all nodes up. Every delivery is attempted exactly once.
-    let first = publish_many(&bases, &key, 5_000, 0).await;
+    let first = publish_many(&bases, &key, 0..5_000).await;
     for receiver in &receivers {
         receiver
             .wait_for_events(&first, Duration::from_secs(90))
@@ -145,7 +114,7 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
     }
 
     // Phase two: one node is killed mid-run; the others finish its work.
-    let second = publish_many(&bases, &key, 2_000, 5_000).await;
+    let second = publish_many(&bases, &key, 5_000..7_000).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let killed = nodes.remove(1);
     drop(killed);

@@ -44,6 +44,47 @@ pub fn create_org_with_binary(binary: &str, store_args: &[&str]) -> String {
     org["api_key"].as_str().unwrap().to_owned()
 }
 
+/// Publishes the events numbered `range` from 12 concurrent workers, spread over the
+/// `nodes` round-robin and over 7 streams; every answer must be 202. Their ids.
+pub async fn publish_many(
+    nodes: &[String],
+    key: &str,
+    range: std::ops::Range<usize>,
+) -> std::collections::HashSet<String> {
+    const WORKERS: usize = 12;
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..WORKERS {
+        let (client, nodes, key) = (client.clone(), nodes.to_vec(), key.to_owned());
+        let numbers = (range.start + worker..range.end).step_by(WORKERS);
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for n in numbers {
+                let base = &nodes[n % nodes.len()];
+                let body = serde_json::json!({
+                    "type": "run.done", "stream": format!("s{}", n % 7), "data": {"n": n}
+                });
+                let response = client
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 202);
+                let body: serde_json::Value = response.json().await.unwrap();
+                ids.push(body["id"].as_str().unwrap().to_owned());
+            }
+            ids
+        });
+    }
+    let mut all = std::collections::HashSet::new();
+    while let Some(ids) = tasks.join_next().await {
+        all.extend(ids.unwrap());
+    }
+    all
+}
+
 /// Kills the child when the test ends, pass or fail.
 pub struct KillOnDrop(pub Child);
 
