@@ -42,13 +42,33 @@ async fn destinations_by_id(
         .collect()
 }
 
-/// Destinations whose deliveries wait: paused, or disabled (e.g. after a 410).
-async fn paused_destinations(conn: &mut PgConnection) -> StoreResult<Vec<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM destinations WHERE NOT enabled AND deleted_at IS NULL")
-            .fetch_all(conn)
-            .await?,
+/// Live destinations the queue must treat specially, read in one query: those whose
+/// deliveries wait (paused, or disabled e.g. after a 410), and the ordered ones.
+struct SpecialDestinations {
+    paused: Vec<String>,
+    ordered: Vec<String>,
+}
+
+async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDestinations> {
+    let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT id, enabled, ordered FROM destinations
+         WHERE deleted_at IS NULL AND (NOT enabled OR ordered)",
     )
+    .fetch_all(conn)
+    .await?;
+    let mut special = SpecialDestinations {
+        paused: Vec::new(),
+        ordered: Vec::new(),
+    };
+    for (id, enabled, ordered) in rows {
+        if ordered {
+            special.ordered.push(id.clone());
+        }
+        if !enabled {
+            special.paused.push(id);
+        }
+    }
+    Ok(special)
 }
 
 /// Deliveries in flight on any node, per destination among the candidates'. Takes a
@@ -88,11 +108,10 @@ pub async fn claim(
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     let in_flight: Vec<String> = req.in_flight.keys().map(|id| id.to_string()).collect();
     let mut destinations = destinations_by_id(conn, &in_flight).await?;
-    let mut excluded: Vec<String> = paused_destinations(conn).await?;
-    let ordered: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM destinations WHERE ordered AND deleted_at IS NULL")
-            .fetch_all(&mut *conn)
-            .await?;
+    let SpecialDestinations {
+        paused: mut excluded,
+        ordered,
+    } = special_destinations(conn).await?;
     let saturated = req
         .in_flight
         .iter()
@@ -418,7 +437,7 @@ pub async fn release(
 }
 
 pub async fn next_due_at(conn: &mut PgConnection) -> StoreResult<Option<Millis>> {
-    let paused = paused_destinations(conn).await?;
+    let paused = special_destinations(conn).await?.paused;
     let row = sqlx::query(
         "SELECT
              (SELECT run_at FROM deliveries
