@@ -128,17 +128,30 @@ impl Run {
 
 const DRAIN_LIMIT: Duration = Duration::from_secs(600);
 
-pub async fn throughput(bench: &Bench) -> anyhow::Result<Report> {
+/// `events` to one healthy destination from `concurrency` publishers at full speed.
+async fn flood_one_destination(
+    bench: &Bench,
+    scenario: &str,
+    events: u64,
+    concurrency: usize,
+) -> anyhow::Result<(Report, PublishStats)> {
     let run = Run::start(bench).await?;
     run.destination("/ok", json!({})).await?;
-    let events = bench.scale.pick(100_000, 2_000);
     let started = Instant::now();
     let cpu = run.server.cpu_seconds();
-    let published = run.publisher.concurrent(events, 64).await;
+    let published = run.publisher.concurrent(events, concurrency).await;
     let elapsed = run
         .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
         .await;
-    Ok(run.report("throughput", &published, published.accepted, elapsed, cpu))
+    let report = run.report(scenario, &published, published.accepted, elapsed, cpu);
+    Ok((report, published))
+}
+
+pub async fn throughput(bench: &Bench) -> anyhow::Result<Report> {
+    let events = bench.scale.pick(100_000, 2_000);
+    Ok(flood_one_destination(bench, "throughput", events, 64)
+        .await?
+        .0)
 }
 
 pub async fn fanout(bench: &Bench) -> anyhow::Result<Vec<Report>> {
@@ -256,16 +269,8 @@ pub async fn isolation(bench: &Bench) -> anyhow::Result<Report> {
 }
 
 pub async fn overload(bench: &Bench) -> anyhow::Result<Report> {
-    let run = Run::start(bench).await?;
-    run.destination("/ok", json!({})).await?;
     let events = bench.scale.pick(60_000, 2_000);
-    let started = Instant::now();
-    let cpu = run.server.cpu_seconds();
-    let published = run.publisher.concurrent(events, 256).await;
-    let elapsed = run
-        .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
-        .await;
-    let mut report = run.report("overload", &published, published.accepted, elapsed, cpu);
+    let (mut report, published) = flood_one_destination(bench, "overload", events, 256).await?;
     report.notes.push(format!(
         "256 concurrent publishers: {} accepted, {} refused with 429/503 + Retry-After, {} other 5xx",
         published.accepted, published.throttled_with_retry_after, published.server_errors
