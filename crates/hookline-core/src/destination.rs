@@ -17,6 +17,7 @@ use crate::url_policy::{DestinationUrl, UrlPolicy};
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 10;
 const MAX_IN_FLIGHT_LIMIT: i64 = 1_000;
+const MAX_RATE_LIMIT: i64 = 10_000;
 const MAX_HEADERS: usize = 32;
 const MAX_TEXT_LEN: usize = 1_024;
 
@@ -53,6 +54,10 @@ pub struct DestinationSettings {
     pub max_in_flight: u32,
     /// Deliveries of one stream go strictly in `seq` order; a failing head holds the rest.
     pub ordered: bool,
+    /// Attempts started per second at most; `None` is unlimited.
+    pub rate_limit_per_sec: Option<u32>,
+    /// `false` skips certificate checks; accepted only when the server allows it.
+    pub tls_verify: bool,
     pub enabled: bool,
 }
 
@@ -60,8 +65,6 @@ pub struct DestinationSettings {
 /// hold their default, so a caller is never told "ok" about a setting that does nothing.
 const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
     ("signature", r#"{"scheme":"standard"}"#),
-    ("rate_limit_per_sec", "null"),
-    ("tls_verify", "true"),
     ("backfill_from_seq", "null"),
 ];
 
@@ -80,6 +83,8 @@ impl DestinationSettings {
             retry: RetryPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             ordered: false,
+            rate_limit_per_sec: None,
+            tls_verify: true,
             enabled: true,
         }
     }
@@ -87,7 +92,7 @@ impl DestinationSettings {
     /// Builds settings from a JSON object of fields: `url` is required, the rest default.
     pub fn from_json(
         fields: &serde_json::Map<String, Value>,
-        policy: UrlPolicy,
+        policy: &UrlPolicy,
     ) -> Result<Self, ValidationError> {
         let url = fields
             .get("url")
@@ -124,6 +129,8 @@ impl DestinationSettings {
             "retry_on_4xx": self.retry.retry_on_4xx,
             "max_in_flight": self.max_in_flight,
             "ordered": self.ordered,
+            "rate_limit_per_sec": self.rate_limit_per_sec,
+            "tls_verify": self.tls_verify,
             "enabled": self.enabled,
         });
         match json {
@@ -137,7 +144,7 @@ impl DestinationSettings {
         &mut self,
         field: &str,
         value: &Value,
-        policy: UrlPolicy,
+        policy: &UrlPolicy,
     ) -> Result<(), ValidationError> {
         let null = value.is_null();
         match field {
@@ -153,6 +160,20 @@ impl DestinationSettings {
             "include_raw" => self.include_raw = null_or_bool(field, value, false)?,
             "enabled" => self.enabled = null_or_bool(field, value, true)?,
             "ordered" => self.ordered = null_or_bool(field, value, false)?,
+            "tls_verify" => {
+                let verify = null_or_bool(field, value, true)?;
+                if !verify && !policy.allow_tls_verify_off {
+                    return Err(ValidationError::new(
+                        field,
+                        "may be false only when the server sets allow_tls_verify_off",
+                    ));
+                }
+                self.tls_verify = verify;
+            }
+            "rate_limit_per_sec" if null => self.rate_limit_per_sec = None,
+            "rate_limit_per_sec" => {
+                self.rate_limit_per_sec = Some(int_in(field, value, 1, MAX_RATE_LIMIT)? as u32)
+            }
             "retry_on_4xx" => self.retry.retry_on_4xx = null_or_bool(field, value, false)?,
             "headers" => self.headers = parse_headers(field, value)?,
             "timeout_secs" if null => self.timeout_secs = DEFAULT_TIMEOUT_SECS,
@@ -352,7 +373,7 @@ mod tests {
 
     fn settings() -> DestinationSettings {
         DestinationSettings::new(
-            DestinationUrl::parse("url", "https://example.com/h", UrlPolicy::default()).unwrap(),
+            DestinationUrl::parse("url", "https://example.com/h", &UrlPolicy::default()).unwrap(),
         )
     }
 
@@ -375,7 +396,7 @@ mod tests {
         let mut s = settings();
         assert!(s.wants(&event("a.b", Level::User, json!({}))));
         assert!(!s.wants(&event("a.b", Level::Progress, json!({}))));
-        s.apply("level", &json!("progress"), UrlPolicy::default())
+        s.apply("level", &json!("progress"), &UrlPolicy::default())
             .unwrap();
         assert!(s.wants(&event("a.b", Level::Progress, json!({}))));
         assert!(!s.wants(&event("a.b", Level::Debug, json!({}))));
@@ -384,7 +405,7 @@ mod tests {
     #[test]
     fn types_and_filter_both_apply() {
         let mut s = settings();
-        let p = UrlPolicy::default();
+        let p = &UrlPolicy::default();
         s.apply("types", &json!(["run.*", "turn.completed"]), p)
             .unwrap();
         s.apply("filter", &json!({"data.cost": {"$gt": 1}}), p)
@@ -399,7 +420,7 @@ mod tests {
     #[test]
     fn filter_sees_raw_only_when_it_is_delivered() {
         let mut s = settings();
-        let p = UrlPolicy::default();
+        let p = &UrlPolicy::default();
         s.apply("filter", &json!({"raw.secret_sauce": {"$exists": true}}), p)
             .unwrap();
         assert!(!s.wants(&event("a", Level::User, json!({}))));
@@ -410,7 +431,7 @@ mod tests {
     #[test]
     fn reserved_and_invalid_headers_are_refused() {
         let mut s = settings();
-        let p = UrlPolicy::default();
+        let p = &UrlPolicy::default();
         for name in [
             "Webhook-Id",
             "host",
@@ -434,7 +455,7 @@ mod tests {
     #[test]
     fn bounds_and_unknown_fields_give_field_errors() {
         let mut s = settings();
-        let p = UrlPolicy::default();
+        let p = &UrlPolicy::default();
         assert_eq!(
             s.apply("timeout_secs", &json!(0), p).unwrap_err().field,
             "timeout_secs"
@@ -451,9 +472,26 @@ mod tests {
                 .message
                 .contains("not a destination field")
         );
-        let unsupported = s.apply("rate_limit_per_sec", &json!(5), p).unwrap_err();
+        let unsupported = s.apply("backfill_from_seq", &json!(5), p).unwrap_err();
         assert!(unsupported.message.contains("not supported"));
+        s.apply("backfill_from_seq", &Value::Null, p).unwrap();
+        s.apply("rate_limit_per_sec", &json!(5), p).unwrap();
+        assert_eq!(s.rate_limit_per_sec, Some(5));
+        assert!(s.apply("rate_limit_per_sec", &json!(0), p).is_err());
         s.apply("rate_limit_per_sec", &Value::Null, p).unwrap();
+        assert_eq!(s.rate_limit_per_sec, None);
+        let tls = s.apply("tls_verify", &json!(false), p).unwrap_err();
+        assert!(
+            tls.message.contains("allow_tls_verify_off"),
+            "{}",
+            tls.message
+        );
+        let lax = UrlPolicy {
+            allow_tls_verify_off: true,
+            ..UrlPolicy::default()
+        };
+        s.apply("tls_verify", &json!(false), &lax).unwrap();
+        assert!(!s.tls_verify);
         s.apply("ordered", &json!(true), p).unwrap();
         assert!(s.ordered);
         assert!(s.apply("ordered", &json!("yes"), p).is_err());
@@ -467,7 +505,7 @@ mod tests {
 
     #[test]
     fn settings_round_trip_through_json() {
-        let p = UrlPolicy::default();
+        let p = &UrlPolicy::default();
         let mut s = settings();
         s.apply("types", &json!(["run.*"]), p).unwrap();
         s.apply("filter", &json!({"data.x": {"$in": [1, 2]}}), p)

@@ -5,24 +5,68 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::IpNet;
 use url::{Host, Url};
 
 use crate::ValidationError;
 
 const MAX_URL_LEN: usize = 2048;
 
-/// What the server allows; `--dev` opens both.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the server allows for destinations: which URLs may be saved and which addresses
+/// may be connected to. `--dev` opens plain http and private networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UrlPolicy {
     pub allow_http: bool,
     pub allow_private: bool,
+    /// Ranges that pass even though they are private (e.g. an internal receiver).
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Ranges that are refused even though they are public; these win over everything.
+    pub denied_cidrs: Vec<IpNet>,
+    /// Destination ports that may be used; empty means any.
+    pub allowed_ports: Vec<u16>,
+    /// Whether a destination may set `tls_verify: false`.
+    pub allow_tls_verify_off: bool,
 }
 
 impl UrlPolicy {
-    pub const DEV: Self = Self {
-        allow_http: true,
-        allow_private: true,
-    };
+    pub fn dev() -> Self {
+        Self {
+            allow_http: true,
+            allow_private: true,
+            ..Self::default()
+        }
+    }
+
+    /// Everything open: for settings read back from the store, checked when written.
+    pub fn permissive() -> Self {
+        Self {
+            allow_tls_verify_off: true,
+            ..Self::dev()
+        }
+    }
+
+    /// Why connecting to `ip` is refused under this policy, or `None` when it may be.
+    pub fn refusal(&self, ip: IpAddr) -> Option<String> {
+        let judged = ip.to_canonical();
+        let within = |nets: &'_ [IpNet]| -> Option<IpNet> {
+            nets.iter()
+                .find(|net| net.contains(&ip) || net.contains(&judged))
+                .copied()
+        };
+        if let Some(net) = within(&self.denied_cidrs) {
+            return Some(format!("{ip} is in denied_cidrs ({net})"));
+        }
+        if self.allow_private || within(&self.allowed_cidrs).is_some() {
+            return None;
+        }
+        forbidden_reason(ip).map(|rule| format!("{ip} is a {rule} address"))
+    }
+
+    /// Why a destination may not use `port`, or `None` when it may.
+    pub fn port_refusal(&self, port: u16) -> Option<String> {
+        (!self.allowed_ports.is_empty() && !self.allowed_ports.contains(&port))
+            .then(|| format!("port {port} is not in allowed_ports"))
+    }
 }
 
 /// A destination URL that passed the policy it was parsed under.
@@ -30,7 +74,7 @@ impl UrlPolicy {
 pub struct DestinationUrl(Url);
 
 impl DestinationUrl {
-    pub fn parse(field: &str, text: &str, policy: UrlPolicy) -> Result<Self, ValidationError> {
+    pub fn parse(field: &str, text: &str, policy: &UrlPolicy) -> Result<Self, ValidationError> {
         let err = |m: String| ValidationError::new(field, m);
         if text.len() > MAX_URL_LEN {
             return Err(err(format!("is longer than {MAX_URL_LEN} characters")));
@@ -49,19 +93,24 @@ impl DestinationUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(err("must not contain a user name or password".into()));
         }
-        let blocked = match url.host() {
+        let refusal = match url.host() {
             None => return Err(err("has no host".into())),
-            Some(Host::Ipv4(ip)) => forbidden_reason(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => forbidden_reason(IpAddr::V6(ip)),
+            Some(Host::Ipv4(ip)) => policy.refusal(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => policy.refusal(IpAddr::V6(ip)),
             Some(Host::Domain(name)) => {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
-                (name == "localhost" || name.ends_with(".localhost")).then_some("loopback")
+                let loopback = name == "localhost" || name.ends_with(".localhost");
+                (loopback && !policy.allow_private).then(|| format!("{name} is a loopback name"))
             }
         };
-        if let (Some(rule), false) = (blocked, policy.allow_private) {
+        if let Some(refusal) = refusal {
             return Err(err(format!(
-                "points to a {rule} address, which is refused (allowed only in --dev)"
+                "is refused: {refusal} (private networks are allowed only in --dev or by allowed_cidrs)"
             )));
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        if let Some(refusal) = policy.port_refusal(port) {
+            return Err(err(format!("is refused: {refusal}")));
         }
         url.set_fragment(None);
         Ok(Self(url))
@@ -74,6 +123,10 @@ impl DestinationUrl {
 
     pub fn as_str(&self) -> &str {
         self.0.as_str()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.port_or_known_default().unwrap_or(0)
     }
 
     /// The address, when the host is an IP literal (which no resolver ever sees).
@@ -169,7 +222,7 @@ mod tests {
     use super::*;
 
     fn strict(url: &str) -> Result<DestinationUrl, ValidationError> {
-        DestinationUrl::parse("url", url, UrlPolicy::default())
+        DestinationUrl::parse("url", url, &UrlPolicy::default())
     }
 
     #[test]
@@ -286,11 +339,13 @@ mod tests {
 
     #[test]
     fn dev_policy_allows_loopback_http() {
-        let url = DestinationUrl::parse("url", "http://127.0.0.1:9000/hook#frag", UrlPolicy::DEV)
-            .unwrap();
+        let url =
+            DestinationUrl::parse("url", "http://127.0.0.1:9000/hook#frag", &UrlPolicy::dev())
+                .unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:9000/hook");
         assert_eq!(url.host_ip(), Some("127.0.0.1".parse().unwrap()));
-        let named = DestinationUrl::parse("url", "https://example.com/", UrlPolicy::DEV).unwrap();
+        let named =
+            DestinationUrl::parse("url", "https://example.com/", &UrlPolicy::dev()).unwrap();
         assert_eq!(named.host_ip(), None);
     }
 
@@ -301,5 +356,56 @@ mod tests {
             forbidden_reason("::ffff:192.168.0.1".parse().unwrap()),
             Some("private (192.168.0.0/16)")
         );
+    }
+
+    #[test]
+    fn cidr_lists_adjust_the_policy() {
+        let policy = UrlPolicy {
+            allowed_cidrs: vec!["10.20.0.0/16".parse().unwrap()],
+            denied_cidrs: vec![
+                "93.184.0.0/16".parse().unwrap(),
+                "10.20.30.0/24".parse().unwrap(),
+            ],
+            ..UrlPolicy::default()
+        };
+        let parse = |u: &str| DestinationUrl::parse("url", u, &policy);
+        assert!(parse("https://10.20.1.1/").is_ok());
+        assert!(parse("https://[::ffff:10.20.1.1]/").is_ok());
+        assert!(parse("https://10.21.1.1/").is_err());
+        let denied = parse("https://10.20.30.4/").unwrap_err();
+        assert!(
+            denied.message.contains("denied_cidrs"),
+            "{}",
+            denied.message
+        );
+        assert!(
+            parse("https://93.184.216.34/")
+                .unwrap_err()
+                .message
+                .contains("denied_cidrs")
+        );
+        assert!(parse("https://8.8.8.8/").is_ok());
+        // Denied ranges hold even when private networks are open.
+        let dev = UrlPolicy {
+            denied_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+            ..UrlPolicy::dev()
+        };
+        assert!(dev.refusal("127.0.0.1".parse().unwrap()).is_some());
+        assert!(dev.refusal("::ffff:127.0.0.1".parse().unwrap()).is_some());
+        assert!(dev.refusal("10.0.0.1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn allowed_ports_limit_destination_ports() {
+        let policy = UrlPolicy {
+            allowed_ports: vec![443, 8443],
+            ..UrlPolicy::default()
+        };
+        let parse = |u: &str| DestinationUrl::parse("url", u, &policy);
+        assert!(parse("https://example.com/").is_ok());
+        assert!(parse("https://example.com:8443/").is_ok());
+        let err = parse("https://example.com:22/").unwrap_err();
+        assert!(err.message.contains("allowed_ports"), "{}", err.message);
+        assert!(UrlPolicy::default().port_refusal(22).is_none());
     }
 }

@@ -6,8 +6,10 @@
 
 mod resolver;
 mod sender;
+mod throttle;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +25,10 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use resolver::{Lookup, LookupFuture, SystemLookup};
 use sender::Sender;
 pub use sender::SenderError;
+use throttle::RateLimiter;
 
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
@@ -43,6 +47,10 @@ pub struct DispatcherConfig {
     pub capture_limit: usize,
     /// Which addresses attempts may connect to (checked on every connection).
     pub url_policy: UrlPolicy,
+    /// How destination host names are resolved (before the policy checks the answer).
+    pub lookup: Arc<dyn Lookup>,
+    /// Extra trusted CA certificates (PEM), besides the built-in web roots.
+    pub tls_ca_file: Option<PathBuf>,
     /// When a destination that only fails is disabled.
     pub auto_disable: AutoDisable,
 }
@@ -58,6 +66,8 @@ impl Default for DispatcherConfig {
             shutdown_grace: Duration::from_secs(10),
             capture_limit: 64 * 1024,
             url_policy: UrlPolicy::default(),
+            lookup: Arc::new(SystemLookup),
+            tls_ca_file: None,
             auto_disable: AutoDisable::default(),
         }
     }
@@ -77,7 +87,11 @@ pub struct Dispatcher {
     config: DispatcherConfig,
     wake: Arc<Notify>,
     in_flight: Mutex<HashMap<DeliveryId, DestinationId>>,
+    rate_limiter: RateLimiter,
 }
+
+/// A claimed delivery and when its attempt may start (later only under a rate limit).
+type Due = (ClaimedDelivery, Millis);
 
 impl Dispatcher {
     /// Must be called inside a Tokio runtime: it starts the task that records attempts.
@@ -90,12 +104,13 @@ impl Dispatcher {
         tokio::spawn(record_completions(store.clone(), finished));
         Ok(Self {
             completions,
-            sender: Sender::new(config.capture_limit, config.url_policy)?,
+            sender: Sender::new(&config)?,
             store,
             clock,
             config,
             wake: Arc::new(Notify::new()),
             in_flight: Mutex::new(HashMap::new()),
+            rate_limiter: RateLimiter::default(),
         })
     }
 
@@ -106,11 +121,10 @@ impl Dispatcher {
 
     /// Claims one batch and sends all of it, returning how many attempts were made.
     pub async fn step(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let claimed = self.claim(self.config.batch_size).await?;
-        let count = claimed.len();
+        let (due, count) = self.claim(self.config.batch_size).await?;
         let mut tasks = JoinSet::new();
-        for delivery in claimed {
-            tasks.spawn(self.clone().deliver(delivery));
+        for (delivery, start_at) in due {
+            tasks.spawn(self.clone().deliver(delivery, start_at));
         }
         while tasks.join_next().await.is_some() {}
         Ok(count)
@@ -125,21 +139,21 @@ impl Dispatcher {
             let room = self.config.max_concurrency.saturating_sub(tasks.len());
             let limit = (self.config.batch_size as usize).min(room) as u32;
             let claimed = if limit == 0 {
-                Ok(Vec::new())
+                Ok((Vec::new(), 0))
             } else {
                 self.claim(limit).await
             };
-            let claimed = match claimed {
+            let (due, count) = match claimed {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming deliveries failed; retrying shortly");
-                    Vec::new()
+                    (Vec::new(), 0)
                 }
             };
-            let full_batch = limit > 0 && claimed.len() == limit as usize;
-            let claimed_any = !claimed.is_empty();
-            for delivery in claimed {
-                tasks.spawn(self.clone().deliver(delivery));
+            let full_batch = limit > 0 && count == limit as usize;
+            let claimed_any = count > 0;
+            for (delivery, start_at) in due {
+                tasks.spawn(self.clone().deliver(delivery, start_at));
             }
             if full_batch {
                 continue;
@@ -185,18 +199,27 @@ impl Dispatcher {
         if finished.is_ok() {
             return;
         }
-        let unfinished: Vec<DeliveryId> = self.in_flight_ids();
+        let now = self.clock.now_ms();
+        let unfinished: Vec<(DeliveryId, Millis)> = self
+            .in_flight_ids()
+            .into_iter()
+            .map(|id| (id, now))
+            .collect();
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         tracing::info!(
             count = unfinished.len(),
             "handing unfinished deliveries back"
         );
-        if let Err(e) = self
+        self.hand_back(&unfinished).await;
+    }
+
+    async fn hand_back(&self, handbacks: &[(DeliveryId, Millis)]) {
+        let released = self
             .store
-            .release(&self.config.node_id, &unfinished, self.clock.now_ms())
-            .await
-        {
+            .release(&self.config.node_id, handbacks, self.clock.now_ms())
+            .await;
+        if let Err(e) = released {
             tracing::warn!(error = %e, "could not hand leases back; they will expire instead");
         }
     }
@@ -206,7 +229,9 @@ impl Dispatcher {
         in_flight.keys().cloned().collect()
     }
 
-    async fn claim(&self, limit: u32) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    /// Claims up to `limit` deliveries; returns those to send now and how many were
+    /// claimed (the rest went straight back under their destination's rate limit).
+    async fn claim(&self, limit: u32) -> Result<(Vec<Due>, usize), StoreError> {
         let mut per_destination: HashMap<DestinationId, u32> = HashMap::new();
         for destination in self
             .in_flight
@@ -226,22 +251,31 @@ impl Dispatcher {
                 in_flight: per_destination,
             })
             .await?;
+        let count = claimed.len();
+        let plan = self.rate_limiter.plan(claimed, self.clock.now_ms());
+        if !plan.defer.is_empty() {
+            self.hand_back(&plan.defer).await;
+        }
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for delivery in &claimed {
+        for (delivery, _) in &plan.send {
             in_flight.insert(
                 delivery.delivery_id.clone(),
                 delivery.destination.id.clone(),
             );
         }
-        Ok(claimed)
+        Ok((plan.send, count))
     }
 
-    /// Makes one attempt of a claimed delivery and records it.
-    async fn deliver(self: Arc<Self>, claimed: ClaimedDelivery) {
+    /// Makes one attempt of a claimed delivery, no earlier than `start_at`, and records it.
+    async fn deliver(self: Arc<Self>, claimed: ClaimedDelivery, start_at: Millis) {
         let slot = InFlightSlot {
             dispatcher: &self,
             id: claimed.delivery_id.clone(),
         };
+        let wait = start_at - self.clock.now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
         let (attempt, result) = self.sender.attempt(&claimed, self.clock.now_ms()).await;
         // The receiver is done with us: free the destination's slot now. The delivery
         // stays leased until its result is recorded, so no claim can take it meanwhile.

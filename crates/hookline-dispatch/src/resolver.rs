@@ -3,50 +3,73 @@
 //! the socket connects to exactly what was checked: a name that resolves to a private
 //! address, or re-resolves to one later (DNS rebinding), is refused.
 
-use std::net::SocketAddr;
+use std::fmt::Debug;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 
-use hookline_core::url_policy::{UrlPolicy, forbidden_reason};
+use hookline_core::url_policy::UrlPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Marks the refusal so the attempt is recorded as `blocked_address`.
 pub const BLOCKED: &str = "blocked_address";
 
+/// A name's addresses, on their way.
+pub type LookupFuture = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
+
+/// Turns a host name into addresses: the system resolver in production; tests put a
+/// scripted one here to play a rebinding DNS server.
+pub trait Lookup: Debug + Send + Sync + 'static {
+    fn lookup(&self, host: &str) -> LookupFuture;
+}
+
+/// The operating system's resolver (getaddrinfo, on a blocking thread).
+#[derive(Debug)]
+pub struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: &str) -> LookupFuture {
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("{BLOCKED}: {host} resolves to {address}, a {rule} address, which is refused")]
+#[error("{BLOCKED}: {host} resolves to {refusal}, which is refused")]
 struct Blocked {
     host: String,
-    address: std::net::IpAddr,
-    rule: &'static str,
+    refusal: String,
 }
 
 /// Resolves names for the HTTP client, refusing any answer with a forbidden address.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GuardedResolver {
-    pub policy: UrlPolicy,
+    pub policy: Arc<UrlPolicy>,
+    pub lookup: Arc<dyn Lookup>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.policy.allow_private;
+        let policy = self.policy.clone();
+        let answer = self.lookup.lookup(name.as_str());
+        let host = name.as_str().to_owned();
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addresses: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private {
-                // One bad address refuses the name: a mixed answer is a rebinding attempt.
-                if let Some((address, rule)) = addresses
-                    .iter()
-                    .find_map(|a| forbidden_reason(a.ip()).map(|rule| (a.ip(), rule)))
-                {
-                    return Err(Box::new(Blocked {
-                        host,
-                        address,
-                        rule,
-                    })
-                        as Box<dyn std::error::Error + Send + Sync>);
-                }
+            let addresses = answer.await?;
+            // One bad address refuses the name: a mixed answer is a rebinding attempt.
+            if let Some(refusal) = addresses.iter().find_map(|ip| policy.refusal(*ip)) {
+                return Err(
+                    Box::new(Blocked { host, refusal }) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
-            Ok(Box::new(addresses.into_iter()) as Addrs)
+            let checked = addresses.into_iter().map(|ip| SocketAddr::new(ip, 0));
+            Ok(Box::new(checked) as Addrs)
         })
     }
 }

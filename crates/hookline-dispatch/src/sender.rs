@@ -12,40 +12,82 @@ use hookline_core::envelope::Envelope;
 use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::signing::sign_standard;
-use hookline_core::url_policy::{DestinationUrl, UrlPolicy, forbidden_reason};
+use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
 use hookline_store::ClaimedDelivery;
 
+use crate::DispatcherConfig;
 use crate::resolver::{BLOCKED, GuardedResolver};
 
 const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client: {0}")]
-pub struct SenderError(#[from] reqwest::Error);
+pub enum SenderError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot read the CA bundle {path}: {source}")]
+    CaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
 
-/// The shared HTTP client, with keep-alive pools reused across attempts.
+/// The shared HTTP clients, with keep-alive pools reused across attempts.
 #[derive(Clone)]
 pub(crate) struct Sender {
     client: reqwest::Client,
+    /// Skips certificate checks; built only when the server allows `tls_verify: false`.
+    unverified_client: Option<reqwest::Client>,
     capture_limit: usize,
-    policy: UrlPolicy,
+    policy: Arc<UrlPolicy>,
 }
 
 impl Sender {
-    pub fn new(capture_limit: usize, policy: UrlPolicy) -> Result<Self, SenderError> {
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(USER_AGENT)
-            .build()?;
+    pub fn new(config: &DispatcherConfig) -> Result<Self, SenderError> {
+        let policy = Arc::new(config.url_policy.clone());
+        let extra_roots = match &config.tls_ca_file {
+            None => Vec::new(),
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| SenderError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                reqwest::Certificate::from_pem_bundle(&pem)?
+            }
+        };
+        let build = |verify: bool| {
+            let mut builder = reqwest::Client::builder()
+                .dns_resolver(Arc::new(GuardedResolver {
+                    policy: policy.clone(),
+                    lookup: config.lookup.clone(),
+                }))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .user_agent(USER_AGENT)
+                .danger_accept_invalid_certs(!verify);
+            for root in &extra_roots {
+                builder = builder.add_root_certificate(root.clone());
+            }
+            builder.build()
+        };
         Ok(Self {
-            client,
-            capture_limit,
+            client: build(true)?,
+            unverified_client: match policy.allow_tls_verify_off {
+                true => Some(build(false)?),
+                false => None,
+            },
+            capture_limit: config.capture_limit,
             policy,
         })
+    }
+
+    /// The client for `destination`: the unverified one only if it asks and we allow it.
+    fn client_for(&self, verify: bool) -> &reqwest::Client {
+        match (&self.unverified_client, verify) {
+            (Some(unverified), false) => unverified,
+            _ => &self.client,
+        }
     }
 
     /// Sends one attempt of `claimed`, signed at `now`, and says how it went.
@@ -80,7 +122,7 @@ impl Sender {
         headers.extend(destination.settings.headers.iter().cloned());
 
         let mut request = self
-            .client
+            .client_for(destination.settings.tls_verify)
             .post(destination.settings.url.as_str())
             .timeout(Duration::from_secs(
                 destination.settings.timeout_secs.into(),
@@ -91,7 +133,7 @@ impl Sender {
         }
 
         let started = Instant::now();
-        let outcome = match self.blocked_literal(&destination.settings.url) {
+        let outcome = match self.refusal(&destination.settings.url) {
             Some(refusal) => Err((ErrorKind::BlockedAddress, refusal)),
             None => self.exchange(request, now).await,
         };
@@ -140,14 +182,14 @@ impl Sender {
         (attempt, result)
     }
 
-    /// IP-literal hosts never reach the resolver, so they are checked here.
-    fn blocked_literal(&self, url: &DestinationUrl) -> Option<String> {
-        if self.policy.allow_private {
-            return None;
-        }
-        let ip = url.host_ip()?;
-        forbidden_reason(ip)
-            .map(|rule| format!("{BLOCKED}: {ip} is a {rule} address, which is refused"))
+    /// What the resolver cannot see: IP-literal hosts (never resolved) and the port,
+    /// checked again here because the policy may have changed since the URL was saved.
+    fn refusal(&self, url: &DestinationUrl) -> Option<String> {
+        let refusal = url
+            .host_ip()
+            .and_then(|ip| self.policy.refusal(ip))
+            .or_else(|| self.policy.port_refusal(url.port()))?;
+        Some(format!("{BLOCKED}: {refusal}, which is refused"))
     }
 
     async fn exchange(

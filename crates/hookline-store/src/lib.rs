@@ -90,8 +90,14 @@ pub trait Store: Send + Sync + 'static {
     /// Records finished attempts and moves their deliveries on; a delivery whose lease
     /// this node no longer holds keeps its state (the attempt is still recorded).
     async fn complete(&self, completions: &[Completion]) -> StoreResult<()>;
-    /// Gives leased deliveries back untried (shutdown).
-    async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()>;
+    /// Gives leased deliveries back untried, each due again at its time (at once on
+    /// shutdown; later when a rate limit defers it). The attempt is not counted.
+    async fn release(
+        &self,
+        node_id: &str,
+        handbacks: &[(DeliveryId, Millis)],
+        now: Millis,
+    ) -> StoreResult<()>;
     /// When the next delivery of an enabled destination falls due (or a lease expires).
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
 }

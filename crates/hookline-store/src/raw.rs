@@ -152,7 +152,7 @@ impl RawDestination {
         let fields: serde_json::Map<String, serde_json::Value> =
             json("destination settings", &self.settings)?;
         // Stored URLs passed the policy when they were written; DEV only skips re-checking.
-        let mut settings = DestinationSettings::from_json(&fields, UrlPolicy::DEV)
+        let mut settings = DestinationSettings::from_json(&fields, &UrlPolicy::permissive())
             .map_err(|e| corrupt("destination settings", e))?;
         // `enabled` lives in its own column, where claims and the dispatcher can flip it.
         settings.enabled = self.enabled;

@@ -27,7 +27,7 @@ async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
         json!({"url": "https://example.com/h", "timeout_secs": 10})
             .as_object()
             .unwrap(),
-        UrlPolicy::default(),
+        &UrlPolicy::default(),
     )
     .unwrap();
     let destination = Destination {
@@ -146,12 +146,41 @@ async fn released_deliveries_are_due_again_with_their_attempt_given_back() {
     let (_dir, store, org) = store_with_one_delivery().await;
     let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
     store
-        .release("node-a", &[claimed[0].delivery_id.clone()], T0 + 1)
+        .release(
+            "node-a",
+            &[(claimed[0].delivery_id.clone(), T0 + 1)],
+            T0 + 1,
+        )
         .await
         .unwrap();
     let state = state_of(&store, &org, &claimed[0].delivery_id).await;
     assert_eq!(state, (DeliveryState::Pending, 0));
     let again = store.claim_due(&claim("node-b", T0 + 2)).await.unwrap();
+    assert_eq!(again[0].attempt, 1);
+}
+
+#[tokio::test]
+async fn a_delivery_handed_back_for_later_waits_until_then() {
+    let (_dir, store, _org) = store_with_one_delivery().await;
+    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    store
+        .release(
+            "node-a",
+            &[(claimed[0].delivery_id.clone(), T0 + 1_000)],
+            T0,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due(&claim("node-b", T0 + 999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due_at().await.unwrap(), Some(T0 + 1_000));
+    let again = store.claim_due(&claim("node-b", T0 + 1_000)).await.unwrap();
+    assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 1);
 }
 

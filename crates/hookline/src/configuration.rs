@@ -13,6 +13,7 @@ use hookline_dispatch::DispatcherConfig;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{AutoDisable, Store};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -44,6 +45,16 @@ pub struct ServeConfig {
     pub dev: bool,
     pub allow_http: bool,
     pub allow_private_networks: bool,
+    /// Private ranges destinations may use anyway (e.g. an internal receiver).
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Ranges destinations may never use; these win over everything else.
+    pub denied_cidrs: Vec<IpNet>,
+    /// Destination ports allowed; empty means any.
+    pub allowed_ports: Vec<u16>,
+    /// Extra CA certificates (PEM) to trust for destinations, besides the web roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Whether destinations may set `tls_verify: false`.
+    pub allow_tls_verify_off: bool,
 }
 
 impl ServeConfig {
@@ -54,6 +65,7 @@ impl ServeConfig {
             max_concurrency: self.max_concurrency,
             lease_margin: std::time::Duration::from_secs(self.lease_margin_secs),
             url_policy: self.url_policy(),
+            tls_ca_file: self.tls_ca_file.clone(),
             auto_disable: AutoDisable {
                 after_ms: self.auto_disable_after_secs as i64 * 1000,
                 min_failures: i64::from(self.auto_disable_min_failures),
@@ -101,6 +113,10 @@ impl ServeConfig {
         UrlPolicy {
             allow_http: self.dev || self.allow_http,
             allow_private: self.dev || self.allow_private_networks,
+            allowed_cidrs: self.allowed_cidrs.clone(),
+            denied_cidrs: self.denied_cidrs.clone(),
+            allowed_ports: self.allowed_ports.clone(),
+            allow_tls_verify_off: self.allow_tls_verify_off,
         }
     }
 }
@@ -136,6 +152,11 @@ pub struct FileConfig {
     pub dev: Option<bool>,
     pub allow_http: Option<bool>,
     pub allow_private_networks: Option<bool>,
+    pub allowed_cidrs: Option<Vec<IpNet>>,
+    pub denied_cidrs: Option<Vec<IpNet>>,
+    pub allowed_ports: Option<Vec<u16>>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub allow_tls_verify_off: Option<bool>,
 }
 
 impl FileConfig {
@@ -205,6 +226,23 @@ pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeCo
             .allow_private_networks
             .or(file.allow_private_networks)
             .unwrap_or(false),
+        allowed_cidrs: overrides
+            .allowed_cidrs
+            .or(file.allowed_cidrs)
+            .unwrap_or_default(),
+        denied_cidrs: overrides
+            .denied_cidrs
+            .or(file.denied_cidrs)
+            .unwrap_or_default(),
+        allowed_ports: overrides
+            .allowed_ports
+            .or(file.allowed_ports)
+            .unwrap_or_default(),
+        tls_ca_file: overrides.tls_ca_file.or(file.tls_ca_file),
+        allow_tls_verify_off: overrides
+            .allow_tls_verify_off
+            .or(file.allow_tls_verify_off)
+            .unwrap_or(false),
     })
 }
 
@@ -240,8 +278,24 @@ mod tests {
             FileConfig::default(),
         )
         .unwrap();
-        assert_eq!(config.url_policy(), UrlPolicy::DEV);
+        assert_eq!(config.url_policy(), UrlPolicy::dev());
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn address_lists_come_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            "allowed_cidrs = [\"10.1.0.0/16\"]\ndenied_cidrs = [\"203.0.113.0/24\", \"2001:db8::/32\"]\nallowed_ports = [443]",
+        )
+        .unwrap();
+        let policy = resolve(Overrides::default(), file).unwrap().url_policy();
+        assert_eq!(
+            policy.allowed_cidrs,
+            ["10.1.0.0/16".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(policy.denied_cidrs.len(), 2);
+        assert_eq!(policy.allowed_ports, [443]);
+        assert!(toml::from_str::<FileConfig>("allowed_cidrs = [\"10.1.0.0/99\"]").is_err());
     }
 
     #[test]

@@ -96,6 +96,36 @@ struct ServeArgs {
     /// Allow destinations on loopback and private networks.
     #[arg(long, env = "HOOKLINE_ALLOW_PRIVATE_NETWORKS")]
     allow_private_networks: Option<bool>,
+    /// Private ranges destinations may use anyway (comma-separated CIDRs).
+    #[arg(
+        long,
+        env = "HOOKLINE_ALLOWED_CIDRS",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    allowed_cidrs: Option<Vec<ipnet::IpNet>>,
+    /// Ranges destinations may never use, even public ones (comma-separated CIDRs).
+    #[arg(
+        long,
+        env = "HOOKLINE_DENIED_CIDRS",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    denied_cidrs: Option<Vec<ipnet::IpNet>>,
+    /// Destination ports allowed (comma-separated; default any).
+    #[arg(
+        long,
+        env = "HOOKLINE_ALLOWED_PORTS",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    allowed_ports: Option<Vec<u16>>,
+    /// Extra CA certificates (a PEM bundle) to trust for destinations.
+    #[arg(long, env = "HOOKLINE_TLS_CA_FILE", value_name = "FILE")]
+    tls_ca_file: Option<PathBuf>,
+    /// Let destinations set `tls_verify: false` (skips certificate checks).
+    #[arg(long, env = "HOOKLINE_ALLOW_TLS_VERIFY_OFF")]
+    allow_tls_verify_off: Option<bool>,
     /// A lease lasts the destination's timeout plus this many seconds.
     #[arg(long, env = "HOOKLINE_LEASE_MARGIN_SECS", value_name = "SECS")]
     lease_margin_secs: Option<u64>,
@@ -160,6 +190,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         dev: args.dev.then_some(true),
         allow_http: args.allow_http,
         allow_private_networks: args.allow_private_networks,
+        allowed_cidrs: args.allowed_cidrs,
+        denied_cidrs: args.denied_cidrs,
+        allowed_ports: args.allowed_ports,
+        tls_ca_file: args.tls_ca_file,
+        allow_tls_verify_off: args.allow_tls_verify_off,
         lease_margin_secs: args.lease_margin_secs,
         claim_batch: args.claim_batch,
         max_concurrency: args.max_concurrency,

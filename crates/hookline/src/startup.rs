@@ -31,6 +31,12 @@ pub async fn run(
             "DEVELOPMENT MODE: destinations may use plain http and loopback/private addresses; never run this way in production"
         );
     }
+    if !policy.allowed_cidrs.is_empty() {
+        tracing::warn!(allowed_cidrs = ?policy.allowed_cidrs, "destinations may use these private ranges");
+    }
+    if policy.allow_tls_verify_off {
+        tracing::warn!("destinations may turn off TLS certificate checks (allow_tls_verify_off)");
+    }
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         clock.clone(),

@@ -122,8 +122,12 @@ async fn invalid_fields_name_the_field() {
             "secret",
         ),
         (
-            json!({"url": "https://x.example", "rate_limit_per_sec": 5}),
+            json!({"url": "https://x.example", "rate_limit_per_sec": 0}),
             "rate_limit_per_sec",
+        ),
+        (
+            json!({"url": "https://x.example", "backfill_from_seq": 5}),
+            "backfill_from_seq",
         ),
         (
             json!({"url": "https://x.example", "nonsense": 1}),

@@ -54,7 +54,7 @@ async fn create(
         Some(Value::String(s)) => SigningSecret::parse("secret", &s)?,
         Some(_) => return Err(ValidationError::new("secret", "must be a string").into()),
     };
-    let settings = DestinationSettings::from_json(&fields, state.url_policy)?;
+    let settings = DestinationSettings::from_json(&fields, &state.url_policy)?;
     let now = state.clock.now_ms();
     let destination = Destination {
         id: DestinationId::generate(),
@@ -143,7 +143,9 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
     for (field, value) in &fields {
-        destination.settings.apply(field, value, state.url_policy)?;
+        destination
+            .settings
+            .apply(field, value, &state.url_policy)?;
     }
     let now = state.clock.now_ms();
     if !state

@@ -417,20 +417,23 @@ async fn auto_disable(
 pub async fn release(
     conn: &mut PgConnection,
     node_id: &str,
-    ids: &[DeliveryId],
+    handbacks: &[(DeliveryId, Millis)],
     now: Millis,
 ) -> StoreResult<()> {
-    let ids: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+    let ids: Vec<&str> = handbacks.iter().map(|(id, _)| id.as_str()).collect();
+    let run_at: Vec<Millis> = handbacks.iter().map(|(_, at)| *at).collect();
     sqlx::query(
-        "UPDATE deliveries SET
-             state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
-             attempts = attempts - 1, run_at = $1, lease_until = NULL, leased_by = NULL,
-             updated_at = $1
-         WHERE id = ANY($2) AND leased_by = $3 AND state = 'delivering'",
+        "UPDATE deliveries d SET
+             state = CASE WHEN d.attempts > 1 THEN 'failed' ELSE 'pending' END,
+             attempts = d.attempts - 1, run_at = h.run_at, lease_until = NULL,
+             leased_by = NULL, updated_at = $1
+         FROM UNNEST($2::text[], $4::bigint[]) AS h(id, run_at)
+         WHERE d.id = h.id AND d.leased_by = $3 AND d.state = 'delivering'",
     )
     .bind(now)
     .bind(&ids)
     .bind(node_id)
+    .bind(&run_at)
     .execute(&mut *conn)
     .await?;
     writes::notify_work(conn).await

@@ -154,8 +154,13 @@ impl Store for PgStore {
         in_tx!(self, |conn| queue::complete(conn, completions))
     }
 
-    async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
-        in_tx!(self, |conn| queue::release(conn, node_id, ids, now))
+    async fn release(
+        &self,
+        node_id: &str,
+        handbacks: &[(DeliveryId, Millis)],
+        now: Millis,
+    ) -> StoreResult<()> {
+        in_tx!(self, |conn| queue::release(conn, node_id, handbacks, now))
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {

@@ -295,23 +295,23 @@ pub fn release(
     conn: &Connection,
     state: &mut WriterState,
     node_id: &str,
-    ids: &[DeliveryId],
+    handbacks: &[(DeliveryId, Millis)],
     now: Millis,
 ) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(
         "UPDATE deliveries SET
              state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
              attempts = attempts - 1, run_at = ?1, lease_until = NULL, leased_by = NULL,
-             updated_at = ?1
+             updated_at = ?4
          WHERE id = ?2 AND leased_by = ?3 AND state = 'delivering'
          RETURNING destination_id",
     )?;
-    for id in ids {
+    for (id, run_at) in handbacks {
         let released: Option<String> = stmt
-            .query_row(params![now, id.as_str(), node_id], |r| r.get(0))
+            .query_row(params![run_at, id.as_str(), node_id, now], |r| r.get(0))
             .optional()?;
         if let Some(destination_id) = released {
-            state.due().mark(&destination_id, now);
+            state.due().mark(&destination_id, *run_at);
         }
     }
     Ok(())

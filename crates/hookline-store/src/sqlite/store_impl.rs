@@ -173,10 +173,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release(&self, node_id: &str, ids: &[DeliveryId], now: Millis) -> StoreResult<()> {
-        let (node_id, ids) = (node_id.to_owned(), ids.to_vec());
-        self.write_bookkeeping(move |conn, state| queue::release(conn, state, &node_id, &ids, now))
-            .await
+    async fn release(
+        &self,
+        node_id: &str,
+        handbacks: &[(DeliveryId, Millis)],
+        now: Millis,
+    ) -> StoreResult<()> {
+        let (node_id, handbacks) = (node_id.to_owned(), handbacks.to_vec());
+        self.write_bookkeeping(move |conn, state| {
+            queue::release(conn, state, &node_id, &handbacks, now)
+        })
+        .await
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {

@@ -86,6 +86,11 @@ impl TestApp {
             dev,
             allow_http,
             allow_private_networks: false,
+            allowed_cidrs: Vec::new(),
+            denied_cidrs: Vec::new(),
+            allowed_ports: Vec::new(),
+            tls_ca_file: None,
+            allow_tls_verify_off: false,
         };
         tune(&mut config);
         let dispatcher = DispatcherConfig {

@@ -85,6 +85,14 @@ pub struct Receiver {
     inner: Arc<Inner>,
 }
 
+struct Answered<'a>(&'a AtomicUsize);
+
+impl Drop for Answered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let now = inner.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
     inner.max_concurrent.fetch_max(now, Ordering::SeqCst);
@@ -100,8 +108,9 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         .pop_front()
         .or_else(|| inner.fallback.lock().unwrap().clone())
         .unwrap_or_else(Reply::ok);
+    // Counted out however the request ends, including a client that gives up waiting.
+    let _answered = Answered(&inner.concurrent);
     tokio::time::sleep(reply.delay).await;
-    inner.concurrent.fetch_sub(1, Ordering::SeqCst);
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
         reply.body.clone(),
@@ -129,6 +138,66 @@ impl Receiver {
             url: format!("http://{addr}/hook"),
             inner,
         }
+    }
+
+    /// An HTTPS receiver at `https://localhost:<port>/hook` with a certificate from a
+    /// fresh CA; returns it and that CA's certificate (PEM) for the server to trust.
+    pub async fn start_tls() -> (Self, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let tls = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+                    leaf_key.serialize_der().into(),
+                ),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses our certificate ends the handshake: fine.
+                    let Ok(stream) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper_util::service::TowerToHyperService::new(app),
+                    )
+                    .await;
+                });
+            }
+        });
+        let receiver = Self {
+            url: format!("https://localhost:{port}/hook"),
+            inner,
+        };
+        (receiver, ca.pem())
+    }
+
+    /// Requests that have arrived and not been answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.inner.concurrent.load(Ordering::SeqCst)
     }
 
     /// Answers the next requests with `replies`, in order; then the fallback.
