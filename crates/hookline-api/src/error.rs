@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookline_core::ValidationError;
+use hookline_core::sealed::SealError;
 use hookline_store::StoreError;
 use serde_json::json;
 
@@ -36,6 +37,19 @@ impl ApiError {
 
     pub fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+impl From<SealError> for ApiError {
+    /// Keys that do not open mean the server runs with another master key than the one
+    /// they were sealed with: an operator's problem, not the caller's.
+    fn from(e: SealError) -> Self {
+        tracing::error!(error = %e, "cannot open a destination's keys");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "keys_unavailable",
+            "the destination's keys cannot be opened with this server's master key",
+        )
     }
 }
 

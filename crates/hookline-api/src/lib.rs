@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use hookline_core::clock::Clock;
+use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::Store;
 use tokio::sync::Notify;
@@ -23,7 +24,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub url_policy: UrlPolicy,
+    pub url_policy: Arc<UrlPolicy>,
+    /// Seals destination keys before they are stored, and opens them for hints.
+    pub master_key: MasterKey,
     /// Wakes the dispatcher when new work is committed.
     pub dispatcher: Arc<Notify>,
 }

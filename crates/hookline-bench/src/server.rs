@@ -11,6 +11,8 @@ use serde_json::Value;
 
 /// Where the bench makes its PostgreSQL databases.
 const POSTGRES_URL: &str = "postgres://root@127.0.0.1:5432";
+/// Every node of a run seals keys with the same master key (base64 of 32 bytes).
+const BENCH_MASTER_KEY: &str = "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
 /// sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -67,6 +69,7 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
 }
 
 impl Server {
+    /// Starts `nodes` servers on a fresh store (several only with PostgreSQL).
     pub async fn start(binary: &Path, store: &str, nodes: usize) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let database = match (store, nodes) {
@@ -106,6 +109,7 @@ impl Server {
                 Command::new(binary)
                     .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
                     .args(&store_args)
+                    .env("HOOKLINE_MASTER_KEY", BENCH_MASTER_KEY)
                     .env("RUST_LOG", "warn")
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())

@@ -61,6 +61,8 @@ pub enum ErrorKind {
     /// The destination's address is one Hookline refuses to connect to (SSRF guard).
     BlockedAddress,
     HttpStatus,
+    /// The destination's keys did not open with this server's master key.
+    Signing,
 }
 
 impl ErrorKind {
@@ -72,6 +74,7 @@ impl ErrorKind {
             Self::Tls => "tls",
             Self::BlockedAddress => "blocked_address",
             Self::HttpStatus => "http_status",
+            Self::Signing => "signing",
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorKind {
             Self::Tls,
             Self::BlockedAddress,
             Self::HttpStatus,
+            Self::Signing,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

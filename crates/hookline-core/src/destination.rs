@@ -11,7 +11,8 @@ use crate::event::{Event, Level, StreamName};
 use crate::filter::{Filter, TypePattern};
 use crate::ids::{DestinationId, OrgId};
 use crate::retry::{RetryPolicy, RetrySchedule};
-use crate::secret::SigningSecret;
+use crate::sealed::SealedKeys;
+use crate::signing::SignatureScheme;
 use crate::url_policy::{DestinationUrl, UrlPolicy};
 
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
@@ -58,15 +59,13 @@ pub struct DestinationSettings {
     pub rate_limit_per_sec: Option<u32>,
     /// `false` skips certificate checks; accepted only when the server allows it.
     pub tls_verify: bool,
+    pub signature: SignatureScheme,
     pub enabled: bool,
 }
 
 /// Fields accepted by the API that this version cannot honour yet: refused unless they
 /// hold their default, so a caller is never told "ok" about a setting that does nothing.
-const NOT_YET_SUPPORTED: &[(&str, &str)] = &[
-    ("signature", r#"{"scheme":"standard"}"#),
-    ("backfill_from_seq", "null"),
-];
+const NOT_YET_SUPPORTED: &[(&str, &str)] = &[("backfill_from_seq", "null")];
 
 impl DestinationSettings {
     pub fn new(url: DestinationUrl) -> Self {
@@ -85,6 +84,7 @@ impl DestinationSettings {
             ordered: false,
             rate_limit_per_sec: None,
             tls_verify: true,
+            signature: SignatureScheme::Standard,
             enabled: true,
         }
     }
@@ -131,6 +131,7 @@ impl DestinationSettings {
             "ordered": self.ordered,
             "rate_limit_per_sec": self.rate_limit_per_sec,
             "tls_verify": self.tls_verify,
+            "signature": self.signature.to_json(),
             "enabled": self.enabled,
         });
         match json {
@@ -170,6 +171,8 @@ impl DestinationSettings {
                 }
                 self.tls_verify = verify;
             }
+            "signature" if null => self.signature = SignatureScheme::Standard,
+            "signature" => self.signature = SignatureScheme::parse(field, value)?,
             "rate_limit_per_sec" if null => self.rate_limit_per_sec = None,
             "rate_limit_per_sec" => {
                 self.rate_limit_per_sec = Some(int_in(field, value, 1, MAX_RATE_LIMIT)? as u32)
@@ -305,23 +308,7 @@ fn parse_headers(field: &str, value: &Value) -> Result<Vec<(String, String)>, Va
     }
     map.iter()
         .map(|(name, v)| {
-            let lower = name.to_ascii_lowercase();
-            if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-                return Err(ValidationError::new(
-                    field,
-                    format!("'{name}' is not a valid header name"),
-                ));
-            }
-            if RESERVED_HEADERS.contains(&lower.as_str())
-                || RESERVED_HEADER_PREFIXES
-                    .iter()
-                    .any(|p| lower.starts_with(p))
-            {
-                return Err(ValidationError::new(
-                    field,
-                    format!("'{name}' is reserved and cannot be set"),
-                ));
-            }
+            let lower = check_header_name(field, name)?;
             let text = expect_str(field, v)?;
             if http::HeaderValue::from_str(text).is_err() {
                 return Err(ValidationError::new(
@@ -332,6 +319,29 @@ fn parse_headers(field: &str, value: &Value) -> Result<Vec<(String, String)>, Va
             Ok((lower, text.to_owned()))
         })
         .collect()
+}
+
+/// A header name a destination may set, lower-cased: valid, and not one Hookline or
+/// HTTP owns.
+pub(crate) fn check_header_name(field: &str, name: &str) -> Result<String, ValidationError> {
+    let lower = name.to_ascii_lowercase();
+    if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+        return Err(ValidationError::new(
+            field,
+            format!("'{name}' is not a valid header name"),
+        ));
+    }
+    if RESERVED_HEADERS.contains(&lower.as_str())
+        || RESERVED_HEADER_PREFIXES
+            .iter()
+            .any(|p| lower.starts_with(p))
+    {
+        return Err(ValidationError::new(
+            field,
+            format!("'{name}' is reserved and cannot be set"),
+        ));
+    }
+    Ok(lower)
 }
 
 /// How a destination has been doing, kept up to date by the dispatcher.
@@ -351,7 +361,8 @@ pub struct Destination {
     /// `None` for an org-wide subscription; `Some` for one stream only.
     pub stream: Option<StreamName>,
     pub settings: DestinationSettings,
-    pub secret: SigningSecret,
+    /// Its signing keys, sealed under the master key.
+    pub keys: SealedKeys,
     pub health: DestinationHealth,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -495,12 +506,10 @@ mod tests {
         s.apply("ordered", &json!(true), p).unwrap();
         assert!(s.ordered);
         assert!(s.apply("ordered", &json!("yes"), p).is_err());
-        s.apply("signature", &json!({"scheme": "standard"}), p)
+        s.apply("signature", &json!({"scheme": "ed25519"}), p)
             .unwrap();
-        assert!(
-            s.apply("signature", &json!({"scheme": "ed25519"}), p)
-                .is_err()
-        );
+        assert_eq!(s.signature, SignatureScheme::Ed25519);
+        assert!(s.apply("signature", &json!({"scheme": "rsa"}), p).is_err());
     }
 
     #[test]
@@ -528,7 +537,7 @@ mod tests {
             org_id: OrgId::generate(),
             stream: Some(StreamName::parse("stream", "other").unwrap()),
             settings: settings(),
-            secret: SigningSecret::generate(),
+            keys: SealedKeys::from_stored("sealed".into()),
             health: DestinationHealth::default(),
             created_at: 0,
             updated_at: 0,

@@ -16,6 +16,7 @@ use std::time::Duration;
 use hookline_core::clock::{Clock, Millis};
 use hookline_core::ids::{DeliveryId, DestinationId};
 use hookline_core::retry::Decision;
+use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError,
@@ -95,16 +96,18 @@ type Due = (ClaimedDelivery, Millis);
 
 impl Dispatcher {
     /// Must be called inside a Tokio runtime: it starts the task that records attempts.
+    /// `master` opens the destinations' sealed signing keys.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        master: MasterKey,
         config: DispatcherConfig,
     ) -> Result<Self, SenderError> {
         let (completions, finished) = mpsc::unbounded_channel();
         tokio::spawn(record_completions(store.clone(), finished));
         Ok(Self {
             completions,
-            sender: Sender::new(&config)?,
+            sender: Sender::new(&config, master)?,
             store,
             clock,
             config,

@@ -3,15 +3,19 @@
 //! The client never follows redirects and ignores proxy settings from the environment:
 //! a webhook goes to the address the destination names, or nowhere.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, ErrorKind};
+use hookline_core::destination::Destination;
 use hookline_core::envelope::Envelope;
-use hookline_core::ids::AttemptId;
+use hookline_core::ids::{AttemptId, DestinationId};
+use hookline_core::keys::SigningKeys;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
-use hookline_core::signing::sign_standard;
+use hookline_core::sealed::{MasterKey, SealedKeys};
+use hookline_core::signing::signature_headers;
 use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
 use hookline_store::ClaimedDelivery;
 
@@ -33,17 +37,17 @@ pub enum SenderError {
 }
 
 /// The shared HTTP clients, with keep-alive pools reused across attempts.
-#[derive(Clone)]
 pub(crate) struct Sender {
     client: reqwest::Client,
     /// Skips certificate checks; built only when the server allows `tls_verify: false`.
     unverified_client: Option<reqwest::Client>,
     capture_limit: usize,
     policy: Arc<UrlPolicy>,
+    keys: KeyCache,
 }
 
 impl Sender {
-    pub fn new(config: &DispatcherConfig) -> Result<Self, SenderError> {
+    pub fn new(config: &DispatcherConfig, master: MasterKey) -> Result<Self, SenderError> {
         let policy = Arc::new(config.url_policy.clone());
         let extra_roots = match &config.tls_ca_file {
             None => Vec::new(),
@@ -79,6 +83,7 @@ impl Sender {
             },
             capture_limit: config.capture_limit,
             policy,
+            keys: KeyCache::new(master),
         })
     }
 
@@ -100,15 +105,12 @@ impl Sender {
         let event = &claimed.event;
         let body = Envelope::of(event, destination.settings.include_raw).to_bytes();
         let timestamp = now.div_euclid(1000);
+        let keys = self.keys.open(destination);
         let mut headers: Vec<(String, String)> = vec![
             ("content-type".into(), "application/json".into()),
             ("user-agent".into(), USER_AGENT.into()),
             ("webhook-id".into(), event.id.to_string()),
             ("webhook-timestamp".into(), timestamp.to_string()),
-            (
-                "webhook-signature".into(),
-                sign_standard(&destination.secret, event.id.as_str(), timestamp, &body),
-            ),
             (
                 "hookline-delivery-id".into(),
                 claimed.delivery_id.to_string(),
@@ -119,6 +121,16 @@ impl Sender {
                 event.event_type.as_str().into(),
             ),
         ];
+        if let Some(keys) = &keys {
+            headers.extend(signature_headers(
+                &destination.settings.signature,
+                keys,
+                event.id.as_str(),
+                timestamp,
+                &body,
+                now,
+            ));
+        }
         headers.extend(destination.settings.headers.iter().cloned());
 
         let mut request = self
@@ -133,9 +145,15 @@ impl Sender {
         }
 
         let started = Instant::now();
-        let outcome = match self.refusal(&destination.settings.url) {
-            Some(refusal) => Err((ErrorKind::BlockedAddress, refusal)),
-            None => self.exchange(request, now).await,
+        let outcome = match (self.refusal(&destination.settings.url), &keys) {
+            (Some(refusal), _) => Err((ErrorKind::BlockedAddress, refusal)),
+            (None, None) => Err((
+                ErrorKind::Signing,
+                "the destination's signing keys do not open with this server's master key; \
+                 nothing was sent"
+                    .to_owned(),
+            )),
+            (None, Some(_)) => self.exchange(request, now).await,
         };
         let mut attempt = Attempt {
             id: AttemptId::generate(),
@@ -232,6 +250,48 @@ impl Sender {
             truncated,
             retry_after_secs,
         })
+    }
+}
+
+/// Opened keys by destination, so a busy destination's keys are opened once, not per
+/// attempt. An entry is used only while the sealed value it came from is unchanged.
+struct KeyCache {
+    master: MasterKey,
+    opened: std::sync::Mutex<HashMap<DestinationId, (SealedKeys, Arc<SigningKeys>)>>,
+}
+
+const KEY_CACHE_LIMIT: usize = 10_000;
+
+impl KeyCache {
+    fn new(master: MasterKey) -> Self {
+        Self {
+            master,
+            opened: Default::default(),
+        }
+    }
+
+    fn open(&self, destination: &Destination) -> Option<Arc<SigningKeys>> {
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sealed, keys)) = opened.get(&destination.id)
+            && *sealed == destination.keys
+        {
+            return Some(keys.clone());
+        }
+        let keys = match self.master.open(&destination.keys, destination.id.as_str()) {
+            Ok(keys) => Arc::new(keys),
+            Err(e) => {
+                tracing::error!(destination = %destination.id, error = %e, "cannot sign");
+                return None;
+            }
+        };
+        if opened.len() >= KEY_CACHE_LIMIT {
+            opened.clear();
+        }
+        opened.insert(
+            destination.id.clone(),
+            (destination.keys.clone(), keys.clone()),
+        );
+        Some(keys)
     }
 }
 

@@ -16,6 +16,7 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::sealed::SealedKeys;
 
 pub use error::StoreError;
 pub use model::*;
@@ -58,6 +59,14 @@ pub trait Store: Send + Sync + 'static {
         org: &OrgId,
         id: &DestinationId,
         settings: &DestinationSettings,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Replaces the sealed signing keys (rotation). False if there is no such destination.
+    async fn replace_destination_keys(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        keys: &SealedKeys,
         now: Millis,
     ) -> StoreResult<bool>;
     /// Deletes the destination and cancels its unfinished deliveries.

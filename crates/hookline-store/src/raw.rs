@@ -6,7 +6,7 @@ use hookline_core::delivery::{Attempt, Delivery, DeliveryState, ErrorKind};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::event::{Event, EventType, Level, StreamName};
 use hookline_core::ids::{AttemptId, DeliveryId, DestinationId, EventId, OrgId};
-use hookline_core::secret::SigningSecret;
+use hookline_core::sealed::SealedKeys;
 use hookline_core::url_policy::UrlPolicy;
 
 use crate::StoreError;
@@ -161,8 +161,7 @@ impl RawDestination {
             org_id: OrgId::from_trusted(self.org_id),
             stream: self.stream.map(StreamName::from_trusted),
             settings,
-            secret: SigningSecret::parse("secret", &self.secret)
-                .map_err(|_| corrupt("destination secret", "does not parse"))?,
+            keys: SealedKeys::from_stored(self.secret),
             health: DestinationHealth {
                 disabled_reason: self.disabled_reason,
                 last_attempt_at: self.last_attempt_at,

@@ -7,7 +7,7 @@ use hookline_core::delivery::{Attempt, DeliveryState};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
 use hookline_core::ids::{AttemptId, DeliveryId, DestinationId, OrgId};
-use hookline_core::secret::SigningSecret;
+use hookline_core::sealed::SealedKeys;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{
@@ -35,7 +35,7 @@ async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
         org_id: org.id.clone(),
         stream: None,
         settings,
-        secret: SigningSecret::generate(),
+        keys: SealedKeys::from_stored("sealed elsewhere".into()),
         health: DestinationHealth::default(),
         created_at: T0,
         updated_at: T0,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::DispatcherConfig;
 use hookline_store::postgres::PgStore;
@@ -55,7 +56,13 @@ pub struct ServeConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// Whether destinations may set `tls_verify: false`.
     pub allow_tls_verify_off: bool,
+    /// Seals destination keys at rest; with the embedded store it defaults to a key file
+    /// generated in the data directory.
+    pub master_key: Option<MasterKey>,
 }
+
+/// The master key file in an embedded data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 impl ServeConfig {
     /// The dispatcher's settings from this configuration.
@@ -109,6 +116,32 @@ impl ServeConfig {
         })
     }
 
+    /// The configured master key; with the embedded store and none configured, the one
+    /// in the data directory, generated (mode 0600) on first start.
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(key) = &self.master_key {
+            return Ok(key.clone());
+        }
+        anyhow::ensure!(
+            self.database_url.is_none(),
+            "HOOKLINE_MASTER_KEY is required with PostgreSQL (every node must use the same key; \
+             make one with: openssl rand -base64 32)"
+        );
+        let path = self.data_dir.join(MASTER_KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => MasterKey::parse(&text)
+                .with_context(|| format!("{} is not a master key", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = MasterKey::generate();
+                write_private(&path, key.to_text().as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(path = %path.display(), "generated a master key; back it up with the data");
+                Ok(key)
+            }
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
     pub fn url_policy(&self) -> UrlPolicy {
         UrlPolicy {
             allow_http: self.dev || self.allow_http,
@@ -119,6 +152,16 @@ impl ServeConfig {
             allow_tls_verify_off: self.allow_tls_verify_off,
         }
     }
+}
+
+/// Creates `path` readable and writable by its owner only, failing if it exists.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
 }
 
 /// The store a server runs on; PostgreSQL also carries wake-ups between nodes.
@@ -157,6 +200,7 @@ pub struct FileConfig {
     pub allowed_ports: Option<Vec<u16>>,
     pub tls_ca_file: Option<PathBuf>,
     pub allow_tls_verify_off: Option<bool>,
+    pub master_key: Option<String>,
 }
 
 impl FileConfig {
@@ -243,6 +287,12 @@ pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeCo
             .allow_tls_verify_off
             .or(file.allow_tls_verify_off)
             .unwrap_or(false),
+        master_key: overrides
+            .master_key
+            .or(file.master_key)
+            .map(|text| MasterKey::parse(&text))
+            .transpose()
+            .context("master_key (HOOKLINE_MASTER_KEY)")?,
     })
 }
 

@@ -126,6 +126,15 @@ struct ServeArgs {
     /// Let destinations set `tls_verify: false` (skips certificate checks).
     #[arg(long, env = "HOOKLINE_ALLOW_TLS_VERIFY_OFF")]
     allow_tls_verify_off: Option<bool>,
+    /// The key (base64 of 32 bytes) destination secrets are sealed with at rest.
+    /// Required with PostgreSQL; embedded mode generates one in the data directory.
+    #[arg(
+        long,
+        env = "HOOKLINE_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    master_key: Option<String>,
     /// A lease lasts the destination's timeout plus this many seconds.
     #[arg(long, env = "HOOKLINE_LEASE_MARGIN_SECS", value_name = "SECS")]
     lease_margin_secs: Option<u64>,
@@ -195,6 +204,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allowed_ports: args.allowed_ports,
         tls_ca_file: args.tls_ca_file,
         allow_tls_verify_off: args.allow_tls_verify_off,
+        master_key: args.master_key,
         lease_margin_secs: args.lease_margin_secs,
         claim_batch: args.claim_batch,
         max_concurrency: args.max_concurrency,

@@ -21,6 +21,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let opened = config.open_store().await?;
+    let master_key = config.master_key()?;
     let store = opened.as_store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = config.url_policy();
@@ -40,6 +41,7 @@ pub async fn run(
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         clock.clone(),
+        master_key.clone(),
         dispatcher_config,
     )?);
     if let OpenedStore::Postgres(pg) = &opened {
@@ -48,7 +50,8 @@ pub async fn run(
     let state = AppState {
         store,
         clock,
-        url_policy: policy,
+        url_policy: Arc::new(policy),
+        master_key,
         dispatcher: dispatcher.waker(),
     };
     let dispatching = tokio::spawn(dispatcher.run(shutdown.clone()));

@@ -69,6 +69,7 @@ async fn database_outage_answers_503_and_recovers_without_losing_events() {
         Command::new(BIN)
             .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &database_url, "--lease-margin-secs", "2"])
+            .env("HOOKLINE_MASTER_KEY", support::process::TEST_MASTER_KEY)
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .spawn()

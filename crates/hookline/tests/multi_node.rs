@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::app::fresh_postgres_database;
-use support::process::{KillOnDrop, create_org_with_binary, free_port, publish_many, wait_ready};
+use support::process::{
+    KillOnDrop, TEST_MASTER_KEY, create_org_with_binary, free_port, publish_many, wait_ready,
+};
 use support::receiver::{Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
@@ -22,6 +24,7 @@ async fn start_node(database_url: &str) -> (String, KillOnDrop) {
         // Leases of 1 s timeout + 10 s: long enough that a busy machine does not expire
         // them in phase one, short enough that phase two's rescue comes soon.
         .args(["--database-url", database_url, "--lease-margin-secs", "10"])
+        .env("HOOKLINE_MASTER_KEY", TEST_MASTER_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

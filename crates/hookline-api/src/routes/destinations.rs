@@ -1,5 +1,6 @@
-//! Destinations: create (org-wide or for one stream), read, patch, delete. The secret is
-//! shown once, in the create response; afterwards only its last four characters.
+//! Destinations: create (org-wide or for one stream), read, patch, delete, rotate the
+//! secret. A secret is shown once, in the create or rotate response; afterwards only its
+//! last four characters. Keys are sealed under the master key before they are stored.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,7 +10,10 @@ use hookline_core::clock::rfc3339;
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::event::StreamName;
 use hookline_core::ids::DestinationId;
+use hookline_core::keys::SigningKeys;
+use hookline_core::sealed::MasterKey;
 use hookline_core::secret::SigningSecret;
+use hookline_core::signing::SignatureScheme;
 use hookline_store::DestinationQuery;
 use serde_json::{Map, Value, json};
 
@@ -17,11 +21,23 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Authed, Params};
 
-pub fn view(d: &Destination) -> Value {
+/// The destination as the API shows it: never a secret, only its hint (and the public
+/// key when it signs with ed25519).
+pub fn view(master: &MasterKey, d: &Destination) -> Value {
     let mut fields = d.settings.to_json();
     fields.insert("id".into(), json!(d.id));
     fields.insert("stream".into(), json!(d.stream));
-    fields.insert("secret_hint".into(), json!(d.secret.hint()));
+    let keys = master.open(&d.keys, d.id.as_str()).ok();
+    fields.insert(
+        "secret_hint".into(),
+        json!(keys.as_ref().map(|k| k.secret.hint())),
+    );
+    if d.settings.signature == SignatureScheme::Ed25519 {
+        fields.insert(
+            "public_key".into(),
+            json!(keys.as_ref().map(|k| k.ed25519.public_key())),
+        );
+    }
     let DestinationHealth {
         disabled_reason,
         last_attempt_at,
@@ -49,27 +65,33 @@ async fn create(
     stream: Option<StreamName>,
     mut fields: Map<String, Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let secret = match fields.remove("secret") {
-        None | Some(Value::Null) => SigningSecret::generate(),
-        Some(Value::String(s)) => SigningSecret::parse("secret", &s)?,
-        Some(_) => return Err(ValidationError::new("secret", "must be a string").into()),
-    };
+    let keys = SigningKeys::new(chosen_secret(fields.remove("secret"))?);
     let settings = DestinationSettings::from_json(&fields, &state.url_policy)?;
     let now = state.clock.now_ms();
+    let id = DestinationId::generate();
     let destination = Destination {
-        id: DestinationId::generate(),
+        keys: state.master_key.seal(&keys, id.as_str()),
+        id,
         org_id: org,
         stream,
         settings,
-        secret,
         health: DestinationHealth::default(),
         created_at: now,
         updated_at: now,
     };
     state.store.insert_destination(&destination).await?;
-    let mut body = view(&destination);
-    body["secret"] = json!(destination.secret.expose());
+    let mut body = view(&state.master_key, &destination);
+    body["secret"] = json!(keys.secret.expose());
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// The `secret` a caller chose, if any.
+fn chosen_secret(value: Option<Value>) -> Result<Option<SigningSecret>, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(SigningSecret::parse("secret", &s)?)),
+        Some(_) => Err(ValidationError::new("secret", "must be a string")),
+    }
 }
 
 pub async fn create_org_wide(
@@ -104,7 +126,7 @@ pub async fn get(
         .get_destination(&org, &parse_id(&id)?)
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
-    Ok(Json(view(&destination)))
+    Ok(Json(view(&state.master_key, &destination)))
 }
 
 pub async fn list(
@@ -118,7 +140,7 @@ pub async fn list(
     };
     let page = state.store.list_destinations(&org, &query).await?;
     Ok(Json(json!({
-        "data": page.data.iter().map(view).collect::<Vec<_>>(),
+        "data": page.data.iter().map(|d| view(&state.master_key, d)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     })))
 }
@@ -163,7 +185,61 @@ pub async fn update(
         .get_destination(&org, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("destination"))?;
-    Ok(Json(view(&updated)))
+    Ok(Json(view(&state.master_key, &updated)))
+}
+
+/// The longest grace period a rotation may give the old secret.
+const MAX_GRACE_SECS: i64 = 7 * 24 * 3600;
+const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Authed(org): Authed,
+    Path(id): Path<String>,
+    ApiJson(mut fields): ApiJson<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let secret = chosen_secret(fields.remove("secret"))?;
+    let grace_secs = match fields.remove("grace_secs") {
+        None | Some(Value::Null) => DEFAULT_GRACE_SECS,
+        Some(v) => v
+            .as_i64()
+            .filter(|g| (0..=MAX_GRACE_SECS).contains(g))
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "grace_secs",
+                    format!("must be an integer from 0 to {MAX_GRACE_SECS}"),
+                )
+            })?,
+    };
+    if let Some(field) = fields.keys().next() {
+        return Err(ValidationError::new(field, "is not a field of rotate-secret").into());
+    }
+    let destination = state
+        .store
+        .get_destination(&org, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))?;
+    let current = state.master_key.open(&destination.keys, id.as_str())?;
+    let now = state.clock.now_ms();
+    let rotated = current.rotate(secret, now + grace_secs * 1000);
+    let sealed = state.master_key.seal(&rotated, id.as_str());
+    if !state
+        .store
+        .replace_destination_keys(&org, &id, &sealed, now)
+        .await?
+    {
+        return Err(ApiError::not_found("destination"));
+    }
+    let updated = Destination {
+        keys: sealed,
+        updated_at: now,
+        ..destination
+    };
+    let mut body = view(&state.master_key, &updated);
+    body["secret"] = json!(rotated.secret.expose());
+    body["previous_secret_expires_at"] = json!(rfc3339(now + grace_secs * 1000));
+    Ok(Json(body))
 }
 
 pub async fn delete(

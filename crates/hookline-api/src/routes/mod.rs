@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
                 .patch(destinations::update)
                 .delete(destinations::delete),
         )
+        .route(
+            "/v1/destinations/{id}/rotate-secret",
+            post(destinations::rotate_secret),
+        )
         .route("/v1/deliveries", get(deliveries::list))
         .route("/v1/deliveries/{id}", get(deliveries::get))
         .route("/v1/deliveries/{id}/redeliver", post(deliveries::redeliver))

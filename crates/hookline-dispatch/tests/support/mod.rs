@@ -8,7 +8,8 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
 use hookline_core::ids::DestinationId;
-use hookline_core::secret::SigningSecret;
+use hookline_core::keys::SigningKeys;
+use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
 use hookline_store::sqlite::SqliteStore;
@@ -20,6 +21,7 @@ pub struct Fixture {
     pub store: Arc<SqliteStore>,
     pub clock: ManualClock,
     pub org: Org,
+    pub master: MasterKey,
 }
 
 impl Fixture {
@@ -35,6 +37,7 @@ impl Fixture {
             store,
             clock,
             org,
+            master: MasterKey::generate(),
         }
     }
 
@@ -43,12 +46,13 @@ impl Fixture {
         let settings =
             DestinationSettings::from_json(settings.as_object().unwrap(), &UrlPolicy::dev())
                 .unwrap();
+        let id = DestinationId::generate();
         let destination = Destination {
-            id: DestinationId::generate(),
+            keys: self.master.seal(&SigningKeys::new(None), id.as_str()),
+            id,
             org_id: self.org.id.clone(),
             stream: None,
             settings,
-            secret: SigningSecret::generate(),
             health: DestinationHealth::default(),
             created_at: self.clock.now_ms(),
             updated_at: self.clock.now_ms(),
@@ -72,7 +76,15 @@ impl Fixture {
     }
 
     pub fn dispatcher(&self, config: DispatcherConfig) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher::new(self.store.clone(), Arc::new(self.clock.clone()), config).unwrap())
+        Arc::new(
+            Dispatcher::new(
+                self.store.clone(),
+                Arc::new(self.clock.clone()),
+                self.master.clone(),
+                config,
+            )
+            .unwrap(),
+        )
     }
 
     /// The org's deliveries, newest first.

@@ -6,6 +6,7 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::sealed::SealedKeys;
 
 use super::{PgStore, queue, reads, writes};
 use crate::*;
@@ -109,6 +110,18 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         in_tx!(self, |conn| writes::update_destination_settings(
             conn, org, id, settings, now
+        ))
+    }
+
+    async fn replace_destination_keys(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        keys: &SealedKeys,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        in_tx!(self, |conn| writes::replace_destination_keys(
+            conn, org, id, keys, now
         ))
     }
 

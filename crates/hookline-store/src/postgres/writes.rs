@@ -5,6 +5,7 @@ use hookline_core::delivery::Delivery;
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+use hookline_core::sealed::SealedKeys;
 use sqlx::{PgConnection, Row};
 
 use super::{WORK_CHANNEL, reads, rows};
@@ -182,7 +183,7 @@ pub async fn insert_destination(conn: &mut PgConnection, d: &Destination) -> Sto
     .bind(d.stream.as_ref().map(|s| s.as_str()))
     .bind(settings_json(&d.settings))
     .bind(d.settings.enabled)
-    .bind(d.secret.expose())
+    .bind(d.keys.as_str())
     .bind(i64::from(d.settings.timeout_secs))
     .bind(d.created_at)
     .bind(d.updated_at)
@@ -219,6 +220,26 @@ pub async fn update_destination_settings(
     if done.rows_affected() > 0 && settings.enabled {
         notify_work(conn).await?;
     }
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn replace_destination_keys(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &DestinationId,
+    keys: &SealedKeys,
+    now: Millis,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE destinations SET secret = $1, updated_at = $2
+         WHERE id = $3 AND org_id = $4 AND deleted_at IS NULL",
+    )
+    .bind(keys.as_str())
+    .bind(now)
+    .bind(id.as_str())
+    .bind(org.as_str())
+    .execute(&mut *conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -7,6 +7,7 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::sealed::SealedKeys;
 
 use super::{SqliteStore, lists, publish, queue, writes};
 use crate::*;
@@ -113,6 +114,20 @@ impl Store for SqliteStore {
         let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
         self.write(move |conn, state| {
             writes::update_destination_settings(conn, state, &org, &id, &settings, now)
+        })
+        .await
+    }
+
+    async fn replace_destination_keys(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        keys: &SealedKeys,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let (org, id, keys) = (org.clone(), id.clone(), keys.clone());
+        self.write(move |conn, state| {
+            writes::replace_destination_keys(conn, state, &org, &id, &keys, now)
         })
         .await
     }

@@ -4,6 +4,7 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::Delivery;
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+use hookline_core::sealed::SealedKeys;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::WriterState;
@@ -57,7 +58,7 @@ pub fn insert_destination(
             d.stream.as_ref().map(|s| s.as_str()),
             crate::raw::settings_json(&d.settings),
             d.settings.enabled,
-            d.secret.expose(),
+            d.keys.as_str(),
             d.created_at,
             d.updated_at,
         ],
@@ -91,6 +92,23 @@ pub fn update_destination_settings(
     if changed > 0 && settings.enabled {
         state.due().refresh(conn, id.as_str())?;
     }
+    Ok(changed > 0)
+}
+
+pub fn replace_destination_keys(
+    conn: &Connection,
+    state: &mut WriterState,
+    org: &OrgId,
+    id: &DestinationId,
+    keys: &SealedKeys,
+    now: Millis,
+) -> StoreResult<bool> {
+    state.destinations.forget_org(org.as_str());
+    let changed = conn.execute(
+        "UPDATE destinations SET secret = ?1, updated_at = ?2
+         WHERE id = ?3 AND org_id = ?4 AND deleted_at IS NULL",
+        params![keys.as_str(), now, id.as_str(), org.as_str()],
+    )?;
     Ok(changed > 0)
 }
 

@@ -73,6 +73,7 @@ impl TestApp {
             Ok("postgres") => Some(fresh_postgres_database().await),
             _ => None,
         };
+        let database_url_needs_key = database_url.is_some();
         let mut config = ServeConfig {
             listen: listener.local_addr().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
@@ -91,6 +92,8 @@ impl TestApp {
             allowed_ports: Vec::new(),
             tls_ca_file: None,
             allow_tls_verify_off: false,
+            // PostgreSQL needs one configured; the embedded store makes its own file.
+            master_key: database_url_needs_key.then(hookline_core::sealed::MasterKey::generate),
         };
         tune(&mut config);
         let dispatcher = DispatcherConfig {

@@ -3,6 +3,9 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+/// The master key (base64 of 32 bytes) server processes on PostgreSQL share in tests.
+pub const TEST_MASTER_KEY: &str = "dGVzdHMtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
+
 /// A port that was free a moment ago, for a child process to listen on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
