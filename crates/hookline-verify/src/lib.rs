@@ -1,9 +1,11 @@
 //! Receiver-side verification of Hookline deliveries, per Standard Webhooks: the
 //! `webhook-signature` header holds space-separated `v1,<base64 HMAC-SHA256>` entries
-//! over `"{webhook-id}.{webhook-timestamp}.{body}"`, keyed with the base64 after
-//! `whsec_`. A request verifies when any entry matches (so rotation periods work) and
-//! its timestamp is within five minutes of now (so captured requests cannot be replayed
-//! later). Comparisons are constant-time.
+//! (or `v1a,<base64 ed25519>` entries) over `"{webhook-id}.{webhook-timestamp}.{body}"`.
+//! HMAC is keyed with the base64 after `whsec_`; ed25519 is checked with the public
+//! key after `whpk_`. A request verifies when any entry matches (so rotation periods
+//! work) and its timestamp is within five minutes of now (so captured requests cannot
+//! be replayed later). Comparisons are constant-time. [`verify_hex`] checks the extra
+//! hex header of the `hmac_sha256_hex` scheme, for receivers built for other senders.
 //!
 //! ```
 //! use hookline_verify::{verify, Signed, VerifyError};
@@ -17,9 +19,23 @@
 //! assert_eq!(verify(secret, &signed, 1614265330), Ok(()));
 //! assert_eq!(verify(secret, &signed, 1614265330 + 301), Err(VerifyError::TimestampTooOld));
 //! ```
+//!
+//! A header in another sender's convention (`X-Acme-Signature: sha256=<hex>` over
+//! `"{timestamp}.{body}"`, with the timestamp in `X-Acme-Timestamp`):
+//!
+//! ```
+//! use hookline_verify::{verify_hex, VerifyError};
+//! let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+//! let header = "sha256=0dc3c49d8b682e966b8db935231f291b943f4a2d812eed18ef7a090c021dde59";
+//! let ok = verify_hex(secret, header, "sha256=", Some("1614265330"), b"{}", 1614265330);
+//! assert_eq!(ok, Ok(()));
+//! let tampered = verify_hex(secret, header, "sha256=", Some("1614265330"), b"[]", 1614265330);
+//! assert_eq!(tampered, Err(VerifyError::NoMatchingSignature));
+//! ```
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -40,26 +56,42 @@ pub struct Signed<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error("the secret is not 'whsec_' followed by base64")]
+    #[error("the key is neither 'whsec_' nor 'whpk_' followed by valid base64")]
     InvalidSecret,
-    #[error("webhook-timestamp is not a number of seconds")]
+    #[error("the timestamp is not a number of seconds")]
     InvalidTimestamp,
-    #[error("webhook-timestamp is more than 5 minutes old")]
+    #[error("the timestamp is more than 5 minutes old")]
     TimestampTooOld,
-    #[error("webhook-timestamp is more than 5 minutes in the future")]
+    #[error("the timestamp is more than 5 minutes in the future")]
     TimestampInFuture,
-    #[error("no v1 signature in webhook-signature matches")]
+    #[error("no signature in the header matches")]
     NoMatchingSignature,
 }
 
-/// Verifies `signed` with `secret` (`whsec_…`) at `now` (unix seconds).
-pub fn verify(secret: &str, signed: &Signed<'_>, now: i64) -> Result<(), VerifyError> {
-    let key = secret
-        .strip_prefix("whsec_")
-        .and_then(|encoded| STANDARD.decode(encoded).ok())
+/// What a key checks signatures with.
+enum Key {
+    Hmac(Vec<u8>),
+    Ed25519(VerifyingKey),
+}
+
+fn parse_key(key: &str) -> Result<Key, VerifyError> {
+    let decode = |b: &str| STANDARD.decode(b).map_err(|_| VerifyError::InvalidSecret);
+    if let Some(encoded) = key.strip_prefix("whsec_") {
+        return Ok(Key::Hmac(decode(encoded)?));
+    }
+    let public = key
+        .strip_prefix("whpk_")
         .ok_or(VerifyError::InvalidSecret)?;
-    let timestamp: i64 = signed
-        .timestamp
+    let bytes: [u8; 32] = decode(public)?
+        .try_into()
+        .map_err(|_| VerifyError::InvalidSecret)?;
+    VerifyingKey::from_bytes(&bytes)
+        .map(Key::Ed25519)
+        .map_err(|_| VerifyError::InvalidSecret)
+}
+
+fn check_timestamp(timestamp: &str, now: i64) -> Result<(), VerifyError> {
+    let timestamp: i64 = timestamp
         .trim()
         .parse()
         .map_err(|_| VerifyError::InvalidTimestamp)?;
@@ -69,23 +101,79 @@ pub fn verify(secret: &str, signed: &Signed<'_>, now: i64) -> Result<(), VerifyE
     if timestamp - now > TOLERANCE_SECS {
         return Err(VerifyError::TimestampInFuture);
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| VerifyError::InvalidSecret)?;
-    mac.update(signed.id.as_bytes());
-    mac.update(b".");
-    mac.update(signed.timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(signed.body);
-    let matches = signed
-        .signature
-        .split_whitespace()
-        .filter_map(|entry| entry.strip_prefix("v1,"))
-        .filter_map(|encoded| STANDARD.decode(encoded).ok())
-        .any(|candidate| mac.clone().verify_slice(&candidate).is_ok());
+    Ok(())
+}
+
+fn hmac(key: &[u8], content: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(content);
+    mac
+}
+
+/// Verifies `signed` with `key` at `now` (unix seconds): a secret (`whsec_…`) checks
+/// the `v1` entries, a public key (`whpk_…`) the `v1a` ones.
+pub fn verify(key: &str, signed: &Signed<'_>, now: i64) -> Result<(), VerifyError> {
+    let key = parse_key(key)?;
+    check_timestamp(signed.timestamp, now)?;
+    let content = [
+        signed.id.as_bytes(),
+        b".",
+        signed.timestamp.as_bytes(),
+        b".",
+        signed.body,
+    ]
+    .concat();
+    let entries = signed.signature.split_whitespace();
+    let matches = match key {
+        Key::Hmac(secret) => {
+            let mac = hmac(&secret, &content);
+            entries
+                .filter_map(|entry| entry.strip_prefix("v1,"))
+                .filter_map(|encoded| STANDARD.decode(encoded).ok())
+                .any(|candidate| mac.clone().verify_slice(&candidate).is_ok())
+        }
+        Key::Ed25519(public) => entries
+            .filter_map(|entry| entry.strip_prefix("v1a,"))
+            .filter_map(|encoded| STANDARD.decode(encoded).ok())
+            .filter_map(|bytes| Signature::from_slice(&bytes).ok())
+            .any(|signature| public.verify(&content, &signature).is_ok()),
+    };
     if matches {
         Ok(())
     } else {
         Err(VerifyError::NoMatchingSignature)
     }
+}
+
+/// Verifies a `hmac_sha256_hex` header (`{prefix}{hex of HMAC-SHA256}`) with `secret`
+/// (`whsec_…`). With a `timestamp` the signed content is `"{timestamp}.{body}"` and the
+/// timestamp must be within five minutes of `now`; without one it is the body alone.
+pub fn verify_hex(
+    secret: &str,
+    header: &str,
+    prefix: &str,
+    timestamp: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), VerifyError> {
+    let Key::Hmac(secret) = parse_key(secret)? else {
+        return Err(VerifyError::InvalidSecret);
+    };
+    let content = match timestamp {
+        Some(ts) => {
+            check_timestamp(ts, now)?;
+            [ts.as_bytes(), b".", body].concat()
+        }
+        None => body.to_vec(),
+    };
+    let candidate = header
+        .trim()
+        .strip_prefix(prefix)
+        .and_then(|h| hex::decode(h).ok())
+        .ok_or(VerifyError::NoMatchingSignature)?;
+    hmac(&secret, &content)
+        .verify_slice(&candidate)
+        .map_err(|_| VerifyError::NoMatchingSignature)
 }
 
 #[cfg(test)]
@@ -188,6 +276,69 @@ mod tests {
         assert_eq!(
             verify("sk_nope", &signed, 0),
             Err(VerifyError::InvalidSecret)
+        );
+    }
+
+    #[test]
+    fn ed25519_entries_verify_with_the_public_key() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let signing = SigningKey::from_bytes(&[7u8; 32]);
+        let public = format!(
+            "whpk_{}",
+            STANDARD.encode(signing.verifying_key().as_bytes())
+        );
+        let signature = STANDARD.encode(signing.sign(b"evt_1.100.{}").to_bytes());
+        let header = format!("v1,bm90IHRoaXM= v1a,{signature}");
+        let signed = Signed {
+            id: "evt_1",
+            timestamp: "100",
+            signature: &header,
+            body: b"{}",
+        };
+        assert_eq!(verify(&public, &signed, 100), Ok(()));
+        let tampered = Signed {
+            body: b"{ }",
+            ..signed
+        };
+        assert_eq!(
+            verify(&public, &tampered, 100),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        let other = format!("whpk_{}", STANDARD.encode(other.verifying_key().as_bytes()));
+        assert_eq!(
+            verify(&other, &signed, 100),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        assert_eq!(
+            verify("whpk_AAAA", &signed, 100),
+            Err(VerifyError::InvalidSecret)
+        );
+    }
+
+    #[test]
+    fn hex_headers_verify_with_and_without_a_timestamp() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let key = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let with_ts = hex::encode(hmac(&key, b"100.{}").finalize().into_bytes());
+        let header = format!("sha256={with_ts}");
+        assert_eq!(
+            verify_hex(secret, &header, "sha256=", Some("100"), b"{}", 100),
+            Ok(())
+        );
+        assert_eq!(
+            verify_hex(secret, &header, "sha256=", Some("100"), b"{}", 401),
+            Err(VerifyError::TimestampTooOld)
+        );
+        assert_eq!(
+            verify_hex(secret, &header, "sha256=", Some("101"), b"{}", 100),
+            Err(VerifyError::NoMatchingSignature)
+        );
+        let body_only = hex::encode(hmac(&key, b"{}").finalize().into_bytes());
+        assert_eq!(verify_hex(secret, &body_only, "", None, b"{}", 0), Ok(()));
+        assert_eq!(
+            verify_hex(secret, &body_only, "", None, b"{ }", 0),
+            Err(VerifyError::NoMatchingSignature)
         );
     }
 }

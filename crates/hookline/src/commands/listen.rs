@@ -20,7 +20,8 @@ pub struct ListenArgs {
     /// Port on 127.0.0.1 to receive on.
     #[arg(long, default_value_t = 9000)]
     port: u16,
-    /// The destination's secret; when given, every request is verified.
+    /// The destination's secret (whsec_…) or ed25519 public key (whpk_…); when given,
+    /// every request is verified.
     #[arg(long, env = "HOOKLINE_SECRET", hide_env_values = true)]
     secret: Option<String>,
     /// Print one JSON object per delivery instead of text.

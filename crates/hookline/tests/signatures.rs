@@ -1,0 +1,223 @@
+//! Signing end to end: rotation with a grace period, ed25519 (`v1a`), the hex HMAC
+//! compatibility scheme, and keys sealed at rest. Requests from the real server are
+//! checked with the spec-only verifier in tests/support and with `hookline-verify`.
+
+mod support;
+
+use std::time::Duration;
+
+use hookline_verify::{Signed, verify, verify_hex};
+use serde_json::{Value, json};
+use support::app::TestApp;
+use support::receiver::{Received, Receiver};
+use support::verify::standard_signature_is_valid;
+
+const WAIT: Duration = Duration::from_secs(10);
+const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SECRET_B: &str = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy";
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
+
+fn standard_valid(secret: &str, request: &Received) -> bool {
+    standard_signature_is_valid(
+        secret,
+        request.header("webhook-id"),
+        request.header("webhook-timestamp"),
+        &request.body,
+        request.header("webhook-signature"),
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let destination = app
+        .destination(&receiver.url, json!({"secret": SECRET_A}))
+        .await;
+    let rotate = format!("/v1/destinations/{}/rotate-secret", id(&destination));
+
+    let (status, rotated) = app
+        .post(&rotate, json!({"secret": SECRET_B, "grace_secs": 3600}))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["secret"], SECRET_B, "the new secret is shown once");
+    assert_eq!(rotated["secret_hint"], &SECRET_B[SECRET_B.len() - 4..]);
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let during = receiver.wait_for(1, WAIT).await.remove(0);
+    let entries: Vec<&str> = during.header("webhook-signature").split(' ').collect();
+    assert_eq!(entries.len(), 2, "both signatures: {entries:?}");
+    assert!(standard_valid(SECRET_B, &during) && standard_valid(SECRET_A, &during));
+    assert!(
+        standard_signature_is_valid(
+            SECRET_B,
+            during.header("webhook-id"),
+            during.header("webhook-timestamp"),
+            &during.body,
+            entries[0]
+        ),
+        "the new secret's signature comes first"
+    );
+
+    let (status, generated) = app.post(&rotate, json!({"grace_secs": 0})).await;
+    assert_eq!(status, 200, "{generated}");
+    let new_secret = generated["secret"].as_str().unwrap().to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != SECRET_B);
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let after = receiver.wait_for(2, WAIT).await.remove(1);
+    assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
+    assert!(standard_valid(&new_secret, &after));
+    assert!(
+        !standard_valid(SECRET_B, &after),
+        "no grace: the old one is gone"
+    );
+
+    let (_, shown) = app
+        .get(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
+    assert!(shown.get("secret").is_none());
+    assert!(!shown.to_string().contains(&new_secret[6..]));
+
+    let (status, body) = app.post(&rotate, json!({"grace_secs": -1})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "grace_secs");
+    let (status, _) = app
+        .post(
+            "/v1/destinations/dst_00000000000000000000000000/rotate-secret",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn ed25519_destinations_sign_v1a_and_show_their_public_key() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let destination = app
+        .destination(&receiver.url, json!({"signature": {"scheme": "ed25519"}}))
+        .await;
+    let public_key = destination["public_key"].as_str().unwrap().to_owned();
+    assert!(public_key.starts_with("whpk_"), "{destination}");
+    let (_, shown) = app
+        .get(&format!("/v1/destinations/{}", id(&destination)))
+        .await;
+    assert_eq!(shown["public_key"], public_key.as_str());
+
+    app.publish(json!({"type": "a.b", "data": {"x": 1}})).await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let header = request.header("webhook-signature");
+    assert!(header.starts_with("v1a,"), "{header}");
+    let signed = Signed {
+        id: request.header("webhook-id"),
+        timestamp: request.header("webhook-timestamp"),
+        signature: header,
+        body: &request.body,
+    };
+    assert_eq!(verify(&public_key, &signed, now()), Ok(()));
+    let tampered = Signed {
+        body: b"{}",
+        ..signed
+    };
+    assert!(verify(&public_key, &tampered, now()).is_err());
+}
+
+#[tokio::test]
+async fn hex_schemes_add_headers_in_the_receivers_own_convention() {
+    let app = TestApp::spawn().await;
+    let acme = Receiver::start().await;
+    let plain = Receiver::start().await;
+    app.destination(
+        &acme.url,
+        json!({"secret": SECRET_A, "signature": {"scheme": "hmac_sha256_hex",
+            "header": "X-Acme-Signature", "prefix": "sha256=",
+            "signed": "{timestamp}.{body}", "timestamp_header": "X-Acme-Timestamp"}}),
+    )
+    .await;
+    app.destination(
+        &plain.url,
+        json!({"secret": SECRET_A, "signature": {"scheme": "hmac_sha256_hex",
+            "header": "X-Webhook-Signature", "signed": "{body}"}}),
+    )
+    .await;
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+
+    let request = acme.wait_for(1, WAIT).await.remove(0);
+    let verdict = verify_hex(
+        SECRET_A,
+        request.header("x-acme-signature"),
+        "sha256=",
+        Some(request.header("x-acme-timestamp")),
+        &request.body,
+        now(),
+    );
+    assert_eq!(verdict, Ok(()));
+    assert!(
+        standard_valid(SECRET_A, &request),
+        "standard headers still sent"
+    );
+
+    let request = plain.wait_for(1, WAIT).await.remove(0);
+    let verdict = verify_hex(
+        SECRET_A,
+        request.header("x-webhook-signature"),
+        "",
+        None,
+        &request.body,
+        now(),
+    );
+    assert_eq!(verdict, Ok(()));
+    assert!(
+        verify_hex(
+            SECRET_B,
+            request.header("x-webhook-signature"),
+            "",
+            None,
+            &request.body,
+            now()
+        )
+        .is_err()
+    );
+
+    let (status, body) = app
+        .post(
+            "/v1/destinations",
+            json!({"url": plain.url, "signature": {"scheme": "hmac_sha256_hex", "header": "Webhook-Signature"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "signature.header");
+}
+
+#[tokio::test]
+async fn the_embedded_master_key_file_is_private_and_secrets_are_sealed() {
+    let app = TestApp::spawn().await;
+    app.destination("https://hooks.example.com/a", json!({"secret": SECRET_A}))
+        .await;
+    if app.config.database_url.is_some() {
+        return; // PostgreSQL takes its key from the configuration, not a file.
+    }
+    let key_file = app.data_dir.path().join("master.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let needle = &SECRET_A.as_bytes()[6..];
+    assert!(
+        !stored.windows(needle.len()).any(|w| w == needle),
+        "the secret is not in the data directory in plain text"
+    );
+}
