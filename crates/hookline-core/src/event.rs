@@ -148,6 +148,8 @@ pub struct NewEvent {
     pub data: serde_json::Value,
     pub raw: Option<serde_json::Value>,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// A destination for this event alone (`webhook_url`), stored with it.
+    pub one_shot: Option<crate::destination::Destination>,
 }
 
 impl NewEvent {

@@ -39,6 +39,7 @@ pub(crate) fn destination_disabled(destination_id: &str, consecutive_failures: i
         }),
         raw: None,
         idempotency_key: None,
+        one_shot: None,
     }
 }
 

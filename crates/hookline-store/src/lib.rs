@@ -34,6 +34,16 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool>;
     /// The org a key (by its hash) belongs to.
     async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>>;
+    /// The org's sealed signing keys (for `webhook_url`), if it has any yet.
+    async fn org_signing_keys(&self, org: &OrgId) -> StoreResult<Option<SealedKeys>>;
+    /// Sets the org's signing keys if they are still `expected` (compare-and-set, so
+    /// two concurrent rotations cannot both win). False if they had changed.
+    async fn set_org_signing_keys(
+        &self,
+        org: &OrgId,
+        keys: &SealedKeys,
+        expected: Option<&SealedKeys>,
+    ) -> StoreResult<bool>;
 
     /// Stores the event and a delivery for every destination that wants it, in one
     /// durable transaction: when this returns Ok, nothing can be lost.

@@ -48,6 +48,7 @@ async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
         data: json!({}),
         raw: None,
         idempotency_key: None,
+        one_shot: None,
     };
     let published = store.publish(&org.id, event, T0).await.unwrap();
     assert_eq!(published.deliveries, 1);

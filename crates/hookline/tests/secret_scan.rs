@@ -101,14 +101,25 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
     )
     .await;
     assert_eq!(status, 200, "{text}");
+    let (status, text) = call(
+        reqwest::Method::POST,
+        "/v1/org/signing-secret/rotate".into(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let org_secret = serde_json::from_str::<Value>(&text).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, _) = call(
         reqwest::Method::POST,
         "/v1/events".into(),
-        Some(json!({"type": "a.b", "stream": "s1", "data": {"n": 1}})),
+        Some(json!({"type": "a.b", "stream": "s1", "data": {"n": 1}, "webhook_url": healthy.url})),
     )
     .await;
     assert_eq!(status, 202);
-    healthy.wait_for(2, Duration::from_secs(10)).await;
+    healthy.wait_for(3, Duration::from_secs(10)).await;
     failing.wait_for(2, Duration::from_secs(10)).await;
 
     let mut responses = String::new();
@@ -117,6 +128,7 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
         "/v1/deliveries".to_owned(),
         "/v1/events".to_owned(),
         "/v1/api-keys".to_owned(),
+        "/v1/org/signing-secret".to_owned(),
     ];
     for d in &destinations {
         paths.push(format!("/v1/destinations/{}", d["id"].as_str().unwrap()));
@@ -126,7 +138,7 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
     for d in deliveries["data"].as_array().unwrap() {
         paths.push(format!("/v1/deliveries/{}", d["id"].as_str().unwrap()));
     }
-    assert_eq!(deliveries["data"].as_array().unwrap().len(), 3);
+    assert_eq!(deliveries["data"].as_array().unwrap().len(), 4);
     for path in &paths {
         let (status, text) = call(reqwest::Method::GET, path.clone(), None).await;
         assert_eq!(status, 200, "{path}: {text}");
@@ -147,6 +159,8 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
         SECRET_B,
         &SECRET_B[6..],
         destinations[2]["secret"].as_str().unwrap(),
+        &org_secret,
+        &org_secret[6..],
         key.as_str(),
     ];
     for needle in needles {

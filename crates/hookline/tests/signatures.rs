@@ -221,3 +221,57 @@ async fn the_embedded_master_key_file_is_private_and_secrets_are_sealed() {
         "the secret is not in the data directory in plain text"
     );
 }
+
+#[tokio::test]
+async fn webhook_url_sends_one_event_signed_with_the_org_secret() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (status, shown) = app.get("/v1/org/signing-secret").await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(
+        shown.get("secret").is_none(),
+        "GET shows only a hint: {shown}"
+    );
+    let (status, rotated) = app
+        .post("/v1/org/signing-secret/rotate", json!({"grace_secs": 0}))
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let secret = rotated["secret"].as_str().unwrap().to_owned();
+    let (_, again) = app.get("/v1/org/signing-secret").await;
+    assert_eq!(again["secret_hint"], &secret[secret.len() - 4..]);
+    assert!(!again.to_string().contains(&secret[6..]));
+
+    let (status, published) = app
+        .post(
+            "/v1/events",
+            json!({"type": "run.failed", "stream": "run_1", "data": {}, "webhook_url": receiver.url}),
+        )
+        .await;
+    assert_eq!(status, 202, "{published}");
+    assert_eq!(published["deliveries"], 1);
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert!(
+        standard_valid(&secret, &request),
+        "signed with the org secret"
+    );
+    assert_eq!(request.json()["id"], published["id"]);
+
+    // The one-shot destination takes no other event and is not listed.
+    app.publish(json!({"type": "run.failed", "stream": "run_1", "data": {}}))
+        .await;
+    let (_, listed) = app.get("/v1/destinations").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
+    let (_, deliveries) = app.get("/v1/deliveries").await;
+    assert_eq!(deliveries["data"].as_array().unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1);
+
+    let (status, body) = app
+        .post(
+            "/v1/events",
+            json!({"type": "a.b", "data": {}, "webhook_url": "ftp://example.com/x"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "webhook_url");
+}

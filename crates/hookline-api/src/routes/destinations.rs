@@ -192,16 +192,10 @@ pub async fn update(
 const MAX_GRACE_SECS: i64 = 7 * 24 * 3600;
 const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
 
-pub async fn rotate_secret(
-    State(state): State<AppState>,
-    Authed(org): Authed,
-    Path(id): Path<String>,
-    ApiJson(mut fields): ApiJson<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    let secret = chosen_secret(fields.remove("secret"))?;
-    let grace_secs = match fields.remove("grace_secs") {
-        None | Some(Value::Null) => DEFAULT_GRACE_SECS,
+/// How long a rotation keeps the old secret signing (`grace_secs`, default one day).
+pub(crate) fn take_grace_secs(fields: &mut Map<String, Value>) -> Result<i64, ValidationError> {
+    match fields.remove("grace_secs") {
+        None | Some(Value::Null) => Ok(DEFAULT_GRACE_SECS),
         Some(v) => v
             .as_i64()
             .filter(|g| (0..=MAX_GRACE_SECS).contains(g))
@@ -210,8 +204,19 @@ pub async fn rotate_secret(
                     "grace_secs",
                     format!("must be an integer from 0 to {MAX_GRACE_SECS}"),
                 )
-            })?,
-    };
+            }),
+    }
+}
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Authed(org): Authed,
+    Path(id): Path<String>,
+    ApiJson(mut fields): ApiJson<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let secret = chosen_secret(fields.remove("secret"))?;
+    let grace_secs = take_grace_secs(&mut fields)?;
     if let Some(field) = fields.keys().next() {
         return Err(ValidationError::new(field, "is not a field of rotate-secret").into());
     }

@@ -4,9 +4,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use hookline_core::ValidationError;
+use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
 use hookline_core::envelope::Envelope;
 use hookline_core::event::{Event, EventType, IdempotencyKey, Level, NewEvent, StreamName};
-use hookline_core::ids::EventId;
+use hookline_core::ids::{DestinationId, EventId, OrgId};
+use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
 use hookline_store::EventQuery;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Authed, Params};
+use crate::routes::org;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,14 +32,17 @@ pub struct PublishRequest {
 }
 
 impl PublishRequest {
-    fn parse(self, headers: &HeaderMap) -> Result<NewEvent, ApiError> {
-        if self.webhook_url.is_some() {
-            return Err(ValidationError::new(
-                "webhook_url",
-                "is not supported by this version of Hookline yet",
-            )
-            .into());
-        }
+    /// The event, and the `webhook_url` to send it to besides its destinations.
+    fn parse(
+        self,
+        headers: &HeaderMap,
+        policy: &UrlPolicy,
+    ) -> Result<(NewEvent, Option<DestinationUrl>), ApiError> {
+        let webhook_url = self
+            .webhook_url
+            .as_deref()
+            .map(|url| DestinationUrl::parse("webhook_url", url, policy))
+            .transpose()?;
         let header_key = headers
             .get("idempotency-key")
             .map(|v| {
@@ -56,7 +62,7 @@ impl PublishRequest {
             (None, Some(k)) => Some(IdempotencyKey::parse("Idempotency-Key", k)?),
             (None, None) => None,
         };
-        Ok(NewEvent {
+        let event = NewEvent {
             event_type: EventType::parse("type", &self.event_type)?,
             stream: StreamName::parse_for_publish(
                 "stream",
@@ -71,7 +77,9 @@ impl PublishRequest {
             data: self.data,
             raw: self.raw,
             idempotency_key: key,
-        })
+            one_shot: None,
+        };
+        Ok((event, webhook_url))
     }
 }
 
@@ -81,7 +89,10 @@ pub async fn publish(
     headers: HeaderMap,
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let new = request.parse(&headers)?;
+    let (mut new, webhook_url) = request.parse(&headers, &state.url_policy)?;
+    if let Some(url) = webhook_url {
+        new.one_shot = Some(one_shot_destination(&state, &org, &new.stream, url).await?);
+    }
     let published = state.store.publish(&org, new, state.clock.now_ms()).await?;
     if published.created && published.deliveries > 0 {
         state.dispatcher.notify_one();
@@ -100,6 +111,29 @@ pub async fn publish(
             "deliveries": published.deliveries,
         })),
     ))
+}
+
+/// A destination for one event's `webhook_url`: default settings, signed with the org's
+/// keys as they are now (sealed to this destination, so retries sign the same way).
+async fn one_shot_destination(
+    state: &AppState,
+    org: &OrgId,
+    stream: &StreamName,
+    url: DestinationUrl,
+) -> Result<Destination, ApiError> {
+    let keys = org::signing_keys(state, org).await?;
+    let id = DestinationId::generate();
+    let now = state.clock.now_ms();
+    Ok(Destination {
+        keys: state.master_key.seal(&keys, id.as_str()),
+        id,
+        org_id: org.clone(),
+        stream: Some(stream.clone()),
+        settings: DestinationSettings::new(url),
+        health: DestinationHealth::default(),
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 fn view(event: &Event) -> Value {

@@ -5,6 +5,7 @@ mod deliveries;
 mod destinations;
 mod events;
 mod ops;
+mod org;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -37,6 +38,8 @@ pub fn routes() -> Router<AppState> {
             "/v1/destinations/{id}/rotate-secret",
             post(destinations::rotate_secret),
         )
+        .route("/v1/org/signing-secret", get(org::get))
+        .route("/v1/org/signing-secret/rotate", post(org::rotate))
         .route("/v1/deliveries", get(deliveries::list))
         .route("/v1/deliveries/{id}", get(deliveries::get))
         .route("/v1/deliveries/{id}/redeliver", post(deliveries::redeliver))

@@ -68,6 +68,7 @@ impl Fixture {
             data: json!({}),
             raw: None,
             idempotency_key: None,
+            one_shot: None,
         };
         self.store
             .publish(&self.org.id, event, self.clock.now_ms())

@@ -4,6 +4,7 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::sealed::SealedKeys;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
@@ -77,6 +78,18 @@ pub async fn org_for_key(conn: &mut PgConnection, key_hash: &str) -> StoreResult
     Ok(org.map(OrgId::from_trusted))
 }
 
+pub async fn org_signing_keys(
+    conn: &mut PgConnection,
+    org: &OrgId,
+) -> StoreResult<Option<SealedKeys>> {
+    let keys: Option<Option<String>> =
+        sqlx::query_scalar("SELECT signing_keys FROM orgs WHERE id = $1")
+            .bind(org.as_str())
+            .fetch_optional(conn)
+            .await?;
+    Ok(keys.flatten().map(SealedKeys::from_stored))
+}
+
 pub async fn list_api_keys(conn: &mut PgConnection, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
     let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
         "SELECT id, org_id, key_hash, display_prefix, created_at FROM api_keys
@@ -138,7 +151,7 @@ pub async fn get_destination(
     id: &DestinationId,
 ) -> StoreResult<Option<Destination>> {
     let mut q = select(DESTINATION_COLUMNS, "destinations", org);
-    q.push(" AND deleted_at IS NULL");
+    q.push(" AND deleted_at IS NULL AND NOT one_shot");
     filter(&mut q, "id =", Some(id.to_string()));
     one(conn, q, rows::destination).await
 }
@@ -149,7 +162,7 @@ pub async fn list_destinations(
     query: &DestinationQuery,
 ) -> StoreResult<Page<Destination>> {
     let mut q = select(DESTINATION_COLUMNS, "destinations", org);
-    q.push(" AND deleted_at IS NULL");
+    q.push(" AND deleted_at IS NULL AND NOT one_shot");
     filter(
         &mut q,
         "stream =",

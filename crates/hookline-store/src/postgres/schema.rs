@@ -8,7 +8,8 @@ use crate::StoreResult;
 /// Any constant unique to Hookline's migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6c69_6e65; // "hookline"
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE orgs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -112,7 +113,13 @@ CREATE TABLE attempts (
     error_message TEXT
 );
 CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
-"#];
+"#,
+    // See the SQLite schema: one-shot destinations and the org signing keys.
+    r#"
+ALTER TABLE destinations ADD COLUMN one_shot BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE orgs ADD COLUMN signing_keys TEXT;
+"#,
+];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory
 /// lock: a node that starts while another migrates waits, then finds nothing to do.

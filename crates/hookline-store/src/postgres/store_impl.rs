@@ -58,6 +58,21 @@ impl Store for PgStore {
         on_conn!(self, |conn| reads::org_for_key(conn, key_hash))
     }
 
+    async fn org_signing_keys(&self, org: &OrgId) -> StoreResult<Option<SealedKeys>> {
+        on_conn!(self, |conn| reads::org_signing_keys(conn, org))
+    }
+
+    async fn set_org_signing_keys(
+        &self,
+        org: &OrgId,
+        keys: &SealedKeys,
+        expected: Option<&SealedKeys>,
+    ) -> StoreResult<bool> {
+        on_conn!(self, |conn| writes::set_org_signing_keys(
+            conn, org, keys, expected
+        ))
+    }
+
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let key = event.idempotency_key.clone();
         let notify = self.notify_due(now);
@@ -82,7 +97,11 @@ impl Store for PgStore {
     }
 
     async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
-        on_conn!(self, |conn| writes::insert_destination(conn, destination))
+        on_conn!(self, |conn| writes::insert_destination(
+            conn,
+            destination,
+            false
+        ))
     }
 
     async fn get_destination(

@@ -97,10 +97,12 @@ pub async fn publish(
     .fetch_one(&mut *conn)
     .await?;
     let idempotency_key = new.idempotency_key.clone();
+    let one_shot = new.one_shot.clone();
     let event = new.into_event(org.clone(), seq, now);
     let sql = format!(
         "SELECT {DESTINATION_COLUMNS} FROM destinations
-         WHERE org_id = $1 AND deleted_at IS NULL AND (stream IS NULL OR stream = $2)"
+         WHERE org_id = $1 AND deleted_at IS NULL AND NOT one_shot
+           AND (stream IS NULL OR stream = $2)"
     );
     let destinations = sqlx::query(&sql)
         .bind(org.as_str())
@@ -110,7 +112,11 @@ pub async fn publish(
         .iter()
         .map(rows::destination)
         .collect::<StoreResult<Vec<_>>>()?;
-    let wanted: Vec<&Destination> = destinations.iter().filter(|d| d.wants(&event)).collect();
+    let mut wanted: Vec<&Destination> = destinations.iter().filter(|d| d.wants(&event)).collect();
+    if let Some(one_shot) = &one_shot {
+        insert_destination(conn, one_shot, true).await?;
+        wanted.push(one_shot);
+    }
     for destination in &wanted {
         sqlx::query(
             "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
@@ -172,11 +178,16 @@ pub async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
     Ok(())
 }
 
-pub async fn insert_destination(conn: &mut PgConnection, d: &Destination) -> StoreResult<()> {
+/// Inserts a destination; a one-shot one (`webhook_url`) takes only the event it came with.
+pub async fn insert_destination(
+    conn: &mut PgConnection,
+    d: &Destination,
+    one_shot: bool,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO destinations (id, org_id, stream, settings, enabled, secret, timeout_secs,
-             created_at, updated_at, ordered)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             created_at, updated_at, ordered, one_shot)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(d.id.as_str())
     .bind(d.org_id.as_str())
@@ -188,6 +199,7 @@ pub async fn insert_destination(conn: &mut PgConnection, d: &Destination) -> Sto
     .bind(d.created_at)
     .bind(d.updated_at)
     .bind(d.settings.ordered)
+    .bind(one_shot)
     .execute(conn)
     .await?;
     Ok(())
@@ -220,6 +232,23 @@ pub async fn update_destination_settings(
     if done.rows_affected() > 0 && settings.enabled {
         notify_work(conn).await?;
     }
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_org_signing_keys(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    keys: &SealedKeys,
+    expected: Option<&SealedKeys>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE orgs SET signing_keys = $1 WHERE id = $2 AND signing_keys IS NOT DISTINCT FROM $3",
+    )
+    .bind(keys.as_str())
+    .bind(org.as_str())
+    .bind(expected.map(SealedKeys::as_str))
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -31,7 +31,7 @@ impl DestinationCache {
             return Ok(found.clone());
         }
         let sql = format!(
-            "SELECT {} FROM destinations WHERE org_id = ?1 AND deleted_at IS NULL",
+            "SELECT {} FROM destinations WHERE org_id = ?1 AND deleted_at IS NULL AND one_shot = 0",
             rows::DESTINATION_COLUMNS
         );
         let mut stmt = conn.prepare_cached(&sql)?;

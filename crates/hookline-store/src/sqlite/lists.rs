@@ -5,6 +5,7 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::sealed::SealedKeys;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -86,6 +87,14 @@ pub fn org_for_key(conn: &Connection, key_hash: &str) -> StoreResult<Option<OrgI
         .map(OrgId::from_trusted))
 }
 
+pub fn org_signing_keys(conn: &Connection, org: &OrgId) -> StoreResult<Option<SealedKeys>> {
+    let keys: Option<Option<String>> = conn
+        .prepare_cached("SELECT signing_keys FROM orgs WHERE id = ?1")?
+        .query_row(params![org.as_str()], |r| r.get(0))
+        .optional()?;
+    Ok(keys.flatten().map(SealedKeys::from_stored))
+}
+
 pub fn list_api_keys(conn: &Connection, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, org_id, key_hash, display_prefix, created_at FROM api_keys
@@ -140,7 +149,8 @@ pub fn get_destination(
     id: &DestinationId,
 ) -> StoreResult<Option<Destination>> {
     let sql = format!(
-        "SELECT {} FROM destinations WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL",
+        "SELECT {} FROM destinations
+         WHERE id = ?1 AND org_id = ?2 AND deleted_at IS NULL AND one_shot = 0",
         rows::DESTINATION_COLUMNS
     );
     Ok(conn
@@ -155,7 +165,7 @@ pub fn list_destinations(
     q: &DestinationQuery,
 ) -> StoreResult<Page<Destination>> {
     let mut c = Conditions::for_org(org);
-    c.clauses.push("deleted_at IS NULL".into());
+    c.clauses.push("deleted_at IS NULL AND one_shot = 0".into());
     c.add("stream = ?", q.stream.as_ref().map(|s| text(s.as_str())));
     c.page(
         conn,

@@ -44,15 +44,23 @@ pub fn publish(
         )?
         .query_row(params![org.as_str(), new.stream.as_str()], |r| r.get(0))?;
     let idempotency_key = new.idempotency_key.clone();
+    let one_shot = new.one_shot.clone();
     let event = new.into_event(org.clone(), seq, now);
     let destinations = state.destinations.of_org(conn, org)?;
+    if let Some(one_shot) = &one_shot {
+        super::writes::insert_destination_row(conn, one_shot, true)?;
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
              event_type, state, run_at, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8)",
     )?;
     let mut deliveries = 0u32;
-    for destination in destinations.iter().filter(|d| d.wants(&event)) {
+    let matching = destinations
+        .iter()
+        .filter(|d| d.wants(&event))
+        .map(|d| &**d);
+    for destination in matching.chain(one_shot.as_ref()) {
         insert.execute(params![
             DeliveryId::generate().as_str(),
             org.as_str(),

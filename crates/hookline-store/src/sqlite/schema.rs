@@ -117,6 +117,13 @@ CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event
 DROP INDEX deliveries_destination;
 CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
 "#,
+    // One-shot destinations (`webhook_url` on publish) are rows like any other, so the
+    // queue needs nothing new, but they match no later event and are never listed.
+    // Orgs get sealed signing keys for them.
+    r#"
+ALTER TABLE destinations ADD COLUMN one_shot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orgs ADD COLUMN signing_keys TEXT;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

@@ -60,6 +60,25 @@ impl Store for SqliteStore {
         Ok(org)
     }
 
+    async fn org_signing_keys(&self, org: &OrgId) -> StoreResult<Option<SealedKeys>> {
+        let org = org.clone();
+        self.read(move |conn| lists::org_signing_keys(conn, &org))
+            .await
+    }
+
+    async fn set_org_signing_keys(
+        &self,
+        org: &OrgId,
+        keys: &SealedKeys,
+        expected: Option<&SealedKeys>,
+    ) -> StoreResult<bool> {
+        let (org, keys, expected) = (org.clone(), keys.clone(), expected.cloned());
+        self.write(move |conn, _| {
+            writes::set_org_signing_keys(conn, &org, &keys, expected.as_ref())
+        })
+        .await
+    }
+
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let org = org.clone();
         self.write_or_busy(move |conn, state| publish::publish(conn, state, &org, event, now))

@@ -48,21 +48,32 @@ pub fn insert_destination(
     d: &Destination,
 ) -> StoreResult<()> {
     state.destinations.forget_org(d.org_id.as_str());
-    conn.execute(
+    insert_destination_row(conn, d, false)
+}
+
+/// The row alone; a one-shot destination (`webhook_url`) takes only the event it came
+/// with, so it never enters the cache of destinations that events are matched against.
+pub fn insert_destination_row(
+    conn: &Connection,
+    d: &Destination,
+    one_shot: bool,
+) -> StoreResult<()> {
+    conn.prepare_cached(
         "INSERT INTO destinations (id, org_id, stream, settings, enabled, secret, created_at,
-             updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            d.id.as_str(),
-            d.org_id.as_str(),
-            d.stream.as_ref().map(|s| s.as_str()),
-            crate::raw::settings_json(&d.settings),
-            d.settings.enabled,
-            d.keys.as_str(),
-            d.created_at,
-            d.updated_at,
-        ],
-    )?;
+             updated_at, one_shot)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        d.id.as_str(),
+        d.org_id.as_str(),
+        d.stream.as_ref().map(|s| s.as_str()),
+        crate::raw::settings_json(&d.settings),
+        d.settings.enabled,
+        d.keys.as_str(),
+        d.created_at,
+        d.updated_at,
+        one_shot,
+    ])?;
     Ok(())
 }
 
@@ -92,6 +103,23 @@ pub fn update_destination_settings(
     if changed > 0 && settings.enabled {
         state.due().refresh(conn, id.as_str())?;
     }
+    Ok(changed > 0)
+}
+
+pub fn set_org_signing_keys(
+    conn: &Connection,
+    org: &OrgId,
+    keys: &SealedKeys,
+    expected: Option<&SealedKeys>,
+) -> StoreResult<bool> {
+    let changed = conn.execute(
+        "UPDATE orgs SET signing_keys = ?1 WHERE id = ?2 AND signing_keys IS ?3",
+        params![
+            keys.as_str(),
+            org.as_str(),
+            expected.map(SealedKeys::as_str)
+        ],
+    )?;
     Ok(changed > 0)
 }
 
