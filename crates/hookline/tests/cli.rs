@@ -90,14 +90,14 @@ async fn listen_verifies_real_deliveries_and_refuses_bad_signatures() {
 }
 
 fn verify(signature: &str, body: &str) -> (bool, String) {
+    verify_with(&["--id", "msg_p5jXN8AQM9LWM0D4loKWxJek"], signature, body)
+}
+
+fn verify_with(extra: &[&str], signature: &str, body: &str) -> (bool, String) {
     let mut child = Command::new(BIN)
         .args(["verify", "--ignore-timestamp", "--secret", SECRET])
-        .args([
-            "--id",
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            "--timestamp",
-            "1614265330",
-        ])
+        .args(["--timestamp", "1614265330"])
+        .args(extra)
         .args(["--signature", signature])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -125,8 +125,18 @@ fn verify_exits_zero_for_a_valid_signature_and_one_otherwise() {
     assert_eq!(out.trim(), "valid");
     let (ok, out) = verify("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=", body);
     assert!(!ok);
-    assert!(out.contains("no v1 signature"), "{out}");
+    assert!(out.contains("no signature in the header matches"), "{out}");
     let (ok, _) = verify("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", "{}");
+    assert!(!ok, "a tampered body fails");
+}
+
+#[test]
+fn verify_checks_hex_scheme_headers() {
+    // HMAC-SHA256 of "1614265330.{}" under the secret, as the hookline-verify docs show.
+    let header = "sha256=0dc3c49d8b682e966b8db935231f291b943f4a2d812eed18ef7a090c021dde59";
+    let (ok, out) = verify_with(&["--hex-prefix", "sha256="], header, "{}");
+    assert!(ok, "{out}");
+    let (ok, _) = verify_with(&["--hex-prefix", "sha256="], header, "[]");
     assert!(!ok, "a tampered body fails");
 }
 
