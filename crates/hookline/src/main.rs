@@ -3,6 +3,11 @@
 
 mod commands;
 
+/// Every request allocates (JSON, headers, SQLite rows); mimalloc's per-thread free lists
+/// beat glibc malloc's locking under this load (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
