@@ -47,6 +47,8 @@ enum Command {
     Listen(commands::listen::ListenArgs),
     /// Verify one request's signature (body on stdin); exit 0 if valid, 1 if not.
     Verify(commands::verify::VerifyArgs),
+    /// Publish one event to a running server.
+    Publish(commands::publish::PublishArgs),
 }
 
 #[derive(Subcommand)]
@@ -176,9 +178,20 @@ impl StoreArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     telemetry::init();
-    match Cli::parse().command {
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(e) => {
+            // The causes, one line, for people; never a backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Serve(args) => serve(args).await?,
         Command::Migrate(args) => {
             let config = args.resolve(Overrides::default())?;
@@ -194,6 +207,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Listen(args) => commands::listen::run(args).await?,
         Command::Verify(args) => return commands::verify::run(args),
+        Command::Publish(args) => commands::publish::run(args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! The developer commands, run as the real binary: `listen` receives and verifies a
-//! real delivery; `verify` checks published vectors; every command documents an example.
+//! real delivery; `verify` checks published vectors; `publish` goes through the API of a
+//! running server; every command documents an example.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::app::TestApp;
 use support::process::KillOnDrop;
+use support::receiver::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -149,6 +151,7 @@ fn every_command_has_help_with_an_example() {
         vec!["org", "create", "--help"],
         vec!["listen", "--help"],
         vec!["verify", "--help"],
+        vec!["publish", "--help"],
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -158,4 +161,59 @@ fn every_command_has_help_with_an_example() {
             "{args:?} help lacks an example:\n{text}"
         );
     }
+}
+
+/// Runs `hookline publish` against `app` with `args`; its exit status and output.
+async fn publish_cli(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(BIN)
+        .arg("publish")
+        .args(["--url", &app.base])
+        .env("HOOKLINE_API_KEY", &app.key)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn publish_sends_an_event_through_the_api() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.destination(&receiver.url, json!({})).await;
+    let args = [
+        "--type",
+        "turn.completed",
+        "--stream",
+        "sess_9",
+        "--data",
+        r#"{"tokens": 812}"#,
+        "--id",
+        "once",
+        "--json",
+    ];
+    let (ok, out) = publish_cli(&app, &args).await;
+    assert!(ok, "{out}");
+    let answer: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(answer["stream"], "sess_9");
+    assert_eq!(answer["deliveries"], 1);
+    let got = receiver
+        .wait_for(1, Duration::from_secs(10))
+        .await
+        .remove(0)
+        .json();
+    assert_eq!(got["data"]["tokens"], 812);
+    assert_eq!(got["id"], answer["id"]);
+
+    let (ok, out) = publish_cli(&app, &args[..8]).await;
+    assert!(ok && out.contains("already published"), "{out}");
+    let (ok, out) = publish_cli(&app, &["--type", "a.b", "--data", "{oops"]).await;
+    assert!(!ok && out.contains("--data is not valid JSON"), "{out}");
+    let (ok, out) = publish_cli(&app, &["--type", "Not A Type"]).await;
+    assert!(!ok && out.contains("422"), "{out}");
 }

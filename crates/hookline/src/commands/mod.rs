@@ -2,4 +2,5 @@
 
 pub mod listen;
 pub mod org;
+pub mod publish;
 pub mod verify;
