@@ -12,8 +12,8 @@ use axum::extract::DefaultBodyLimit;
 use hookline_core::clock::Clock;
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
+use hookline_dispatch::Dispatcher;
 use hookline_store::Store;
-use tokio::sync::Notify;
 
 pub use error::ApiError;
 
@@ -27,8 +27,8 @@ pub struct AppState {
     pub url_policy: Arc<UrlPolicy>,
     /// Seals destination keys before they are stored, and opens them for hints.
     pub master_key: MasterKey,
-    /// Wakes the dispatcher when new work is committed.
-    pub dispatcher: Arc<Notify>,
+    /// Woken when new work is committed; sends test pings.
+    pub dispatcher: Arc<Dispatcher>,
 }
 
 pub fn router(state: AppState) -> Router {

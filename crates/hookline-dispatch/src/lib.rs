@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookline_core::clock::{Clock, Millis};
+use hookline_core::delivery::Attempt;
 use hookline_core::ids::{DeliveryId, DestinationId};
-use hookline_core::retry::Decision;
+use hookline_core::retry::{AttemptResult, Decision};
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
@@ -120,6 +121,18 @@ impl Dispatcher {
     /// Notify this after committing new or newly due work; the loop claims at once.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
+    }
+
+    /// Tells the loop new work was committed.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sends `ping` once, now, exactly as a delivery would be sent, and records nothing:
+    /// the attempt, and whether the receiver answered 2xx.
+    pub async fn send_test(&self, ping: &ClaimedDelivery) -> (Attempt, bool) {
+        let (attempt, result) = self.sender.attempt(ping, self.clock.now_ms()).await;
+        (attempt, matches!(result, AttemptResult::Success))
     }
 
     /// Claims one batch and sends all of it, returning how many attempts were made.

@@ -52,7 +52,7 @@ pub async fn run(
         clock,
         url_policy: Arc::new(policy),
         master_key,
-        dispatcher: dispatcher.waker(),
+        dispatcher: dispatcher.clone(),
     };
     let dispatching = tokio::spawn(dispatcher.run(shutdown.clone()));
     tracing::info!(

@@ -40,7 +40,7 @@ fn header_map(headers: &[(String, String)]) -> Map<String, Value> {
         .collect()
 }
 
-fn attempt_view(a: &Attempt) -> Value {
+pub(crate) fn attempt_view(a: &Attempt) -> Value {
     json!({
         "id": a.id,
         "delivery_id": a.delivery_id,
@@ -119,6 +119,6 @@ pub async fn redeliver(
         .redeliver(&org, &id, state.clock.now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    state.dispatcher.notify_one();
+    state.dispatcher.wake();
     Ok((StatusCode::ACCEPTED, Json(view(&delivery))))
 }

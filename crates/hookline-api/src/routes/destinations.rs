@@ -112,7 +112,7 @@ pub async fn create_for_stream(
     create(state, org, Some(stream), fields).await
 }
 
-fn parse_id(id: &str) -> Result<DestinationId, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<DestinationId, ApiError> {
     DestinationId::parse(id).ok_or_else(|| ApiError::not_found("destination"))
 }
 
@@ -178,7 +178,7 @@ pub async fn update(
         return Err(ApiError::not_found("destination"));
     }
     if destination.settings.enabled {
-        state.dispatcher.notify_one();
+        state.dispatcher.wake();
     }
     let updated = state
         .store

@@ -95,7 +95,7 @@ pub async fn publish(
     }
     let published = state.store.publish(&org, new, state.clock.now_ms()).await?;
     if published.created && published.deliveries > 0 {
-        state.dispatcher.notify_one();
+        state.dispatcher.wake();
     }
     let status = if published.created {
         StatusCode::ACCEPTED

@@ -6,6 +6,7 @@ mod destinations;
 mod events;
 mod ops;
 mod org;
+mod test_ping;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -38,6 +39,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/destinations/{id}/rotate-secret",
             post(destinations::rotate_secret),
         )
+        .route("/v1/destinations/{id}/test", post(test_ping::send))
         .route("/v1/org/signing-secret", get(org::get))
         .route("/v1/org/signing-secret/rotate", post(org::rotate))
         .route("/v1/deliveries", get(deliveries::list))
