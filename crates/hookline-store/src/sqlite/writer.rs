@@ -12,6 +12,9 @@
 //! another API write in it commits with `synchronous=FULL`, which also makes every
 //! earlier bookkeeping commit durable.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,11 +56,12 @@ pub enum Admission {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, state: WriterState) -> Self {
+    /// Starts the writer thread; it restarts the WAL when `restart_wanted` is raised.
+    pub fn start(conn: Connection, state: WriterState, restart_wanted: Arc<AtomicBool>) -> Self {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("hookline-sqlite-writer".into())
-            .spawn(move || write_loop(conn, state, receiver))
+            .spawn(move || write_loop(conn, state, receiver, restart_wanted))
             .expect("spawning the writer thread");
         Self { jobs }
     }
@@ -124,7 +128,12 @@ fn in_savepoint<T>(
     }
 }
 
-fn write_loop(conn: Connection, mut state: WriterState, mut jobs: mpsc::Receiver<Job>) {
+fn write_loop(
+    conn: Connection,
+    mut state: WriterState,
+    mut jobs: mpsc::Receiver<Job>,
+    restart_wanted: Arc<AtomicBool>,
+) {
     let mut synchronous = Durability::PowerLoss;
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
@@ -170,6 +179,13 @@ fn write_loop(conn: Connection, mut state: WriterState, mut jobs: mpsc::Receiver
         }
         for reply in replies {
             reply(outcome.as_ref().err().cloned());
+        }
+        if restart_wanted.swap(false, Ordering::Relaxed) {
+            // Between transactions the writer blocks nobody by waiting for itself; see
+            // `start_checkpoints` for why the WAL must restart.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "restarting the WAL failed; will retry");
+            }
         }
     }
 }
