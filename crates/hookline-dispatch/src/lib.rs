@@ -4,6 +4,7 @@
 //! `step` runs one claim-and-send round to completion so tests can drain the queue
 //! deterministically; `run` is the long-lived loop with back-pressure and shutdown.
 
+mod key_cache;
 mod resolver;
 mod sender;
 mod throttle;

@@ -3,23 +3,21 @@
 //! The client never follows redirects and ignores proxy settings from the environment:
 //! a webhook goes to the address the destination names, or nowhere.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, ErrorKind};
-use hookline_core::destination::Destination;
 use hookline_core::envelope::Envelope;
-use hookline_core::ids::{AttemptId, DestinationId};
-use hookline_core::keys::SigningKeys;
+use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
-use hookline_core::sealed::{MasterKey, SealedKeys};
+use hookline_core::sealed::MasterKey;
 use hookline_core::signing::signature_headers;
 use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
 use hookline_store::ClaimedDelivery;
 
 use crate::DispatcherConfig;
+use crate::key_cache::KeyCache;
 use crate::resolver::{BLOCKED, GuardedResolver};
 
 const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
@@ -250,48 +248,6 @@ impl Sender {
             truncated,
             retry_after_secs,
         })
-    }
-}
-
-/// Opened keys by destination, so a busy destination's keys are opened once, not per
-/// attempt. An entry is used only while the sealed value it came from is unchanged.
-struct KeyCache {
-    master: MasterKey,
-    opened: std::sync::Mutex<HashMap<DestinationId, (SealedKeys, Arc<SigningKeys>)>>,
-}
-
-const KEY_CACHE_LIMIT: usize = 10_000;
-
-impl KeyCache {
-    fn new(master: MasterKey) -> Self {
-        Self {
-            master,
-            opened: Default::default(),
-        }
-    }
-
-    fn open(&self, destination: &Destination) -> Option<Arc<SigningKeys>> {
-        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((sealed, keys)) = opened.get(&destination.id)
-            && *sealed == destination.keys
-        {
-            return Some(keys.clone());
-        }
-        let keys = match self.master.open(&destination.keys, destination.id.as_str()) {
-            Ok(keys) => Arc::new(keys),
-            Err(e) => {
-                tracing::error!(destination = %destination.id, error = %e, "cannot sign");
-                return None;
-            }
-        };
-        if opened.len() >= KEY_CACHE_LIMIT {
-            opened.clear();
-        }
-        opened.insert(
-            destination.id.clone(),
-            (destination.keys.clone(), keys.clone()),
-        );
-        Some(keys)
     }
 }
 
