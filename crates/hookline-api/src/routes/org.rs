@@ -54,14 +54,20 @@ pub async fn rotate(
         return Err(hookline_core::ValidationError::new(field, "is not a field of rotate").into());
     }
     loop {
-        let current = signing_keys(&state, &org).await?;
-        let expected = state.store.org_signing_keys(&org).await?;
+        let sealed = state.store.org_signing_keys(&org).await?;
         let now = state.clock.now_ms();
-        let rotated = current.rotate(None, now + grace_secs * 1000);
-        let sealed = state.master_key.seal(&rotated, org.as_str());
+        // No keys yet: nothing was ever signed, so nothing needs a grace period.
+        let rotated = match &sealed {
+            Some(sealed) => state
+                .master_key
+                .open(sealed, org.as_str())?
+                .rotate(None, now + grace_secs * 1000),
+            None => SigningKeys::new(None),
+        };
+        let replacement = state.master_key.seal(&rotated, org.as_str());
         if state
             .store
-            .set_org_signing_keys(&org, &sealed, expected.as_ref())
+            .set_org_signing_keys(&org, &replacement, sealed.as_ref())
             .await?
         {
             let mut body = view(&rotated, now);
