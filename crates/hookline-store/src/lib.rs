@@ -71,12 +71,14 @@ pub trait Store: Send + Sync + 'static {
         settings: &DestinationSettings,
         now: Millis,
     ) -> StoreResult<bool>;
-    /// Replaces the sealed signing keys (rotation). False if there is no such destination.
+    /// Replaces the sealed signing keys (rotation) if they are still `expected`
+    /// (compare-and-set). False if they had changed or there is no such destination.
     async fn replace_destination_keys(
         &self,
         org: &OrgId,
         id: &DestinationId,
         keys: &SealedKeys,
+        expected: &SealedKeys,
         now: Millis,
     ) -> StoreResult<bool>;
     /// Deletes the destination and cancels its unfinished deliveries.

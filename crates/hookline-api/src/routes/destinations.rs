@@ -220,31 +220,34 @@ pub async fn rotate_secret(
     if let Some(field) = fields.keys().next() {
         return Err(ValidationError::new(field, "is not a field of rotate-secret").into());
     }
-    let destination = state
-        .store
-        .get_destination(&org, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("destination"))?;
-    let current = state.master_key.open(&destination.keys, id.as_str())?;
-    let now = state.clock.now_ms();
-    let rotated = current.rotate(secret, now + grace_secs * 1000);
-    let sealed = state.master_key.seal(&rotated, id.as_str());
-    if !state
-        .store
-        .replace_destination_keys(&org, &id, &sealed, now)
-        .await?
-    {
-        return Err(ApiError::not_found("destination"));
+    // Compare-and-set: of two concurrent rotations one wins and the other starts over
+    // from the winner's keys, so no caller is handed a secret that was overwritten.
+    loop {
+        let destination = state
+            .store
+            .get_destination(&org, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("destination"))?;
+        let current = state.master_key.open(&destination.keys, id.as_str())?;
+        let now = state.clock.now_ms();
+        let rotated = current.rotate(secret.clone(), now + grace_secs * 1000);
+        let sealed = state.master_key.seal(&rotated, id.as_str());
+        if state
+            .store
+            .replace_destination_keys(&org, &id, &sealed, &destination.keys, now)
+            .await?
+        {
+            let updated = Destination {
+                keys: sealed,
+                updated_at: now,
+                ..destination
+            };
+            let mut body = view(&state.master_key, &updated);
+            body["secret"] = json!(rotated.secret.expose());
+            body["previous_secret_expires_at"] = json!(rfc3339(now + grace_secs * 1000));
+            return Ok(Json(body));
+        }
     }
-    let updated = Destination {
-        keys: sealed,
-        updated_at: now,
-        ..destination
-    };
-    let mut body = view(&state.master_key, &updated);
-    body["secret"] = json!(rotated.secret.expose());
-    body["previous_secret_expires_at"] = json!(rfc3339(now + grace_secs * 1000));
-    Ok(Json(body))
 }
 
 pub async fn delete(

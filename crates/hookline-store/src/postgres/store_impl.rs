@@ -137,10 +137,11 @@ impl Store for PgStore {
         org: &OrgId,
         id: &DestinationId,
         keys: &SealedKeys,
+        expected: &SealedKeys,
         now: Millis,
     ) -> StoreResult<bool> {
         in_tx!(self, |conn| writes::replace_destination_keys(
-            conn, org, id, keys, now
+            conn, org, id, keys, expected, now
         ))
     }
 

@@ -257,16 +257,18 @@ pub async fn replace_destination_keys(
     org: &OrgId,
     id: &DestinationId,
     keys: &SealedKeys,
+    expected: &SealedKeys,
     now: Millis,
 ) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE destinations SET secret = $1, updated_at = $2
-         WHERE id = $3 AND org_id = $4 AND deleted_at IS NULL",
+         WHERE id = $3 AND org_id = $4 AND deleted_at IS NULL AND secret = $5",
     )
     .bind(keys.as_str())
     .bind(now)
     .bind(id.as_str())
     .bind(org.as_str())
+    .bind(expected.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)

@@ -142,11 +142,13 @@ impl Store for SqliteStore {
         org: &OrgId,
         id: &DestinationId,
         keys: &SealedKeys,
+        expected: &SealedKeys,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, id, keys) = (org.clone(), id.clone(), keys.clone());
+        let (org, id) = (org.clone(), id.clone());
+        let (keys, expected) = (keys.clone(), expected.clone());
         self.write(move |conn, state| {
-            writes::replace_destination_keys(conn, state, &org, &id, &keys, now)
+            writes::replace_destination_keys(conn, state, &org, &id, &keys, &expected, now)
         })
         .await
     }

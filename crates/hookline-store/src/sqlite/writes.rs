@@ -129,13 +129,20 @@ pub fn replace_destination_keys(
     org: &OrgId,
     id: &DestinationId,
     keys: &SealedKeys,
+    expected: &SealedKeys,
     now: Millis,
 ) -> StoreResult<bool> {
     state.destinations.forget_org(org.as_str());
     let changed = conn.execute(
         "UPDATE destinations SET secret = ?1, updated_at = ?2
-         WHERE id = ?3 AND org_id = ?4 AND deleted_at IS NULL",
-        params![keys.as_str(), now, id.as_str(), org.as_str()],
+         WHERE id = ?3 AND org_id = ?4 AND deleted_at IS NULL AND secret = ?5",
+        params![
+            keys.as_str(),
+            now,
+            id.as_str(),
+            org.as_str(),
+            expected.as_str()
+        ],
     )?;
     Ok(changed > 0)
 }
