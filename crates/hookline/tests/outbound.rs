@@ -204,6 +204,13 @@ async fn a_destination_that_only_fails_is_disabled_and_the_org_is_told() {
     );
 }
 
+/// Creates a destination that must be refused; the 422's message.
+async fn refusal(app: &TestApp, destination: Value) -> String {
+    let (status, body) = app.post("/v1/destinations", destination).await;
+    assert_eq!(status, 422, "{body}");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
 /// Writes `pem` into the app's data directory and trusts it for destinations.
 fn ca_file(dir: &std::path::Path, pem: &str) -> std::path::PathBuf {
     let path = dir.join("test-ca.pem");
@@ -274,17 +281,8 @@ async fn denied_cidrs_win_even_in_dev_mode_at_create_and_at_connect() {
     })
     .await;
     let receiver = Receiver::start().await;
-    let (status, body) = app
-        .post("/v1/destinations", json!({"url": receiver.url}))
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("denied_cidrs"),
-        "{body}"
-    );
+    let refused = refusal(&app, json!({"url": receiver.url})).await;
+    assert!(refused.contains("denied_cidrs"), "{refused}");
 
     // A name is not resolved at create time; the connection is refused instead.
     let port = receiver.url.rsplit(':').next().unwrap();
@@ -326,17 +324,8 @@ async fn allowed_cidrs_open_one_private_range_without_dev_mode() {
 async fn allowed_ports_limit_where_destinations_may_point() {
     let app = TestApp::spawn_tuned(true, false, |c| c.allowed_ports = vec![443]).await;
     let receiver = Receiver::start().await;
-    let (status, body) = app
-        .post("/v1/destinations", json!({"url": receiver.url}))
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("allowed_ports"),
-        "{body}"
-    );
+    let refused = refusal(&app, json!({"url": receiver.url})).await;
+    assert!(refused.contains("allowed_ports"), "{refused}");
     let (status, _) = app
         .post(
             "/v1/destinations",
