@@ -13,7 +13,7 @@ use sha2::Sha256;
 use crate::ValidationError;
 use crate::clock::Millis;
 use crate::destination::check_header_name;
-use crate::keys::SigningKeys;
+use crate::keys::{Ed25519Key, SigningKeys};
 use crate::secret::SigningSecret;
 
 /// How a destination's requests are signed.
@@ -147,20 +147,15 @@ pub fn signature_headers(
     body: &[u8],
     now: Millis,
 ) -> Vec<(String, String)> {
-    let retired = keys.retired_at(now);
+    // The signed content is built once and signed with every key that still signs.
     let content = signed_content(msg_id, timestamp, body);
-    let standard = match scheme {
-        SignatureScheme::Ed25519 => {
-            let mut sigs = vec![format!("v1a,{}", keys.ed25519.sign(&content))];
-            sigs.extend(retired.map(|r| format!("v1a,{}", r.ed25519.sign(&content))));
-            sigs.join(" ")
-        }
-        _ => {
-            let mut sigs = vec![sign_standard(&keys.secret, msg_id, timestamp, body)];
-            sigs.extend(retired.map(|r| sign_standard(&r.secret, msg_id, timestamp, body)));
-            sigs.join(" ")
-        }
+    let sign = |secret: &SigningSecret, ed25519: &Ed25519Key| match scheme {
+        SignatureScheme::Ed25519 => format!("v1a,{}", ed25519.sign(&content)),
+        _ => v1_signature(secret, &content),
     };
+    let mut signatures = vec![sign(&keys.secret, &keys.ed25519)];
+    signatures.extend(keys.retired_at(now).map(|r| sign(&r.secret, &r.ed25519)));
+    let standard = signatures.join(" ");
     let mut headers = vec![("webhook-signature".to_owned(), standard)];
     if let SignatureScheme::HmacSha256Hex(hex) = scheme {
         let signed = match hex.signed {
@@ -200,8 +195,12 @@ fn hmac_sha256(key: &[u8], content: &[u8]) -> Vec<u8> {
 
 /// The value of the `webhook-signature` header for one request.
 pub fn sign_standard(secret: &SigningSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mac = hmac_sha256(secret.key(), &signed_content(msg_id, timestamp, body));
-    format!("v1,{}", STANDARD.encode(mac))
+    v1_signature(secret, &signed_content(msg_id, timestamp, body))
+}
+
+/// `v1,<base64 HMAC-SHA256>` of content already laid out as `{id}.{timestamp}.{body}`.
+fn v1_signature(secret: &SigningSecret, content: &[u8]) -> String {
+    format!("v1,{}", STANDARD.encode(hmac_sha256(secret.key(), content)))
 }
 
 #[cfg(test)]
