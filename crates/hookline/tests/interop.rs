@@ -13,10 +13,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use support::app::TestApp;
 use support::receiver::{Received, Receiver};
+use support::secrets::{SECRET_A, SECRET_B};
 
 const WAIT: Duration = Duration::from_secs(10);
-const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SECRET_B: &str = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy";
 
 fn case(name: &str, kind: &str, key: &str, request: &Received, body: &[u8], expect: bool) -> Value {
     let headers: serde_json::Map<String, Value> =

@@ -7,9 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 use support::app::TestApp;
 use support::receiver::{Receiver, Reply};
-use support::verify::standard_signature_is_valid;
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+use support::secrets::SECRET_A;
+use support::verify::signed_by;
 
 #[tokio::test]
 async fn a_test_ping_is_sent_signed_now_and_answered_with_its_attempt() {
@@ -17,7 +16,7 @@ async fn a_test_ping_is_sent_signed_now_and_answered_with_its_attempt() {
     let receiver = Receiver::start().await;
     receiver.script([Reply::ok().body("pong"), Reply::status(500)]);
     let destination = app
-        .destination(&receiver.url, json!({"secret": SECRET, "enabled": false}))
+        .destination(&receiver.url, json!({"secret": SECRET_A, "enabled": false}))
         .await;
     let path = format!(
         "/v1/destinations/{}/test",
@@ -37,13 +36,7 @@ async fn a_test_ping_is_sent_signed_now_and_answered_with_its_attempt() {
     assert_eq!(body["type"], "webhook.test");
     assert_eq!(body["stream"], "hookline");
     assert_eq!(body["data"]["hello"], 1);
-    assert!(standard_signature_is_valid(
-        SECRET,
-        request.header("webhook-id"),
-        request.header("webhook-timestamp"),
-        &request.body,
-        request.header("webhook-signature"),
-    ));
+    assert!(signed_by(SECRET_A, request));
     assert_eq!(
         attempt["request_headers"]["webhook-signature"],
         request.header("webhook-signature")

@@ -11,28 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::process::{KillOnDrop, create_org_with_binary, free_port, wait_ready};
 use support::receiver::{Receiver, Reply};
+use support::secrets::{SECRET_A, SECRET_B, all_bytes, contains};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
-const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SECRET_B: &str = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy";
-
-/// Every file under `dir`, concatenated.
-fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            bytes.extend(std::fs::read(path).unwrap());
-        }
-    }
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 #[tokio::test]
 async fn secrets_appear_in_no_log_file_or_get_response() {

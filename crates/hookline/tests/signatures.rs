@@ -9,25 +9,14 @@ use std::time::Duration;
 use hookline_verify::{Signed, verify, verify_hex};
 use serde_json::{Value, json};
 use support::app::TestApp;
-use support::receiver::{Received, Receiver};
-use support::verify::standard_signature_is_valid;
+use support::receiver::Receiver;
+use support::secrets::{SECRET_A, SECRET_B, all_bytes, contains};
+use support::verify::{signed_by, standard_signature_is_valid};
 
 const WAIT: Duration = Duration::from_secs(10);
-const SECRET_A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SECRET_B: &str = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy";
 
 fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap()
-}
-
-fn standard_valid(secret: &str, request: &Received) -> bool {
-    standard_signature_is_valid(
-        secret,
-        request.header("webhook-id"),
-        request.header("webhook-timestamp"),
-        &request.body,
-        request.header("webhook-signature"),
-    )
 }
 
 fn now() -> i64 {
@@ -56,7 +45,7 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
     let during = receiver.wait_for(1, WAIT).await.remove(0);
     let entries: Vec<&str> = during.header("webhook-signature").split(' ').collect();
     assert_eq!(entries.len(), 2, "both signatures: {entries:?}");
-    assert!(standard_valid(SECRET_B, &during) && standard_valid(SECRET_A, &during));
+    assert!(signed_by(SECRET_B, &during) && signed_by(SECRET_A, &during));
     assert!(
         standard_signature_is_valid(
             SECRET_B,
@@ -75,9 +64,9 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
     app.publish(json!({"type": "a.b", "data": {}})).await;
     let after = receiver.wait_for(2, WAIT).await.remove(1);
     assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
-    assert!(standard_valid(&new_secret, &after));
+    assert!(signed_by(&new_secret, &after));
     assert!(
-        !standard_valid(SECRET_B, &after),
+        !signed_by(SECRET_B, &after),
         "no grace: the old one is gone"
     );
 
@@ -161,10 +150,7 @@ async fn hex_schemes_add_headers_in_the_receivers_own_convention() {
         now(),
     );
     assert_eq!(verdict, Ok(()));
-    assert!(
-        standard_valid(SECRET_A, &request),
-        "standard headers still sent"
-    );
+    assert!(signed_by(SECRET_A, &request), "standard headers still sent");
 
     let request = plain.wait_for(1, WAIT).await.remove(0);
     let verdict = verify_hex(
@@ -211,13 +197,8 @@ async fn the_embedded_master_key_file_is_private_and_secrets_are_sealed() {
         &std::fs::metadata(&key_file).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
-        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
-    let needle = &SECRET_A.as_bytes()[6..];
     assert!(
-        !stored.windows(needle.len()).any(|w| w == needle),
+        !contains(&all_bytes(app.data_dir.path()), &SECRET_A[6..]),
         "the secret is not in the data directory in plain text"
     );
 }
@@ -250,10 +231,7 @@ async fn webhook_url_sends_one_event_signed_with_the_org_secret() {
     assert_eq!(status, 202, "{published}");
     assert_eq!(published["deliveries"], 1);
     let request = receiver.wait_for(1, WAIT).await.remove(0);
-    assert!(
-        standard_valid(&secret, &request),
-        "signed with the org secret"
-    );
+    assert!(signed_by(&secret, &request), "signed with the org secret");
     assert_eq!(request.json()["id"], published["id"]);
 
     // The one-shot destination takes no other event and is not listed.

@@ -8,4 +8,5 @@
 pub mod app;
 pub mod process;
 pub mod receiver;
+pub mod secrets;
 pub mod verify;

@@ -7,6 +7,19 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::receiver::Received;
+
+/// Whether `request`'s `webhook-signature` holds a valid `v1` entry for `secret`.
+pub fn signed_by(secret: &str, request: &Received) -> bool {
+    standard_signature_is_valid(
+        secret,
+        request.header("webhook-id"),
+        request.header("webhook-timestamp"),
+        &request.body,
+        request.header("webhook-signature"),
+    )
+}
+
 pub fn standard_signature_is_valid(
     secret: &str,
     id: &str,
