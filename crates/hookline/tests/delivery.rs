@@ -6,15 +6,11 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::app::TestApp;
+use support::app::{TestApp, id};
 use support::receiver::{Receiver, Reply};
 use support::verify::signed_by;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 #[tokio::test]
 async fn a_delivery_is_signed_and_shaped_as_documented() {

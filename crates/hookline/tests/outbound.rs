@@ -6,14 +6,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::app::TestApp;
+use support::app::{TestApp, id};
 use support::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 /// A name other than `localhost` that /etc/hosts maps to a loopback address (Debian
 /// always maps the machine's own hostname so).

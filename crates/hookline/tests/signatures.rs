@@ -7,17 +7,13 @@ mod support;
 use std::time::Duration;
 
 use hookline_verify::{Signed, verify, verify_hex};
-use serde_json::{Value, json};
-use support::app::TestApp;
+use serde_json::json;
+use support::app::{TestApp, id};
 use support::receiver::Receiver;
 use support::secrets::{SECRET_A, SECRET_B, all_bytes, contains};
 use support::verify::{signed_by, standard_signature_is_valid};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()

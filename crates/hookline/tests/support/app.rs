@@ -26,6 +26,11 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// The `id` of an API object.
+pub fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap()
+}
+
 /// Creates an org directly in the store, as `hookline org create` does: its id and key.
 pub async fn create_org(config: &ServeConfig, name: &str) -> (hookline_core::ids::OrgId, String) {
     let store = config.open_admin_store().await.unwrap();
