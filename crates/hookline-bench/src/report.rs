@@ -17,6 +17,8 @@ pub struct Report {
     pub e2e_p95_ms: f64,
     pub e2e_p99_ms: f64,
     pub cpu_s_per_1000_deliveries: f64,
+    /// KiB the server sent towards the disk per delivery (see `server::Usage`).
+    pub disk_kb_per_delivery: f64,
     pub peak_rss_mb: f64,
     pub non_2xx: u64,
     pub server_errors: u64,
@@ -37,7 +39,7 @@ pub fn percentile_ms(samples: &mut [u64], p: f64) -> f64 {
 
 pub fn print_table(reports: &[Report]) {
     println!(
-        "{:<22} {:>8} {:>9} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6} {:>7}",
+        "{:<22} {:>8} {:>9} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>7}",
         "scenario",
         "events",
         "delivs",
@@ -49,13 +51,14 @@ pub fn print_table(reports: &[Report]) {
         "e2e p95",
         "e2e p99",
         "cpu/1k",
+        "KB/dlv",
         "rss MB",
         "non2xx",
         "missing"
     );
     for r in reports {
         println!(
-            "{:<22} {:>8} {:>9} {:>10.0} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>8.1} {:>6} {:>7}",
+            "{:<22} {:>8} {:>9} {:>10.0} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>7.1} {:>8.1} {:>6} {:>7}",
             r.scenario,
             r.events,
             r.deliveries,
@@ -67,6 +70,7 @@ pub fn print_table(reports: &[Report]) {
             r.e2e_p95_ms,
             r.e2e_p99_ms,
             r.cpu_s_per_1000_deliveries,
+            r.disk_kb_per_delivery,
             r.peak_rss_mb,
             r.non_2xx,
             r.missing

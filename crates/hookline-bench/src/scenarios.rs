@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::publisher::{PublishStats, Publisher};
 use crate::receiver::{self, Counts};
 use crate::report::{Report, percentile_ms};
-use crate::server::Server;
+use crate::server::{Server, Usage};
 
 /// Sizes; `smoke` shrinks every scenario to seconds for CI.
 #[derive(Debug, Clone, Copy)]
@@ -98,12 +98,13 @@ impl Run {
         published: &PublishStats,
         expected: u64,
         elapsed: Duration,
-        cpu_before: f64,
+        before: Usage,
     ) -> Report {
         let received = self.counts.unique_deliveries() as u64;
         let mut publish_lat = published.latencies_us.clone();
         let mut e2e = self.counts.take_latencies();
-        let cpu = self.server.cpu_seconds() - cpu_before;
+        let used = self.server.usage().since(before);
+        let thousands = received.max(1) as f64 / 1000.0;
         Report {
             scenario: scenario.into(),
             events: published.accepted,
@@ -116,7 +117,8 @@ impl Run {
             e2e_p50_ms: percentile_ms(&mut e2e, 50.0),
             e2e_p95_ms: percentile_ms(&mut e2e, 95.0),
             e2e_p99_ms: percentile_ms(&mut e2e, 99.0),
-            cpu_s_per_1000_deliveries: cpu / (received.max(1) as f64 / 1000.0),
+            cpu_s_per_1000_deliveries: used.cpu_seconds / thousands,
+            disk_kb_per_delivery: used.disk_bytes as f64 / 1024.0 / (thousands * 1000.0),
             peak_rss_mb: self.server.peak_rss_mb(),
             non_2xx: published.non_2xx,
             server_errors: published.server_errors,
@@ -138,12 +140,12 @@ async fn flood_one_destination(
     let run = Run::start(bench).await?;
     run.destination("/ok", json!({})).await?;
     let started = Instant::now();
-    let cpu = run.server.cpu_seconds();
+    let usage = run.server.usage();
     let published = run.publisher.concurrent(events, concurrency).await;
     let elapsed = run
         .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
         .await;
-    let report = run.report(scenario, &published, published.accepted, elapsed, cpu);
+    let report = run.report(scenario, &published, published.accepted, elapsed, usage);
     Ok((report, published))
 }
 
@@ -161,24 +163,24 @@ pub async fn fanout(bench: &Bench) -> anyhow::Result<Vec<Report>> {
     }
     let events = bench.scale.pick(10_000, 300);
     let started = Instant::now();
-    let cpu = run.server.cpu_seconds();
+    let usage = run.server.usage();
     let published = run.publisher.concurrent(events, 64).await;
     let expected = published.accepted * 10;
     let elapsed = run.wait_deliveries(expected, started, DRAIN_LIMIT).await;
-    let ten = run.report("fanout 1→10", &published, expected, elapsed, cpu);
+    let ten = run.report("fanout 1→10", &published, expected, elapsed, usage);
 
     let run = Run::start(bench).await?;
     let destinations = bench.scale.pick(10_000, 200);
     for _ in 0..destinations {
         run.destination("/ok", json!({})).await?;
     }
-    let cpu = run.server.cpu_seconds();
+    let usage = run.server.usage();
     let started = Instant::now();
     let published = run.publisher.concurrent(1, 1).await;
     let elapsed = run
         .wait_deliveries(destinations, started, DRAIN_LIMIT)
         .await;
-    let mut wide = run.report("fanout 1→10000", &published, destinations, elapsed, cpu);
+    let mut wide = run.report("fanout 1→10000", &published, destinations, elapsed, usage);
     wide.notes.push(format!(
         "one event to {destinations} destinations fully delivered in {:.3} s",
         elapsed.as_secs_f64()
@@ -191,7 +193,7 @@ pub async fn latency(bench: &Bench) -> anyhow::Result<Report> {
     run.destination("/ok", json!({})).await?;
     let secs = bench.scale.pick(30, 3);
     let started = Instant::now();
-    let cpu = run.server.cpu_seconds();
+    let usage = run.server.usage();
     let published = run
         .publisher
         .fixed_rate(200, Duration::from_secs(secs))
@@ -204,7 +206,7 @@ pub async fn latency(bench: &Bench) -> anyhow::Result<Report> {
         &published,
         published.accepted,
         elapsed,
-        cpu,
+        usage,
     ))
 }
 
@@ -219,7 +221,7 @@ pub async fn backlog(bench: &Bench) -> anyhow::Result<Report> {
     let expected = published.accepted * 10;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let queued_rss = run.server.rss_mb();
-    let cpu = run.server.cpu_seconds();
+    let usage = run.server.usage();
     let started = Instant::now();
     for id in &ids {
         run.api(
@@ -230,7 +232,7 @@ pub async fn backlog(bench: &Bench) -> anyhow::Result<Report> {
         .await?;
     }
     let elapsed = run.wait_deliveries(expected, started, DRAIN_LIMIT).await;
-    let mut report = run.report("backlog", &published, expected, elapsed, cpu);
+    let mut report = run.report("backlog", &published, expected, elapsed, usage);
     report.notes.push(format!(
         "{expected} deliveries queued while paused: RSS {queued_rss:.1} MB; drained at {:.0}/s after resume",
         report.deliveries_per_sec
@@ -248,7 +250,7 @@ pub async fn isolation(bench: &Bench) -> anyhow::Result<Report> {
     run.destination("/ok", json!({})).await?;
     let secs = bench.scale.pick(30, 3);
     let started = Instant::now();
-    let cpu = run.server.cpu_seconds();
+    let usage = run.server.usage();
     let published = run
         .publisher
         .fixed_rate(200, Duration::from_secs(secs))
@@ -260,7 +262,7 @@ pub async fn isolation(bench: &Bench) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(5)).await;
         waited = started.elapsed();
     }
-    let mut report = run.report("isolation", &published, target, started.elapsed(), cpu);
+    let mut report = run.report("isolation", &published, target, started.elapsed(), usage);
     report.missing = target.saturating_sub(run.counts.unique_events() as u64);
     report.notes.push(
         "e2e latency is the healthy destination's; the other hangs until its 5 s timeout".into(),

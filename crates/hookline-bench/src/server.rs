@@ -68,6 +68,25 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
     bail!("the server at {base} never became ready")
 }
 
+/// Resources the server processes have used, read from /proc.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User plus system CPU seconds.
+    pub cpu_seconds: f64,
+    /// Bytes sent towards the disk (counted when a page is dirtied, so WAL appends and
+    /// checkpoint copies, not reads; PostgreSQL's own writes are not the server's).
+    pub disk_bytes: u64,
+}
+
+impl Usage {
+    pub fn since(self, before: Usage) -> Usage {
+        Usage {
+            cpu_seconds: self.cpu_seconds - before.cpu_seconds,
+            disk_bytes: self.disk_bytes.saturating_sub(before.disk_bytes),
+        }
+    }
+}
+
 impl Server {
     /// Starts `nodes` servers on a fresh store (several only with PostgreSQL).
     pub async fn start(binary: &Path, store: &str, nodes: usize) -> anyhow::Result<Self> {
@@ -123,9 +142,12 @@ impl Server {
         Ok(server)
     }
 
-    /// User plus system CPU seconds all nodes have used so far.
-    pub fn cpu_seconds(&self) -> f64 {
-        self.children.iter().map(|c| cpu_seconds_of(c.id())).sum()
+    /// What all nodes have used so far.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            cpu_seconds: self.children.iter().map(|c| cpu_seconds_of(c.id())).sum(),
+            disk_bytes: self.children.iter().map(|c| written_bytes_of(c.id())).sum(),
+        }
     }
 
     /// Peak resident memory of the largest node so far, in MB.
@@ -158,6 +180,15 @@ fn cpu_seconds_of(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+}
+
+fn written_bytes_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {

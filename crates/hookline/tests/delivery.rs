@@ -585,13 +585,42 @@ async fn an_ordered_destination_holds_a_stream_behind_its_failing_head() {
         )
         .await;
     assert_eq!(destination["ordered"], true);
+    publish_to_two_streams(&app).await;
+    assert_stream_went_out_in_order(&app, &receiver, id(&destination)).await;
+}
+
+#[tokio::test]
+async fn a_destination_made_ordered_orders_what_it_already_had_queued() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500), Reply::status(500)]);
+    let destination = app
+        .destination(
+            &receiver.url,
+            json!({"enabled": false, "retry_schedule_secs": [0, 1, 1]}),
+        )
+        .await;
+    publish_to_two_streams(&app).await;
+    let path = format!("/v1/destinations/{}", id(&destination));
+    let (status, patched) = app
+        .patch(&path, json!({"ordered": true, "enabled": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_stream_went_out_in_order(&app, &receiver, id(&destination)).await;
+}
+
+/// Seq 1–4 on stream `s`, then one event on stream `other`.
+async fn publish_to_two_streams(app: &TestApp) {
     for n in 1..=4 {
         app.publish(json!({"type": "a.b", "stream": "s", "data": {"n": n}}))
             .await;
     }
     app.publish(json!({"type": "a.b", "stream": "other", "data": {}}))
         .await;
-    for delivery in app.deliveries_of_destination(id(&destination)).await {
+}
+
+async fn assert_stream_went_out_in_order(app: &TestApp, receiver: &Receiver, destination: &str) {
+    for delivery in app.deliveries_of_destination(destination).await {
         app.wait_status(id(&delivery), "delivered", WAIT).await;
     }
     let requests = receiver.received();

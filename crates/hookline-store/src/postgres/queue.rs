@@ -14,10 +14,14 @@ use sqlx::{PgConnection, Row};
 use super::{rows, writes};
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, header_json};
-use crate::sqlite::NOT_BEHIND_ANOTHER;
 use crate::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreError, StoreResult,
 };
+
+/// The condition that delivery `d` is the head of its stream for its destination.
+const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
+     WHERE e.destination_id = d.destination_id AND e.stream = d.stream
+       AND e.event_seq < d.event_seq AND e.state IN ('pending', 'failed', 'delivering'))";
 
 /// Candidate rows locked per delivery wanted, so destinations at their limit do not
 /// starve the claim.

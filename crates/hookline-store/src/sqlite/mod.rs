@@ -11,7 +11,6 @@ mod due;
 mod lists;
 mod publish;
 mod queue;
-pub(crate) use queue::NOT_BEHIND_ANOTHER;
 mod rows;
 mod schema;
 mod store_impl;

@@ -52,8 +52,8 @@ pub fn publish(
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
-             event_type, state, run_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8)",
+             event_type, state, run_at, created_at, updated_at, ordered)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8, ?9)",
     )?;
     let mut deliveries = 0u32;
     let matching = destinations
@@ -70,6 +70,7 @@ pub fn publish(
             event.seq,
             event.event_type.as_str(),
             now,
+            destination.settings.ordered,
         ])?;
         deliveries += 1;
         state.due().mark(destination.id.as_str(), now);

@@ -25,10 +25,12 @@ pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
     )
 }
 
-/// The condition that delivery `d` is the head of its stream for its destination.
-pub const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
+/// The condition that delivery `d` of an ordered destination is the head of its stream
+/// (`ordered = 1` lets the partial stream-order index answer it).
+const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
      WHERE e.destination_id = d.destination_id AND e.stream = d.stream
-       AND e.event_seq < d.event_seq AND e.state IN ('pending', 'failed', 'delivering'))";
+       AND e.event_seq < d.event_seq AND e.ordered = 1
+       AND e.state IN ('pending', 'failed', 'delivering'))";
 
 /// A leased row on its way out of `claim`.
 struct Leased {

@@ -124,6 +124,20 @@ CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
 ALTER TABLE destinations ADD COLUMN one_shot INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orgs ADD COLUMN signing_keys TEXT;
 "#,
+    // The stream-order index only serves ordered destinations, yet every delivery paid
+    // for it: an insert and a delete on a page picked by its stream, so a commit touched
+    // a page per stream in it. Deliveries now say whether their destination is ordered,
+    // and only those rows are indexed.
+    r#"
+ALTER TABLE deliveries ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+UPDATE deliveries SET ordered = 1
+ WHERE state IN ('pending', 'failed', 'delivering')
+   AND destination_id IN (SELECT id FROM destinations
+                           WHERE json_extract(settings, '$.ordered') = 1);
+DROP INDEX deliveries_stream_order;
+CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
+    WHERE ordered = 1 AND state IN ('pending', 'failed', 'delivering');
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
@@ -136,4 +150,40 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_deliveries_of_ordered_destinations_keep_their_order_across_migration_4() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            r#"
+INSERT INTO destinations (id, org_id, settings, enabled, secret, created_at, updated_at)
+VALUES ('dst_o', 'org_1', '{"ordered":true}', 1, 'k', 0, 0),
+       ('dst_u', 'org_1', '{"ordered":false}', 1, 'k', 0, 0);
+INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq, event_type,
+                        state, created_at, updated_at)
+VALUES ('dlv_1', 'org_1', 'evt_1', 'dst_o', 's', 1, 't', 'failed', 0, 0),
+       ('dlv_2', 'org_1', 'evt_2', 'dst_o', 's', 2, 't', 'delivered', 0, 0),
+       ('dlv_3', 'org_1', 'evt_1', 'dst_u', 's', 1, 't', 'pending', 0, 0);
+"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let ordered: Vec<String> = conn
+            .prepare("SELECT id FROM deliveries WHERE ordered = 1 ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ordered, ["dlv_1"]);
+    }
 }

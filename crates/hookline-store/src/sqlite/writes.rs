@@ -85,7 +85,25 @@ pub fn update_destination_settings(
     settings: &DestinationSettings,
     now: Millis,
 ) -> StoreResult<bool> {
+    let was_ordered = state
+        .destinations
+        .of_org(conn, org)?
+        .iter()
+        .find(|d| d.id == *id)
+        .map(|d| d.settings.ordered);
     state.destinations.forget_org(org.as_str());
+    if was_ordered.is_some_and(|was| was != settings.ordered) {
+        // Unfinished deliveries follow the destination into (or out of) the stream-order
+        // index; finished ones never need it. Each state through its own partial index.
+        for sql in [
+            "UPDATE deliveries SET ordered = ?1
+             WHERE destination_id = ?2 AND state IN ('pending', 'failed')",
+            "UPDATE deliveries SET ordered = ?1
+             WHERE state = 'delivering' AND destination_id = ?2",
+        ] {
+            conn.execute(sql, params![settings.ordered, id.as_str()])?;
+        }
+    }
     let changed = conn.execute(
         "UPDATE destinations SET settings = ?1, enabled = ?2, updated_at = ?3,
              disabled_reason = CASE WHEN ?2 THEN NULL ELSE disabled_reason END,
