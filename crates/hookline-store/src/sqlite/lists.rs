@@ -9,7 +9,7 @@ use hookline_core::sealed::SealedKeys;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::rows;
+use super::{rows, stream_index};
 use crate::{
     ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
 };
@@ -33,6 +33,11 @@ impl Conditions {
             self.clauses.push(clause.to_owned());
             self.values.push(value);
         }
+    }
+
+    fn add_all(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+        self.clauses.push(clause.to_owned());
+        self.values.extend(values);
     }
 
     /// Runs `SELECT columns FROM table WHERE … ORDER BY id [DESC] LIMIT limit+1` and pages it.
@@ -127,7 +132,15 @@ pub fn get_event(conn: &Connection, org: &OrgId, id: &EventId) -> StoreResult<Op
 
 pub fn list_events(conn: &Connection, org: &OrgId, q: &EventQuery) -> StoreResult<Page<Event>> {
     let mut c = Conditions::for_org(org);
-    c.add("stream = ?", q.stream.as_ref().map(|s| text(s.as_str())));
+    if let Some(stream) = &q.stream {
+        let after = Value::Integer(q.after_seq.unwrap_or(0));
+        let (org, stream) = (text(org.as_str()), text(stream.as_str()));
+        let once = [org, stream, after];
+        c.add_all(
+            stream_index::IN_STREAM,
+            once.clone().into_iter().chain(once),
+        );
+    }
     c.add("type = ?", q.event_type.as_ref().map(|t| text(t.as_str())));
     c.add("seq > ?", q.after_seq.map(Value::Integer));
     c.page(

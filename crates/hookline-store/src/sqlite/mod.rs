@@ -14,6 +14,7 @@ mod queue;
 mod rows;
 mod schema;
 mod store_impl;
+mod stream_index;
 mod writer;
 mod writes;
 

@@ -93,6 +93,13 @@ pub fn publish(
         idempotency_key.as_ref().map(|k| k.as_str()),
         deliveries,
     ])?;
+    super::stream_index::record(
+        conn,
+        org.as_str(),
+        event.stream.as_str(),
+        event.seq,
+        event.id.as_str(),
+    )?;
     Ok(Published {
         event,
         deliveries,

@@ -138,6 +138,24 @@ DROP INDEX deliveries_stream_order;
 CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
     WHERE ordered = 1 AND state IN ('pending', 'failed', 'delivering');
 "#,
+    // Stream membership leaves the events table for two of its own (see stream_index.rs).
+    r#"
+CREATE TABLE stream_events (
+    org_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (org_id, stream, seq)
+) WITHOUT ROWID;
+CREATE TABLE stream_events_recent (
+    org_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_id TEXT NOT NULL
+);
+INSERT INTO stream_events SELECT org_id, stream, seq, id FROM events;
+DROP INDEX events_stream_seq;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

@@ -19,6 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::WriterState;
+use super::stream_index::Flusher;
 use crate::{StoreError, StoreResult};
 
 /// At most this many jobs share one transaction.
@@ -135,6 +136,7 @@ fn write_loop(
     restart_wanted: Arc<AtomicBool>,
 ) {
     let mut synchronous = Durability::PowerLoss;
+    let mut streams = Flusher::new();
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -172,6 +174,11 @@ fn write_loop(
             .into_iter()
             .map(|job| (job.work)(&conn, &mut state))
             .collect();
+        // Its own savepoint: if it fails the rows stay recent, readers still see them,
+        // and the next pass tries again; the batch commits either way.
+        if let Err(e) = in_savepoint(&conn, |conn| Ok(streams.flush_if_due(conn)?)) {
+            tracing::warn!(error = %e, "moving recent stream rows failed; will retry");
+        }
         let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
