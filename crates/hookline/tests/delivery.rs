@@ -588,15 +588,7 @@ async fn shutdown_lets_attempts_in_flight_finish() {
 
 #[tokio::test]
 async fn an_ordered_destination_holds_a_stream_behind_its_failing_head() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    receiver.script([Reply::status(500), Reply::status(500)]);
-    let destination = app
-        .destination(
-            &receiver.url,
-            json!({"ordered": true, "retry_schedule_secs": [0, 1, 1]}),
-        )
-        .await;
+    let (app, receiver, destination) = failing_twice_then_ok(json!({"ordered": true})).await;
     assert_eq!(destination["ordered"], true);
     publish_to_two_streams(&app).await;
     assert_stream_went_out_in_order(&app, &receiver, id(&destination)).await;
@@ -604,15 +596,7 @@ async fn an_ordered_destination_holds_a_stream_behind_its_failing_head() {
 
 #[tokio::test]
 async fn a_destination_made_ordered_orders_what_it_already_had_queued() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    receiver.script([Reply::status(500), Reply::status(500)]);
-    let destination = app
-        .destination(
-            &receiver.url,
-            json!({"enabled": false, "retry_schedule_secs": [0, 1, 1]}),
-        )
-        .await;
+    let (app, receiver, destination) = failing_twice_then_ok(json!({"enabled": false})).await;
     publish_to_two_streams(&app).await;
     let path = format!("/v1/destinations/{}", id(&destination));
     let (status, patched) = app
@@ -620,6 +604,21 @@ async fn a_destination_made_ordered_orders_what_it_already_had_queued() {
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_stream_went_out_in_order(&app, &receiver, id(&destination)).await;
+}
+
+/// A destination (with `extra` settings and quick retries) whose receiver answers 500
+/// twice, then 200.
+async fn failing_twice_then_ok(extra: Value) -> (TestApp, Receiver, Value) {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::status(500), Reply::status(500)]);
+    let mut settings = json!({"retry_schedule_secs": [0, 1, 1]});
+    settings
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let destination = app.destination(&receiver.url, settings).await;
+    (app, receiver, destination)
 }
 
 /// Seq 1–4 on stream `s`, then one event on stream `other`.
