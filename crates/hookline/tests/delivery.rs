@@ -473,14 +473,7 @@ async fn streams_number_events_and_lists_page_with_cursors() {
         app.publish(json!({"type": "a.b", "stream": stream, "data": {}}))
             .await;
     }
-    let (_, s1) = app.get("/v1/events?stream=s1").await;
-    let seqs: Vec<i64> = s1["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(seqs_listed(&app, "/v1/events?stream=s1").await, [1, 2, 3]);
     let (_, after) = app.get("/v1/events?stream=s1&after_seq=1").await;
     assert_eq!(after["data"].as_array().unwrap().len(), 2);
     // The embedded store moves stream rows to their keyed table every 100 ms, on its
@@ -488,14 +481,8 @@ async fn streams_number_events_and_lists_page_with_cursors() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     app.publish(json!({"type": "a.b", "stream": "s1", "data": {}}))
         .await;
-    let (_, s1) = app.get("/v1/events?stream=s1&after_seq=2").await;
-    let seqs: Vec<i64> = s1["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
-        .collect();
-    assert_eq!(seqs, [3, 4]);
+    let after_2 = seqs_listed(&app, "/v1/events?stream=s1&after_seq=2").await;
+    assert_eq!(after_2, [3, 4]);
     let (_, page1) = app.get("/v1/events?limit=3").await;
     assert_eq!(page1["data"].as_array().unwrap().len(), 3);
     let cursor = page1["next_cursor"].as_str().unwrap();
@@ -509,6 +496,17 @@ async fn streams_number_events_and_lists_page_with_cursors() {
         .await;
     assert_eq!(one["stream"], "s1");
     assert_eq!(one["seq"], 3);
+}
+
+/// The `seq` of each event an events list answers with, in order.
+async fn seqs_listed(app: &TestApp, path: &str) -> Vec<i64> {
+    let (_, list) = app.get(path).await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect()
 }
 
 #[tokio::test]

@@ -132,17 +132,20 @@ pub fn get_event(conn: &Connection, org: &OrgId, id: &EventId) -> StoreResult<Op
 
 pub fn list_events(conn: &Connection, org: &OrgId, q: &EventQuery) -> StoreResult<Page<Event>> {
     let mut c = Conditions::for_org(org);
-    if let Some(stream) = &q.stream {
-        let after = Value::Integer(q.after_seq.unwrap_or(0));
-        let (org, stream) = (text(org.as_str()), text(stream.as_str()));
-        let once = [org, stream, after];
-        c.add_all(
-            stream_index::IN_STREAM,
-            once.clone().into_iter().chain(once),
-        );
+    match &q.stream {
+        // The stream's own tables apply `after_seq` too.
+        Some(stream) => {
+            let after = Value::Integer(q.after_seq.unwrap_or(0));
+            let (org, stream) = (text(org.as_str()), text(stream.as_str()));
+            let once = [org, stream, after];
+            c.add_all(
+                stream_index::IN_STREAM,
+                once.clone().into_iter().chain(once),
+            );
+        }
+        None => c.add("seq > ?", q.after_seq.map(Value::Integer)),
     }
     c.add("type = ?", q.event_type.as_ref().map(|t| text(t.as_str())));
-    c.add("seq > ?", q.after_seq.map(Value::Integer));
     c.page(
         conn,
         Table {

@@ -37,25 +37,25 @@ pub fn record(
     Ok(())
 }
 
-/// Moves recent rows into `stream_events`, at most once per `FLUSH_EVERY`; called by
-/// the writer inside its transaction.
-pub struct Flusher {
+/// Paces the writer's `flush`es to one per `FLUSH_EVERY`.
+pub struct FlushTimer {
     last: Instant,
 }
 
-impl Flusher {
+impl FlushTimer {
     pub fn new() -> Self {
         Self {
             last: Instant::now(),
         }
     }
 
-    pub fn flush_if_due(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    /// Whether a flush is due; if so, the next one is due `FLUSH_EVERY` from now.
+    pub fn due(&mut self) -> bool {
         if self.last.elapsed() < FLUSH_EVERY {
-            return Ok(());
+            return false;
         }
         self.last = Instant::now();
-        flush(conn)
+        true
     }
 }
 

@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::WriterState;
-use super::stream_index::Flusher;
+use super::stream_index::{self, FlushTimer};
 use crate::{StoreError, StoreResult};
 
 /// At most this many jobs share one transaction.
@@ -136,7 +136,7 @@ fn write_loop(
     restart_wanted: Arc<AtomicBool>,
 ) {
     let mut synchronous = Durability::PowerLoss;
-    let mut streams = Flusher::new();
+    let mut stream_flush = FlushTimer::new();
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -176,7 +176,9 @@ fn write_loop(
             .collect();
         // Its own savepoint: if it fails the rows stay recent, readers still see them,
         // and the next pass tries again; the batch commits either way.
-        if let Err(e) = in_savepoint(&conn, |conn| Ok(streams.flush_if_due(conn)?)) {
+        if stream_flush.due()
+            && let Err(e) = in_savepoint(&conn, |conn| Ok(stream_index::flush(conn)?))
+        {
             tracing::warn!(error = %e, "moving recent stream rows failed; will retry");
         }
         let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
