@@ -6,11 +6,12 @@
 //! no caller hears "ok" before its write is on disk.
 //!
 //! The dispatcher's bookkeeping (claims, attempt results, released leases) is written
-//! with `synchronous=NORMAL` when a batch holds nothing else: it survives a crash of the
-//! process, and what a power cut might undo is only a claim or a result, which means a
-//! delivery is sent again (at-least-once), never lost. Any batch with a publish or
-//! another API write in it commits with `synchronous=FULL`, which also makes every
-//! earlier bookkeeping commit durable.
+//! with `synchronous=NORMAL`: it survives a crash of the process, and what a power cut
+//! might undo is only a claim or a result, which means a delivery is sent again
+//! (at-least-once), never lost. So each batch is two transactions: the bookkeeping
+//! first, committed without an fsync and answered at once (a claim waiting on the
+//! publishes' fsync leaves the destination's slots idle), then the publishes and other
+//! API writes with `synchronous=FULL`, which also makes every earlier commit durable.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,8 +136,11 @@ fn write_loop(
     mut jobs: mpsc::Receiver<Job>,
     restart_wanted: Arc<AtomicBool>,
 ) {
-    let mut synchronous = Durability::PowerLoss;
-    let mut stream_flush = FlushTimer::new();
+    let mut group = Group {
+        conn,
+        synchronous: Durability::PowerLoss,
+        stream_flush: FlushTimer::new(),
+    };
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -145,39 +149,68 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let wanted = if batch.iter().any(|j| j.durability == Durability::PowerLoss) {
-            Durability::PowerLoss
-        } else {
-            Durability::ProcessCrash
-        };
-        if wanted != synchronous {
-            let level = match wanted {
+        // Bookkeeping commits first, on its own and without an fsync: the dispatcher
+        // waits on its claims, and should not also wait for the publishes' fsync.
+        let (bookkeeping, durable): (Vec<Job>, Vec<Job>) = batch
+            .into_iter()
+            .partition(|j| j.durability == Durability::ProcessCrash);
+        group.commit(&mut state, bookkeeping, Durability::ProcessCrash);
+        group.commit(&mut state, durable, Durability::PowerLoss);
+        if restart_wanted.swap(false, Ordering::Relaxed) {
+            // Between transactions the writer blocks nobody by waiting for itself; see
+            // `start_checkpoints` for why the WAL must restart.
+            if let Err(e) = group
+                .conn
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "restarting the WAL failed; will retry");
+            }
+        }
+    }
+}
+
+/// The writer's connection and what it remembers between transactions.
+struct Group {
+    conn: Connection,
+    synchronous: Durability,
+    stream_flush: FlushTimer,
+}
+
+impl Group {
+    /// Runs `jobs` in one transaction committed with `durability`, then answers each.
+    fn commit(&mut self, state: &mut WriterState, jobs: Vec<Job>, durability: Durability) {
+        if jobs.is_empty() {
+            return;
+        }
+        let conn = &self.conn;
+        if durability != self.synchronous {
+            let level = match durability {
                 Durability::PowerLoss => "FULL",
                 Durability::ProcessCrash => "NORMAL",
             };
             match conn.pragma_update(None, "synchronous", level) {
-                Ok(()) => synchronous = wanted,
+                Ok(()) => self.synchronous = durability,
                 Err(e) => {
-                    drop(batch);
+                    // Dropping the jobs answers each caller that the store is unavailable.
+                    drop(jobs);
                     tracing::error!(error = %e, "cannot set the commit durability");
-                    continue;
+                    return;
                 }
             }
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // Dropping the jobs answers each caller that the store is unavailable.
-            drop(batch);
+            drop(jobs);
             tracing::error!(error = %e, "cannot begin a write transaction");
-            continue;
+            return;
         }
-        let replies: Vec<Reply> = batch
+        let replies: Vec<Reply> = jobs
             .into_iter()
-            .map(|job| (job.work)(&conn, &mut state))
+            .map(|job| (job.work)(conn, state))
             .collect();
         // Its own savepoint: if it fails the rows stay recent, readers still see them,
         // and the next pass tries again; the batch commits either way.
-        if stream_flush.due()
-            && let Err(e) = in_savepoint(&conn, |conn| Ok(stream_index::flush(conn)?))
+        if self.stream_flush.due()
+            && let Err(e) = in_savepoint(conn, |conn| Ok(stream_index::flush(conn)?))
         {
             tracing::warn!(error = %e, "moving recent stream rows failed; will retry");
         }
@@ -189,12 +222,88 @@ fn write_loop(
         for reply in replies {
             reply(outcome.as_ref().err().cloned());
         }
-        if restart_wanted.swap(false, Ordering::Relaxed) {
-            // Between transactions the writer blocks nobody by waiting for itself; see
-            // `start_checkpoints` for why the WAL must restart.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "restarting the WAL failed; will retry");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sqlite::due::DueIndex;
+
+    fn writer() -> (Writer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        crate::sqlite::schema::migrate(&mut conn).unwrap();
+        let state = WriterState {
+            destinations: Default::default(),
+            due: Arc::new(Mutex::new(DueIndex::default())),
+        };
+        let writer = Writer::start(conn, state, Arc::new(AtomicBool::new(false)));
+        (writer, dir)
+    }
+
+    /// What `PRAGMA synchronous` was while the job ran: 1 is NORMAL, 2 is FULL.
+    async fn synchronous_seen_by(writer: &Writer, durability: Durability) -> StoreResult<i64> {
+        writer
+            .run(Admission::Wait, durability, |conn, _| {
+                Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn bookkeeping_queued_beside_publishes_commits_apart_without_fsync() {
+        let (writer, _dir) = writer();
+        // Holds the writer so that the next jobs queue up and are taken as one batch.
+        let (held, release) = std::sync::mpsc::channel::<()>();
+        let holding = writer.run(Admission::Wait, Durability::PowerLoss, move |_, _| {
+            release.recv_timeout(Duration::from_secs(5)).ok();
+            Ok(())
+        });
+        let (holding, bookkeeping, durable, _) = tokio::join!(
+            holding,
+            synchronous_seen_by(&writer, Durability::ProcessCrash),
+            synchronous_seen_by(&writer, Durability::PowerLoss),
+            async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                held.send(()).unwrap();
             }
-        }
+        );
+        holding.unwrap();
+        assert_eq!(bookkeeping.unwrap(), 1, "bookkeeping commits with NORMAL");
+        assert_eq!(durable.unwrap(), 2, "an API write commits with FULL");
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_is_undone_alone() {
+        let (writer, _dir) = writer();
+        let insert = |id: &'static str, fail: bool| {
+            writer.run(Admission::Wait, Durability::PowerLoss, move |conn, _| {
+                conn.execute(
+                    "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?1, 0)",
+                    [id],
+                )?;
+                match fail {
+                    true => Err(StoreError::Busy),
+                    false => Ok(()),
+                }
+            })
+        };
+        let (kept, failed) = tokio::join!(insert("org_kept", false), insert("org_failed", true));
+        kept.unwrap();
+        assert!(matches!(failed, Err(StoreError::Busy)));
+        let orgs: Vec<String> = writer
+            .run(Admission::Wait, Durability::PowerLoss, |conn, _| {
+                let mut stmt = conn.prepare("SELECT id FROM orgs ORDER BY id")?;
+                let ids = stmt.query_map([], |r| r.get(0))?;
+                Ok(ids.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(orgs, ["org_kept"]);
     }
 }
