@@ -119,6 +119,9 @@ pub trait Store: Send + Sync + 'static {
         handbacks: &[(DeliveryId, Millis)],
         now: Millis,
     ) -> StoreResult<()>;
-    /// When the next delivery of an enabled destination falls due (or a lease expires).
+    /// When the next delivery of an enabled destination falls due, or a lease expires.
+    /// The dispatcher claims at least once per poll interval, and a claim takes over
+    /// expired leases, so a store whose leases are all this process's own may leave
+    /// them out (SQLite: a lease outlives its attempt only when recording it failed).
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
 }

@@ -318,12 +318,3 @@ pub fn release(
     }
     Ok(())
 }
-
-/// When the first lease held by a delivery in flight runs out.
-pub fn earliest_lease_expiry(conn: &Connection) -> StoreResult<Option<Millis>> {
-    Ok(conn.query_row(
-        "SELECT MIN(lease_until) FROM deliveries WHERE state = 'delivering'",
-        [],
-        |r| r.get(0),
-    )?)
-}

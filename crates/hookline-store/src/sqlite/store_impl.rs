@@ -223,11 +223,8 @@ impl Store for SqliteStore {
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
-        let due = self.next_due_in_index();
-        let lease = self.read(queue::earliest_lease_expiry).await?;
-        Ok(match (due, lease) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        // No read of the leases: asked after nearly every claim, it would cost each
+        // reader its page cache (a WAL reader drops it whenever the writer committed).
+        Ok(self.next_due_in_index())
     }
 }
