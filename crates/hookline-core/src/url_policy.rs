@@ -125,6 +125,11 @@ impl DestinationUrl {
         self.0.as_str()
     }
 
+    /// The parsed URL, so an HTTP client need not parse the text again per request.
+    pub fn as_url(&self) -> &Url {
+        &self.0
+    }
+
     pub fn port(&self) -> u16 {
         self.0.port_or_known_default().unwrap_or(0)
     }

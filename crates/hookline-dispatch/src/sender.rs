@@ -133,7 +133,7 @@ impl Sender {
 
         let mut request = self
             .client_for(destination.settings.tls_verify)
-            .post(destination.settings.url.as_str())
+            .post(destination.settings.url.as_url().clone())
             .timeout(Duration::from_secs(
                 destination.settings.timeout_secs.into(),
             ))
