@@ -153,7 +153,12 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            let room = self.config.max_concurrency.saturating_sub(tasks.len());
+            // Attempts still being sent count, not tasks waiting for their result to be
+            // written: those hold no connection, and the writer bounds them by itself.
+            let room = self
+                .config
+                .max_concurrency
+                .saturating_sub(self.in_flight_count());
             let limit = (self.config.batch_size as usize).min(room) as u32;
             let claimed = if limit == 0 {
                 Ok((Vec::new(), 0))
@@ -239,6 +244,13 @@ impl Dispatcher {
         if let Err(e) = released {
             tracing::warn!(error = %e, "could not hand leases back; they will expire instead");
         }
+    }
+
+    fn in_flight_count(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     fn in_flight_ids(&self) -> Vec<DeliveryId> {

@@ -1,0 +1,85 @@
+//! `max_concurrency` bounds the attempts a node has open at once, across destinations,
+//! however many each destination's own `max_in_flight` would allow.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hookline_core::delivery::DeliveryState;
+use hookline_core::url_policy::UrlPolicy;
+use hookline_dispatch::DispatcherConfig;
+use serde_json::json;
+use support::Fixture;
+use tokio_util::sync::CancellationToken;
+
+/// How many requests are open now, the most ever open at once, and how many were answered.
+#[derive(Default)]
+struct Gauge {
+    open: AtomicUsize,
+    most: AtomicUsize,
+    answered: AtomicUsize,
+}
+
+/// A receiver that holds every request for `hold` before answering 200.
+async fn slow_receiver(hold: Duration) -> (String, Arc<Gauge>) {
+    let gauge = Arc::new(Gauge::default());
+    let seen = gauge.clone();
+    let app = axum::Router::new().fallback(move || {
+        let gauge = seen.clone();
+        async move {
+            let open = gauge.open.fetch_add(1, Ordering::SeqCst) + 1;
+            gauge.most.fetch_max(open, Ordering::SeqCst);
+            tokio::time::sleep(hold).await;
+            gauge.open.fetch_sub(1, Ordering::SeqCst);
+            gauge.answered.fetch_add(1, Ordering::SeqCst);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), gauge)
+}
+
+#[tokio::test]
+async fn max_concurrency_bounds_open_attempts_across_destinations() {
+    let fixture = Fixture::new().await;
+    let (url, gauge) = slow_receiver(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        fixture
+            .destination(json!({"url": url, "max_in_flight": 10}))
+            .await;
+    }
+    for _ in 0..4 {
+        fixture.publish().await;
+    }
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        url_policy: UrlPolicy::dev(),
+        max_concurrency: 4,
+        ..DispatcherConfig::default()
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gauge.answered.load(Ordering::SeqCst) < 12 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        gauge.answered.load(Ordering::SeqCst),
+        12,
+        "all 12 delivered"
+    );
+    assert_eq!(
+        gauge.most.load(Ordering::SeqCst),
+        4,
+        "never more than 4 open"
+    );
+    for delivery in fixture.deliveries().await {
+        assert_eq!(delivery.state, DeliveryState::Delivered);
+        assert_eq!(fixture.attempts_of(&delivery).await.len(), 1, "sent once");
+    }
+}
