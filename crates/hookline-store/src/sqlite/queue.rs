@@ -32,6 +32,25 @@ const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
        AND e.event_seq < d.event_seq AND e.ordered = 1
        AND e.state IN ('pending', 'failed', 'delivering'))";
 
+/// Leases up to `?3` of destination `?1`'s rows due by `?2` (those meeting `extra` too),
+/// until `?4` for node `?5`. Rows are found by rowid, so no search by id per row.
+fn lease_due_sql(extra: &str) -> String {
+    format!(
+        "UPDATE deliveries SET state = 'delivering', lease_until = ?4, leased_by = ?5,
+             attempts = attempts + 1, updated_at = ?2
+         WHERE rowid IN (SELECT d.rowid FROM deliveries d
+             WHERE d.destination_id = ?1 AND d.state IN ('pending', 'failed')
+               AND d.run_at <= ?2 {extra}
+             ORDER BY d.run_at, d.id LIMIT ?3)
+         RETURNING id, attempts, event_id, run_at"
+    )
+}
+
+/// Until when an attempt to `destination` claimed now may run before others take over.
+fn lease_until(req: &ClaimRequest, destination: &Destination) -> Millis {
+    req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms
+}
+
 /// A leased row on its way out of `claim`.
 struct Leased {
     delivery_id: String,
@@ -57,10 +76,13 @@ pub fn claim(
          WHERE id = ?4 RETURNING attempts, event_id",
     )?;
     let mut take = |delivery_id: String, destination: &Arc<Destination>| -> StoreResult<Leased> {
-        let lease_until =
-            req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms;
         let (attempt, event_id) = lease.query_row(
-            params![lease_until, req.node_id, req.now, delivery_id],
+            params![
+                lease_until(req, destination),
+                req.node_id,
+                req.now,
+                delivery_id
+            ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok(Leased {
@@ -89,20 +111,13 @@ pub fn claim(
         }
     }
 
-    // Then due rows, destination by destination, each up to its free in-flight slots.
+    // Then due rows, destination by destination, each up to its free in-flight slots,
+    // each destination's rows leased by one statement.
     let round = state.due().due_round(req.now);
-    let mut due_rows = conn.prepare_cached(
-        "SELECT id FROM deliveries
-         WHERE destination_id = ?1 AND state IN ('pending', 'failed') AND run_at <= ?2
-         ORDER BY run_at, id LIMIT ?3",
-    )?;
+    let mut lease_due = conn.prepare_cached(&lease_due_sql(""))?;
     // Ordered destinations: only each stream's head, the earliest unfinished delivery.
-    let mut due_heads = conn.prepare_cached(&format!(
-        "SELECT d.id FROM deliveries d
-         WHERE d.destination_id = ?1 AND d.state IN ('pending', 'failed') AND d.run_at <= ?2
-           AND {NOT_BEHIND_ANOTHER}
-         ORDER BY d.run_at, d.id LIMIT ?3"
-    ))?;
+    let mut lease_heads =
+        conn.prepare_cached(&lease_due_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
     for destination_id in round {
         if leased.len() >= limit {
             break;
@@ -121,19 +136,33 @@ pub fn claim(
         if room == 0 {
             continue;
         }
-        let rows = if destination.settings.ordered {
-            &mut due_heads
+        let statement = if destination.settings.ordered {
+            &mut lease_heads
         } else {
-            &mut due_rows
+            &mut lease_due
         };
-        let ids: Vec<String> = rows
-            .query_map(params![destination_id, req.now, room], |r| r.get(0))?
+        let lease_until = lease_until(req, &destination);
+        let mut rows: Vec<(Millis, Leased)> = statement
+            .query_map(
+                params![destination_id, req.now, room, lease_until, req.node_id],
+                |r| {
+                    Ok((
+                        r.get(3)?,
+                        Leased {
+                            delivery_id: r.get(0)?,
+                            attempt: r.get(1)?,
+                            event_id: r.get(2)?,
+                            destination: destination.clone(),
+                        },
+                    ))
+                },
+            )?
             .collect::<rusqlite::Result<_>>()?;
-        *in_flight += ids.len() as u32;
-        let exhausted = ids.len() < room;
-        for id in ids {
-            leased.push(take(id, &destination)?);
-        }
+        // RETURNING follows no order; send the longest-waiting first.
+        rows.sort_by(|(a, x), (b, y)| (a, &x.delivery_id).cmp(&(b, &y.delivery_id)));
+        *in_flight += rows.len() as u32;
+        let exhausted = rows.len() < room;
+        leased.extend(rows.into_iter().map(|(_, l)| l));
         if exhausted {
             state.due().refresh(conn, &destination_id)?;
         }

@@ -1,0 +1,181 @@
+//! The embedded store's queue alone, without HTTP: how much writer work one delivery
+//! costs to publish, claim and complete. The end-to-end bench (`hookline-bench`) shares
+//! two cores with its receiver and publishers, so its runs vary by ±15%; this one runs
+//! the store by itself, and CPU per delivery is steady enough to compare store changes.
+//!
+//! `cargo bench -p hookline-store --bench queue` (prints one line per phase).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hookline_core::delivery::Attempt;
+use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
+use hookline_core::event::{EventType, Level, NewEvent, StreamName};
+use hookline_core::ids::{AttemptId, DestinationId};
+use hookline_core::sealed::SealedKeys;
+use hookline_core::url_policy::UrlPolicy;
+use hookline_store::sqlite::SqliteStore;
+use hookline_store::{
+    ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Org, Store,
+};
+use serde_json::json;
+
+const NOW: i64 = 1_800_000_000_000;
+const DESTINATIONS: usize = 10;
+const EVENTS: usize = 20_000;
+/// Publishes in flight at once, so they share group commits as the server's would.
+const PUBLISHERS: usize = 64;
+const CLAIM_BATCH: u32 = 64;
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("reading /proc/self/stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+fn report(phase: &str, deliveries: usize, wall: f64, cpu: f64) {
+    println!(
+        "{phase:8} {deliveries:7} deliveries  {:9.0}/s  {:6.1} µs CPU per delivery",
+        deliveries as f64 / wall,
+        cpu * 1e6 / deliveries as f64
+    );
+}
+
+async fn setup(store: &SqliteStore) -> Org {
+    let org = Org::new("bench", NOW);
+    let (record, _) = ApiKeyRecord::issue(&org.id, NOW);
+    store.create_org(&org, &record).await.unwrap();
+    for _ in 0..DESTINATIONS {
+        let settings = DestinationSettings::from_json(
+            json!({"url": "https://example.com/h", "max_in_flight": 64})
+                .as_object()
+                .unwrap(),
+            &UrlPolicy::default(),
+        )
+        .unwrap();
+        let destination = Destination {
+            id: DestinationId::generate(),
+            org_id: org.id.clone(),
+            stream: None,
+            settings,
+            keys: SealedKeys::from_stored("not opened here".into()),
+            health: DestinationHealth::default(),
+            created_at: NOW,
+            updated_at: NOW,
+        };
+        store.insert_destination(&destination).await.unwrap();
+    }
+    org
+}
+
+async fn publish_all(store: &Arc<SqliteStore>, org: &Org) {
+    let mut publishers = tokio::task::JoinSet::new();
+    for p in 0..PUBLISHERS {
+        let (store, org) = (store.clone(), org.id.clone());
+        publishers.spawn(async move {
+            for n in (p..EVENTS).step_by(PUBLISHERS) {
+                let event = NewEvent {
+                    event_type: EventType::parse("type", "bench.event").unwrap(),
+                    stream: StreamName::parse("stream", &format!("s{}", n % 64)).unwrap(),
+                    level: Level::User,
+                    data: json!({"n": n}),
+                    raw: None,
+                    idempotency_key: None,
+                    one_shot: None,
+                };
+                store.publish(&org, event, NOW).await.unwrap();
+            }
+        });
+    }
+    while publishers.join_next().await.is_some() {}
+}
+
+fn delivered(claimed: &ClaimedDelivery) -> Completion {
+    Completion {
+        node_id: "bench".into(),
+        attempt: Attempt {
+            id: AttemptId::generate(),
+            org_id: claimed.event.org_id.clone(),
+            delivery_id: claimed.delivery_id.clone(),
+            destination_id: claimed.destination.id.clone(),
+            event_id: claimed.event.id.clone(),
+            event_type: claimed.event.event_type.as_str().into(),
+            number: claimed.attempt,
+            started_at: NOW,
+            url: claimed.destination.settings.url.as_str().into(),
+            request_headers: vec![("webhook-id".into(), claimed.event.id.to_string())],
+            request_body: r#"{"type":"bench.event","data":{}}"#.into(),
+            response_status: Some(200),
+            response_headers: vec![("content-length".into(), "0".into())],
+            response_body: Some(String::new()),
+            response_truncated: false,
+            latency_ms: 1,
+            error_kind: None,
+            error_message: None,
+        },
+        next: NextStep::Delivered,
+        now: NOW,
+        auto_disable: AutoDisable::default(),
+    }
+}
+
+/// Claims and completes until nothing is due; returns how many were delivered.
+async fn drain(store: &SqliteStore) -> usize {
+    let request = ClaimRequest {
+        now: NOW,
+        limit: CLAIM_BATCH,
+        lease_margin_ms: 30_000,
+        node_id: "bench".into(),
+        in_flight: HashMap::new(),
+    };
+    let mut total = 0;
+    loop {
+        let claimed = store.claim_due(&request).await.unwrap();
+        if claimed.is_empty() {
+            return total;
+        }
+        total += claimed.len();
+        let completions: Vec<Completion> = claimed.iter().map(delivered).collect();
+        store.complete(&completions).await.unwrap();
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let org = setup(&store).await;
+        let deliveries = EVENTS * DESTINATIONS;
+
+        let (wall, cpu) = (Instant::now(), cpu_seconds());
+        publish_all(&store, &org).await;
+        report(
+            "publish",
+            deliveries,
+            wall.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+        );
+
+        let (wall, cpu) = (Instant::now(), cpu_seconds());
+        let drained = drain(&store).await;
+        assert_eq!(
+            drained, deliveries,
+            "every delivery claimed and completed once"
+        );
+        report(
+            "drain",
+            drained,
+            wall.elapsed().as_secs_f64(),
+            cpu_seconds() - cpu,
+        );
+    });
+}
