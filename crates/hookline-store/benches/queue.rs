@@ -3,7 +3,9 @@
 //! two cores with its receiver and publishers, so its runs vary by ±15%; this one runs
 //! the store by itself, and CPU per delivery is steady enough to compare store changes.
 //!
-//! `cargo bench -p hookline-store --bench queue` (prints one line per phase).
+//! `cargo bench -p hookline-store --bench queue` (prints one line per phase);
+//! `HOOKLINE_QUEUE_BENCH_EVENTS=500 cargo test -p hookline-store --bench queue` is the
+//! quick run CI makes, to keep it working.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
 const DESTINATIONS: usize = 10;
+/// Events published, unless `HOOKLINE_QUEUE_BENCH_EVENTS` says otherwise.
 const EVENTS: usize = 20_000;
 /// Publishes in flight at once, so they share group commits as the server's would.
 const PUBLISHERS: usize = 64;
@@ -76,12 +79,19 @@ async fn setup(store: &SqliteStore) -> Org {
     org
 }
 
-async fn publish_all(store: &Arc<SqliteStore>, org: &Org) {
+fn events() -> usize {
+    std::env::var("HOOKLINE_QUEUE_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(EVENTS)
+}
+
+async fn publish_all(store: &Arc<SqliteStore>, org: &Org, events: usize) {
     let mut publishers = tokio::task::JoinSet::new();
     for p in 0..PUBLISHERS {
         let (store, org) = (store.clone(), org.id.clone());
         publishers.spawn(async move {
-            for n in (p..EVENTS).step_by(PUBLISHERS) {
+            for n in (p..events).step_by(PUBLISHERS) {
                 let event = NewEvent {
                     event_type: EventType::parse("type", "bench.event").unwrap(),
                     stream: StreamName::parse("stream", &format!("s{}", n % 64)).unwrap(),
@@ -154,10 +164,11 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
         let org = setup(&store).await;
-        let deliveries = EVENTS * DESTINATIONS;
+        let events = events();
+        let deliveries = events * DESTINATIONS;
 
         let (wall, cpu) = (Instant::now(), cpu_seconds());
-        publish_all(&store, &org).await;
+        publish_all(&store, &org, events).await;
         report(
             "publish",
             deliveries,
