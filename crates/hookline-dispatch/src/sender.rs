@@ -1,7 +1,8 @@
 //! One HTTP attempt: build the signed request exactly as DESIGN.md §3 says, send it with
 //! the shared client, read at most the capture cap of the answer, and record it all.
-//! The client never follows redirects and ignores proxy settings from the environment:
-//! a webhook goes to the address the destination names, or nowhere.
+//! The client never follows redirects, never resends a request by itself, and ignores
+//! proxy settings from the environment: a webhook goes to the address the destination
+//! names, or nowhere, and each request sent is one recorded attempt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +65,9 @@ impl Sender {
                     lookup: config.lookup.clone(),
                 }))
                 .redirect(reqwest::redirect::Policy::none())
+                // Every request sent is one recorded attempt: the client resends nothing
+                // by itself (and so keeps no copy of each request for a resend).
+                .retry(reqwest::retry::never().max_retries_per_request(0))
                 .no_proxy()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .user_agent(USER_AGENT)
