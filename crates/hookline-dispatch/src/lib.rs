@@ -363,9 +363,10 @@ async fn record_completions(
             }
         }
         let (completions, acks): (Vec<Completion>, Vec<_>) = batch.into_iter().unzip();
-        if let Err(e) = store.complete(&completions).await {
+        let count = completions.len();
+        if let Err(e) = store.complete(completions).await {
             tracing::warn!(
-                count = completions.len(),
+                count,
                 error = %e,
                 "could not record attempts; their leases will expire and they will be retried"
             );

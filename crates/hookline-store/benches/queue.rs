@@ -154,7 +154,7 @@ async fn drain(store: &SqliteStore) -> usize {
         }
         total += claimed.len();
         let completions: Vec<Completion> = claimed.iter().map(delivered).collect();
-        store.complete(&completions).await.unwrap();
+        store.complete(completions).await.unwrap();
     }
 }
 

@@ -110,7 +110,8 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records finished attempts and moves their deliveries on; a delivery whose lease
     /// this node no longer holds keeps its state (the attempt is still recorded).
-    async fn complete(&self, completions: &[Completion]) -> StoreResult<()>;
+    /// Takes them by value: the embedded store hands them to its writer thread as they are.
+    async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()>;
     /// Gives leased deliveries back untried, each due again at its time (at once on
     /// shutdown; later when a rate limit defers it). The attempt is not counted.
     async fn release(

@@ -124,13 +124,13 @@ async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() 
 
     // node-a finishes late: its attempt is recorded, but the delivery stays node-b's.
     store
-        .complete(&[success("node-a", &first[0], T0 + 16_000)])
+        .complete(vec![success("node-a", &first[0], T0 + 16_000)])
         .await
         .unwrap();
     let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
     assert_eq!(state, DeliveryState::Delivering);
     store
-        .complete(&[success("node-b", &second[0], T0 + 16_500)])
+        .complete(vec![success("node-b", &second[0], T0 + 16_500)])
         .await
         .unwrap();
     let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;

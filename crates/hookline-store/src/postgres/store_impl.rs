@@ -183,8 +183,8 @@ impl Store for PgStore {
         in_tx!(self, |conn| queue::claim(conn, request))
     }
 
-    async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
-        in_tx!(self, |conn| queue::complete(conn, completions))
+    async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()> {
+        in_tx!(self, |conn| queue::complete(conn, &completions))
     }
 
     async fn release(

@@ -203,8 +203,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn complete(&self, completions: &[Completion]) -> StoreResult<()> {
-        let completions = completions.to_vec();
+    async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()> {
         self.write_bookkeeping(move |conn, state| queue::complete(conn, state, &completions))
             .await
     }
