@@ -110,12 +110,18 @@ impl Writer {
     }
 }
 
+/// Runs one of the writer's own fixed statements. Cached: they run for every job or every
+/// transaction, so parsing them each time shows in profiles.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([]))?;
+    Ok(())
+}
+
 fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    // Cached statements: these run twice per write, so parsing them each time shows.
-    let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    let run = |sql: &str| run(conn, sql);
     run("SAVEPOINT job")?;
     match f(conn) {
         Ok(value) => {
@@ -184,11 +190,11 @@ impl Group {
         }
         let conn = &self.conn;
         if durability != self.synchronous {
-            let level = match durability {
-                Durability::PowerLoss => "FULL",
-                Durability::ProcessCrash => "NORMAL",
+            let pragma = match durability {
+                Durability::PowerLoss => "PRAGMA synchronous = FULL",
+                Durability::ProcessCrash => "PRAGMA synchronous = NORMAL",
             };
-            match conn.pragma_update(None, "synchronous", level) {
+            match run(conn, pragma) {
                 Ok(()) => self.synchronous = durability,
                 Err(e) => {
                     // Dropping the jobs answers each caller that the store is unavailable.
@@ -198,7 +204,7 @@ impl Group {
                 }
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
             drop(jobs);
             tracing::error!(error = %e, "cannot begin a write transaction");
             return;
@@ -214,7 +220,7 @@ impl Group {
         {
             tracing::warn!(error = %e, "moving recent stream rows failed; will retry");
         }
-        let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let outcome = run(conn, "COMMIT").map_err(|e| e.to_string());
         if outcome.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             state.destinations.clear();
