@@ -7,20 +7,15 @@
 //! `HOOKLINE_QUEUE_BENCH_EVENTS=500 cargo test -p hookline-store --bench queue` is the
 //! quick run CI makes, to keep it working.
 
+#[path = "../tests/fixture/mod.rs"]
+mod fixture;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hookline_core::delivery::Attempt;
-use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
-use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-use hookline_core::ids::{AttemptId, DestinationId};
-use hookline_core::sealed::SealedKeys;
-use hookline_core::url_policy::UrlPolicy;
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{
-    ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Org, Store,
-};
+use hookline_store::{ApiKeyRecord, ClaimRequest, Completion, Org, Store};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -57,23 +52,7 @@ async fn setup(store: &SqliteStore) -> Org {
     let (record, _) = ApiKeyRecord::issue(&org.id, NOW);
     store.create_org(&org, &record).await.unwrap();
     for _ in 0..DESTINATIONS {
-        let settings = DestinationSettings::from_json(
-            json!({"url": "https://example.com/h", "max_in_flight": 64})
-                .as_object()
-                .unwrap(),
-            &UrlPolicy::default(),
-        )
-        .unwrap();
-        let destination = Destination {
-            id: DestinationId::generate(),
-            org_id: org.id.clone(),
-            stream: None,
-            settings,
-            keys: SealedKeys::from_stored("not opened here".into()),
-            health: DestinationHealth::default(),
-            created_at: NOW,
-            updated_at: NOW,
-        };
+        let destination = fixture::destination(&org.id, json!({"max_in_flight": 64}), NOW);
         store.insert_destination(&destination).await.unwrap();
     }
     org
@@ -92,49 +71,12 @@ async fn publish_all(store: &Arc<SqliteStore>, org: &Org, events: usize) {
         let (store, org) = (store.clone(), org.id.clone());
         publishers.spawn(async move {
             for n in (p..events).step_by(PUBLISHERS) {
-                let event = NewEvent {
-                    event_type: EventType::parse("type", "bench.event").unwrap(),
-                    stream: StreamName::parse("stream", &format!("s{}", n % 64)).unwrap(),
-                    level: Level::User,
-                    data: json!({"n": n}),
-                    raw: None,
-                    idempotency_key: None,
-                    one_shot: None,
-                };
+                let event = fixture::event(&format!("s{}", n % 64), json!({"n": n}));
                 store.publish(&org, event, NOW).await.unwrap();
             }
         });
     }
     while publishers.join_next().await.is_some() {}
-}
-
-fn delivered(claimed: &ClaimedDelivery) -> Completion {
-    Completion {
-        node_id: "bench".into(),
-        attempt: Attempt {
-            id: AttemptId::generate(),
-            org_id: claimed.event.org_id.clone(),
-            delivery_id: claimed.delivery_id.clone(),
-            destination_id: claimed.destination.id.clone(),
-            event_id: claimed.event.id.clone(),
-            event_type: claimed.event.event_type.as_str().into(),
-            number: claimed.attempt,
-            started_at: NOW,
-            url: claimed.destination.settings.url.as_str().into(),
-            request_headers: vec![("webhook-id".into(), claimed.event.id.to_string())],
-            request_body: r#"{"type":"bench.event","data":{}}"#.into(),
-            response_status: Some(200),
-            response_headers: vec![("content-length".into(), "0".into())],
-            response_body: Some(String::new()),
-            response_truncated: false,
-            latency_ms: 1,
-            error_kind: None,
-            error_message: None,
-        },
-        next: NextStep::Delivered,
-        now: NOW,
-        auto_disable: AutoDisable::default(),
-    }
 }
 
 /// Claims and completes until nothing is due; returns how many were delivered.
@@ -153,7 +95,10 @@ async fn drain(store: &SqliteStore) -> usize {
             return total;
         }
         total += claimed.len();
-        let completions: Vec<Completion> = claimed.iter().map(delivered).collect();
+        let completions: Vec<Completion> = claimed
+            .iter()
+            .map(|c| fixture::delivered("bench", c, NOW))
+            .collect();
         store.complete(completions).await.unwrap();
     }
 }

@@ -1,18 +1,14 @@
 //! The queue's lease rules on a real SQLite file: a lease that expires (its node died)
 //! is claimed again, and the late completion of the node that lost it changes nothing.
 
+mod fixture;
+
 use std::collections::HashMap;
 
-use hookline_core::delivery::{Attempt, DeliveryState};
-use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
-use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-use hookline_core::ids::{AttemptId, DeliveryId, DestinationId, OrgId};
-use hookline_core::sealed::SealedKeys;
-use hookline_core::url_policy::UrlPolicy;
+use hookline_core::delivery::DeliveryState;
+use hookline_core::ids::{DeliveryId, OrgId};
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{
-    ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Org, Store,
-};
+use hookline_store::{ApiKeyRecord, ClaimRequest, Org, Store};
 use serde_json::json;
 
 const T0: i64 = 1_800_000_000_000;
@@ -23,33 +19,9 @@ async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
     let org = Org::new("o", T0);
     let (record, _) = ApiKeyRecord::issue(&org.id, T0);
     store.create_org(&org, &record).await.unwrap();
-    let settings = DestinationSettings::from_json(
-        json!({"url": "https://example.com/h", "timeout_secs": 10})
-            .as_object()
-            .unwrap(),
-        &UrlPolicy::default(),
-    )
-    .unwrap();
-    let destination = Destination {
-        id: DestinationId::generate(),
-        org_id: org.id.clone(),
-        stream: None,
-        settings,
-        keys: SealedKeys::from_stored("sealed elsewhere".into()),
-        health: DestinationHealth::default(),
-        created_at: T0,
-        updated_at: T0,
-    };
+    let destination = fixture::destination(&org.id, json!({"timeout_secs": 10}), T0);
     store.insert_destination(&destination).await.unwrap();
-    let event = NewEvent {
-        event_type: EventType::parse("type", "a.b").unwrap(),
-        stream: StreamName::parse("stream", "s").unwrap(),
-        level: Level::User,
-        data: json!({}),
-        raw: None,
-        idempotency_key: None,
-        one_shot: None,
-    };
+    let event = fixture::event("s", json!({}));
     let published = store.publish(&org.id, event, T0).await.unwrap();
     assert_eq!(published.deliveries, 1);
     (dir, store, org.id)
@@ -67,35 +39,6 @@ fn claim(node: &str, now: i64) -> ClaimRequest {
         lease_margin_ms: 5_000,
         node_id: node.into(),
         in_flight: HashMap::new(),
-    }
-}
-
-fn success(node: &str, claimed: &ClaimedDelivery, now: i64) -> Completion {
-    Completion {
-        node_id: node.into(),
-        attempt: Attempt {
-            id: AttemptId::generate(),
-            org_id: claimed.event.org_id.clone(),
-            delivery_id: claimed.delivery_id.clone(),
-            destination_id: claimed.destination.id.clone(),
-            event_id: claimed.event.id.clone(),
-            event_type: claimed.event.event_type.as_str().into(),
-            number: claimed.attempt,
-            started_at: now,
-            url: claimed.destination.settings.url.as_str().into(),
-            request_headers: vec![],
-            request_body: "{}".into(),
-            response_status: Some(200),
-            response_headers: vec![],
-            response_body: Some(String::new()),
-            response_truncated: false,
-            latency_ms: 1,
-            error_kind: None,
-            error_message: None,
-        },
-        next: NextStep::Delivered,
-        now,
-        auto_disable: AutoDisable::default(),
     }
 }
 
@@ -124,13 +67,13 @@ async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() 
 
     // node-a finishes late: its attempt is recorded, but the delivery stays node-b's.
     store
-        .complete(vec![success("node-a", &first[0], T0 + 16_000)])
+        .complete(vec![fixture::delivered("node-a", &first[0], T0 + 16_000)])
         .await
         .unwrap();
     let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
     assert_eq!(state, DeliveryState::Delivering);
     store
-        .complete(vec![success("node-b", &second[0], T0 + 16_500)])
+        .complete(vec![fixture::delivered("node-b", &second[0], T0 + 16_500)])
         .await
         .unwrap();
     let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
