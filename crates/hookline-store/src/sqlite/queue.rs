@@ -141,10 +141,10 @@ pub fn claim(
         } else {
             &mut lease_due
         };
-        let lease_until = lease_until(req, &destination);
+        let until = lease_until(req, &destination);
         let mut rows: Vec<(Millis, Leased)> = statement
             .query_map(
-                params![destination_id, req.now, room, lease_until, req.node_id],
+                params![destination_id, req.now, room, until, req.node_id],
                 |r| {
                     Ok((
                         r.get(3)?,

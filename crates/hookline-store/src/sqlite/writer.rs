@@ -121,16 +121,15 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    let run = |sql: &str| run(conn, sql);
-    run("SAVEPOINT job")?;
+    run(conn, "SAVEPOINT job")?;
     match f(conn) {
         Ok(value) => {
-            run("RELEASE job")?;
+            run(conn, "RELEASE job")?;
             Ok(value)
         }
         Err(e) => {
-            run("ROLLBACK TO job")?;
-            run("RELEASE job")?;
+            run(conn, "ROLLBACK TO job")?;
+            run(conn, "RELEASE job")?;
             Err(e)
         }
     }
