@@ -260,25 +260,25 @@ mod tests {
             .await
     }
 
+    /// Keeps the writer busy for 50 ms, so that jobs sent meanwhile make one batch.
+    async fn hold(writer: &Writer) {
+        writer
+            .run(Admission::Wait, Durability::PowerLoss, |_, _| {
+                std::thread::sleep(Duration::from_millis(50));
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn bookkeeping_queued_beside_publishes_commits_apart_without_fsync() {
         let (writer, _dir) = writer();
-        // Holds the writer so that the next jobs queue up and are taken as one batch.
-        let (held, release) = std::sync::mpsc::channel::<()>();
-        let holding = writer.run(Admission::Wait, Durability::PowerLoss, move |_, _| {
-            release.recv_timeout(Duration::from_secs(5)).ok();
-            Ok(())
-        });
-        let (holding, bookkeeping, durable, _) = tokio::join!(
-            holding,
+        let (_, bookkeeping, durable) = tokio::join!(
+            hold(&writer),
             synchronous_seen_by(&writer, Durability::ProcessCrash),
             synchronous_seen_by(&writer, Durability::PowerLoss),
-            async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                held.send(()).unwrap();
-            }
         );
-        holding.unwrap();
         assert_eq!(bookkeeping.unwrap(), 1, "bookkeeping commits with NORMAL");
         assert_eq!(durable.unwrap(), 2, "an API write commits with FULL");
     }
@@ -298,7 +298,11 @@ mod tests {
                 }
             })
         };
-        let (kept, failed) = tokio::join!(insert("org_kept", false), insert("org_failed", true));
+        let (_, kept, failed) = tokio::join!(
+            hold(&writer),
+            insert("org_kept", false),
+            insert("org_failed", true)
+        );
         kept.unwrap();
         assert!(matches!(failed, Err(StoreError::Busy)));
         let orgs: Vec<String> = writer
