@@ -71,6 +71,11 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Statements each connection keeps prepared. rusqlite keeps 16 by default, fewer than
+/// the writer uses in one publish-claim-complete cycle, so its least recently used
+/// statements were evicted and parsed again on every cycle (7% of the writer's time).
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -81,9 +86,10 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // 16 MiB of page cache per connection (negative means KiB).
     conn.pragma_update(None, "cache_size", -16_384)?;
-    // Checkpoints run on their own thread (see `checkpoint_loop`), never inside a
+    // Checkpoints run on their own thread (see `start_checkpoints`), never inside a
     // commit, where they would stall every caller waiting on the writer.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(())
 }
 
@@ -178,6 +184,7 @@ impl SqliteStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
                 Ok(Mutex::new(conn))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
