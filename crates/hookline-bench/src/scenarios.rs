@@ -70,7 +70,7 @@ impl Run {
     }
 
     async fn destination(&self, path: &str, extra: Value) -> anyhow::Result<String> {
-        let mut body = json!({"url": format!("{}{path}", self.receiver_base), "max_in_flight": 64});
+        let mut body = json!({"url": format!("{}{path}", self.receiver_base), "max_in_flight": std::env::var("MIF").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(64)});
         for (k, v) in extra.as_object().into_iter().flatten() {
             body[k] = v.clone();
         }
@@ -141,7 +141,7 @@ async fn flood_one_destination(
     run.destination("/ok", json!({})).await?;
     let started = Instant::now();
     let usage = run.server.usage();
-    let published = run.publisher.concurrent(events, concurrency).await;
+    let published = run.publisher.concurrent(events, std::env::var("PUBS").ok().and_then(|v| v.parse().ok()).unwrap_or(concurrency)).await;
     let elapsed = run
         .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
         .await;

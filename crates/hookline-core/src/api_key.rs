@@ -32,10 +32,7 @@ impl NewApiKey {
 
 /// The stored form of a key presented in `Authorization: Bearer`.
 pub fn hash_api_key(plaintext: &str) -> String {
-    Sha256::digest(plaintext.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(plaintext.as_bytes()))
 }
 
 #[cfg(test)]
@@ -52,5 +49,13 @@ mod tests {
         assert_eq!(a.hash.len(), 64);
         assert!(!a.hash.contains(&a.plaintext));
         assert!(a.plaintext.starts_with(&a.display_prefix));
+    }
+
+    #[test]
+    fn the_stored_form_is_lowercase_hex_sha256_so_existing_keys_keep_working() {
+        assert_eq!(
+            hash_api_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
