@@ -44,6 +44,17 @@ impl WriterState {
     fn due(&self) -> std::sync::MutexGuard<'_, DueIndex> {
         self.due.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// After a rollback: what the undone writes put in memory (a destination read back,
+    /// a destination dropped from the due index because a claim had leased its last
+    /// due row) must not outlive them, or a due row could wait unseen until a restart.
+    fn forget_uncommitted(&mut self, conn: &Connection) {
+        self.destinations.clear();
+        match DueIndex::load(conn) {
+            Ok(due) => *self.due() = due,
+            Err(e) => tracing::error!(error = %e, "cannot reload the due index after a rollback"),
+        }
+    }
 }
 
 struct Shared {
@@ -213,7 +224,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         self.shared
             .writer
@@ -225,7 +236,7 @@ impl SqliteStore {
     async fn write_or_busy<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         self.shared
             .writer
@@ -238,7 +249,7 @@ impl SqliteStore {
     async fn write_bookkeeping<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&Connection, &mut WriterState) -> StoreResult<T> + Send + 'static,
     {
         self.shared
             .writer

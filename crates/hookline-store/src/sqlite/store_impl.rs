@@ -81,7 +81,9 @@ impl Store for SqliteStore {
 
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let org = org.clone();
-        self.write_or_busy(move |conn, state| publish::publish(conn, state, &org, event, now))
+        self.write_or_busy(move |conn, state| {
+            publish::publish(conn, state, &org, event.clone(), now)
+        })
             .await
     }
 
