@@ -27,7 +27,7 @@ enum Scenario {
 #[derive(Parser)]
 #[command(
     about = "Benchmark a Hookline server process: publish, deliver, report.",
-    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench throughput --smoke --json out.json"
+    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256"
 )]
 struct Cli {
     /// Which scenario to run.
@@ -42,6 +42,10 @@ struct Cli {
     /// Tiny counts (seconds): checks the harness and correctness, not speed.
     #[arg(long)]
     smoke: bool,
+    /// `max_in_flight` of every destination the scenarios create: how many attempts to
+    /// one destination may be open at once, so the ceiling of a one-destination run.
+    #[arg(long, default_value_t = 64)]
+    max_in_flight: u32,
     /// The hookline binary (default: the one beside this binary).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -58,6 +62,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         store: cli.store,
         nodes: cli.nodes,
         scale: Scale { smoke: cli.smoke },
+        max_in_flight: cli.max_in_flight,
     };
     let wanted = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
     let mut reports = Vec::new();

@@ -29,6 +29,7 @@ pub struct Bench {
     pub store: String,
     pub nodes: usize,
     pub scale: Scale,
+    pub max_in_flight: u32,
 }
 
 struct Run {
@@ -37,6 +38,7 @@ struct Run {
     counts: Arc<Counts>,
     client: reqwest::Client,
     publisher: Publisher,
+    max_in_flight: u32,
 }
 
 impl Run {
@@ -50,6 +52,7 @@ impl Run {
             counts,
             client: reqwest::Client::new(),
             publisher,
+            max_in_flight: bench.max_in_flight,
         })
     }
 
@@ -70,7 +73,7 @@ impl Run {
     }
 
     async fn destination(&self, path: &str, extra: Value) -> anyhow::Result<String> {
-        let mut body = json!({"url": format!("{}{path}", self.receiver_base), "max_in_flight": std::env::var("MIF").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(64)});
+        let mut body = json!({"url": format!("{}{path}", self.receiver_base), "max_in_flight": self.max_in_flight});
         for (k, v) in extra.as_object().into_iter().flatten() {
             body[k] = v.clone();
         }
@@ -141,7 +144,7 @@ async fn flood_one_destination(
     run.destination("/ok", json!({})).await?;
     let started = Instant::now();
     let usage = run.server.usage();
-    let published = run.publisher.concurrent(events, std::env::var("PUBS").ok().and_then(|v| v.parse().ok()).unwrap_or(concurrency)).await;
+    let published = run.publisher.concurrent(events, concurrency).await;
     let elapsed = run
         .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
         .await;

@@ -84,7 +84,7 @@ impl Store for SqliteStore {
         self.write_or_busy(move |conn, state| {
             publish::publish(conn, state, &org, event.clone(), now)
         })
-            .await
+        .await
     }
 
     async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {

@@ -390,7 +390,11 @@ mod tests {
         });
         let (_, seq, failed) = tokio::join!(hold(&writer), next_seq, failing(&writer));
         assert!(failed.is_err());
-        assert_eq!(seq.unwrap(), 1, "the answer comes from the run that was kept");
+        assert_eq!(
+            seq.unwrap(),
+            1,
+            "the answer comes from the run that was kept"
+        );
         let stored: i64 = writer
             .run(Admission::Wait, Durability::PowerLoss, |conn, _| {
                 Ok(conn.query_row("SELECT last_seq FROM streams", [], |r| r.get(0))?)
