@@ -87,16 +87,26 @@ impl std::fmt::Debug for SqliteStore {
 /// statements were evicted and parsed again on every cycle (7% of the writer's time).
 const STATEMENT_CACHE_CAPACITY: usize = 128;
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// The writer's page cache, in KiB. Every commit drops cached pages beyond the end of
+/// the database, and when a b-tree balance has just renumbered a page through SQLite's
+/// scratch page number (the lock-byte page, 262,145 with 4 KiB pages: far beyond the end)
+/// that means a scan of the whole cache. With 16 MiB the scans took 6% of the writer's
+/// time; 4 MiB holds the pages a commit touches (the trees' right edges, the due rows)
+/// with reads from disk under 0.1% of the samples.
+const WRITER_CACHE_KIB: i64 = 4 * 1024;
+/// The checkpointer's page cache, in KiB.
+const CHECKPOINT_CACHE_KIB: i64 = 16 * 1024;
+
+fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Every write job runs in a savepoint; a statement journal on disk would copy each
-    // page it touches to a temp file first.
+    // Multi-row statements, and every job of a batch replayed after a failure (see
+    // `writer`), journal the pages they touch; in memory, not in a temp file.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // 16 MiB of page cache per connection (negative means KiB).
-    conn.pragma_update(None, "cache_size", -16_384)?;
+    // Page cache, in KiB (a negative size means KiB).
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     // Checkpoints run on their own thread (see `start_checkpoints`), never inside a
     // commit, where they would stall every caller waiting on the writer.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -126,7 +136,7 @@ const WAL_RESTART_FRAMES: i64 = 16 * 1024;
 /// this PASSIVE one, and the next commit writes from the start of the WAL again.
 fn start_checkpoints(path: &Path, restart_wanted: Arc<AtomicBool>) -> StoreResult<Arc<AtomicBool>> {
     let conn = Connection::open(path)?;
-    configure(&conn)?;
+    configure(&conn, CHECKPOINT_CACHE_KIB)?;
     let stopping = Arc::new(AtomicBool::new(false));
     let stop = stopping.clone();
     std::thread::Builder::new()
@@ -179,7 +189,7 @@ impl SqliteStore {
         }
         let path: PathBuf = data_dir.join("hookline.db");
         let mut writer = Connection::open(&path)?;
-        configure(&writer)?;
+        configure(&writer, WRITER_CACHE_KIB)?;
         schema::migrate(&mut writer)?;
         if exclusive {
             let expired = queue::expire_all_leases(&writer)?;
