@@ -1,30 +1,38 @@
 //! The queue's lease rules on a real SQLite file: a lease that expires (its node died)
-//! is claimed again, and the late completion of the node that lost it changes nothing.
+//! is claimed again, and the late completion of the node that lost it changes nothing;
+//! and what a claim hands out is the delivery's event exactly as stored.
 
 mod fixture;
 
 use std::collections::HashMap;
 
 use hookline_core::delivery::DeliveryState;
+use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{ApiKeyRecord, ClaimRequest, Org, Store};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const T0: i64 = 1_800_000_000_000;
 
-async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
+/// A store with one org and one destination with these settings.
+async fn store_with_destination(settings: Value) -> (tempfile::TempDir, SqliteStore, OrgId) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     let org = Org::new("o", T0);
     let (record, _) = ApiKeyRecord::issue(&org.id, T0);
     store.create_org(&org, &record).await.unwrap();
-    let destination = fixture::destination(&org.id, json!({"timeout_secs": 10}), T0);
+    let destination = fixture::destination(&org.id, settings, T0);
     store.insert_destination(&destination).await.unwrap();
-    let event = fixture::event("s", json!({}));
-    let published = store.publish(&org.id, event, T0).await.unwrap();
-    assert_eq!(published.deliveries, 1);
     (dir, store, org.id)
+}
+
+async fn store_with_one_delivery() -> (tempfile::TempDir, SqliteStore, OrgId) {
+    let (dir, store, org) = store_with_destination(json!({"timeout_secs": 10})).await;
+    let event = fixture::event("s", json!({}));
+    let published = store.publish(&org, event, T0).await.unwrap();
+    assert_eq!(published.deliveries, 1);
+    (dir, store, org)
 }
 
 async fn state_of(store: &SqliteStore, org: &OrgId, id: &DeliveryId) -> (DeliveryState, u32) {
@@ -145,4 +153,54 @@ async fn a_second_server_cannot_open_the_same_data_directory() {
     let err = SqliteStore::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
     SqliteStore::open_shared(dir.path()).expect("admin commands may open it beside the server");
+}
+
+/// Data with what a round trip through text could change: floats, escapes, nesting.
+fn awkward_event(n: u32) -> NewEvent {
+    let mut event = fixture::event(
+        "s",
+        json!({"n": n, "ratio": 0.1, "big": 12345678901234567_u64, "text": "é\"\n",
+               "nested": {"list": [1.5e-7, null, true]}}),
+    );
+    event.raw = Some(json!({"verbatim": [n, 2.25]}));
+    event
+}
+
+async fn stored(store: &SqliteStore, event: &Event) -> Event {
+    store
+        .get_event(&event.org_id, &event.id)
+        .await
+        .unwrap()
+        .expect("the event is stored")
+}
+
+#[tokio::test]
+async fn claims_carry_the_stored_event_before_and_after_a_restart() {
+    let (dir, store, org) = store_with_destination(json!({"max_in_flight": 1})).await;
+    store.publish(&org, awkward_event(1), T0).await.unwrap();
+    store.publish(&org, awkward_event(2), T0).await.unwrap();
+
+    let fresh = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    assert_eq!(
+        fresh.len(),
+        1,
+        "max_in_flight 1 leaves the second for later"
+    );
+    assert_eq!(fresh[0].event, stored(&store, &fresh[0].event).await);
+
+    store
+        .complete(vec![fixture::delivered("node-a", &fresh[0], T0)])
+        .await
+        .unwrap();
+
+    // After a restart, from a fresh connection.
+    drop(store);
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    let read_back = reopened.claim_due(&claim("node-a", T0 + 1)).await.unwrap();
+    assert_eq!(read_back.len(), 1, "the second event's delivery");
+    assert_eq!(read_back[0].event.data["n"], 2);
+    assert_eq!(
+        read_back[0].event,
+        stored(&reopened, &read_back[0].event).await
+    );
 }
