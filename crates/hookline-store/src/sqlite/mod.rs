@@ -94,7 +94,8 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 /// time; 4 MiB holds the pages a commit touches (the trees' right edges, the due rows)
 /// with reads from disk under 0.1% of the samples.
 const WRITER_CACHE_KIB: i64 = 4 * 1024;
-/// The checkpointer's page cache, in KiB.
+/// The checkpointer's page cache, in KiB: the size every connection had before the
+/// writer's was cut; a checkpoint commits nothing, so it never pays that scan.
 const CHECKPOINT_CACHE_KIB: i64 = 16 * 1024;
 
 fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
