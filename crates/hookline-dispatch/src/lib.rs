@@ -9,22 +9,22 @@ mod resolver;
 mod sender;
 mod throttle;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_core::clock::{Clock, Millis};
 use hookline_core::delivery::Attempt;
-use hookline_core::ids::{DeliveryId, DestinationId};
+use hookline_core::ids::DeliveryId;
 use hookline_core::retry::{AttemptResult, Decision};
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, Store, StoreError,
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handoff, InFlight, NextStep, Store,
+    StoreError,
 };
 use rand::Rng;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -89,16 +89,29 @@ pub struct Dispatcher {
     sender: Sender,
     config: DispatcherConfig,
     wake: Arc<Notify>,
-    in_flight: Mutex<HashMap<DeliveryId, DestinationId>>,
+    /// What this node holds; the store adds what it leases to us, attempts free it.
+    in_flight: Arc<InFlight>,
+    /// Fresh deliveries the store leased to us at publish (see `Handoff`); the loop
+    /// that takes them holds the lock.
+    handed: Mutex<mpsc::UnboundedReceiver<ClaimedDelivery>>,
     rate_limiter: RateLimiter,
 }
 
 /// A claimed delivery and when its attempt may start (later only under a rate limit).
 type Due = (ClaimedDelivery, Millis);
 
+/// What one claim took: what to send, how many were leased (a rate limit may have
+/// handed some straight back), and whether the batch came back full.
+struct ClaimRound {
+    send: Vec<Due>,
+    claimed: usize,
+    full: bool,
+}
+
 impl Dispatcher {
     /// Must be called inside a Tokio runtime: it starts the task that records attempts.
-    /// `master` opens the destinations' sealed signing keys.
+    /// `master` opens the destinations' sealed signing keys. Asks `store` to hand fresh
+    /// deliveries to this dispatcher as they are published.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -106,15 +119,25 @@ impl Dispatcher {
         config: DispatcherConfig,
     ) -> Result<Self, SenderError> {
         let (completions, finished) = mpsc::unbounded_channel();
+        let sender = Sender::new(&config, master)?;
         tokio::spawn(record_completions(store.clone(), finished));
+        let in_flight = Arc::new(InFlight::new(config.max_concurrency));
+        let (deliveries, handed) = mpsc::unbounded_channel();
+        store.hand_off_at_publish(Handoff {
+            node_id: config.node_id.clone(),
+            lease_margin_ms: config.lease_margin.as_millis() as Millis,
+            in_flight: in_flight.clone(),
+            deliveries,
+        });
         Ok(Self {
             completions,
-            sender: Sender::new(&config, master)?,
+            sender,
             store,
             clock,
             config,
             wake: Arc::new(Notify::new()),
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight,
+            handed: Mutex::new(handed),
             rate_limiter: RateLimiter::default(),
         })
     }
@@ -136,79 +159,122 @@ impl Dispatcher {
         (attempt, matches!(result, AttemptResult::Success))
     }
 
-    /// Claims one batch and sends all of it, returning how many attempts were made.
+    /// Takes what was handed over at publish, claims one batch, and sends all of it;
+    /// returns how many deliveries it took.
     pub async fn step(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let (due, count) = self.claim(self.config.batch_size).await?;
         let mut tasks = JoinSet::new();
+        let mut taken = 0;
+        {
+            let mut handed = self.handed.lock().await;
+            while let Ok(delivery) = handed.try_recv() {
+                tasks.spawn(self.clone().deliver(delivery, 0));
+                taken += 1;
+            }
+        }
+        let (due, count) = self.claim(self.config.batch_size).await?;
         for (delivery, start_at) in due {
             tasks.spawn(self.clone().deliver(delivery, start_at));
         }
         while tasks.join_next().await.is_some() {}
-        Ok(count)
+        Ok(taken + count)
     }
 
-    /// Claims and sends until `shutdown` is canceled; then waits up to the grace period
-    /// for attempts in flight and hands back the leases of any still unfinished.
+    /// Sends what is handed over at publish and claims what is due, until `shutdown` is
+    /// canceled; then waits up to the grace period for attempts in flight and hands
+    /// back the leases of any still unfinished.
+    ///
+    /// A claim is a write, so the loop claims only when there may be something to take:
+    /// after a wake-up (work queued or a retry scheduled), when the next delivery falls
+    /// due, when an attempt ends while due work waits for a free place, and at least
+    /// once per poll interval (for leases of a node that died).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        let mut handed = self.handed.lock().await;
+        let mut claim_wanted = true;
+        let mut last_claim = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            // Attempts still being sent count, not tasks waiting for their result to be
-            // written: those hold no connection, and the writer bounds them by itself.
-            let room = self
-                .config
-                .max_concurrency
-                .saturating_sub(self.in_flight_count());
-            let limit = (self.config.batch_size as usize).min(room) as u32;
-            let claimed = if limit == 0 {
-                Ok((Vec::new(), 0))
-            } else {
-                self.claim(limit).await
-            };
-            let (due, count) = match claimed {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed; retrying shortly");
-                    (Vec::new(), 0)
+            while let Ok(delivery) = handed.try_recv() {
+                tasks.spawn(self.clone().deliver(delivery, 0));
+            }
+            let mut claimed_any = false;
+            if claim_wanted || last_claim.elapsed() >= self.config.poll_interval {
+                last_claim = tokio::time::Instant::now();
+                let round = self.claim_round().await;
+                claimed_any = round.claimed > 0;
+                for (delivery, start_at) in round.send {
+                    tasks.spawn(self.clone().deliver(delivery, start_at));
                 }
-            };
-            let full_batch = limit > 0 && count == limit as usize;
-            let claimed_any = count > 0;
-            for (delivery, start_at) in due {
-                tasks.spawn(self.clone().deliver(delivery, start_at));
+                if round.full {
+                    continue;
+                }
             }
-            if full_batch {
-                continue;
-            }
-            let pause = self.idle_pause(claimed_any).await;
+            let (pause, waiting) = self.idle_pause(claimed_any).await;
+            claim_wanted = false;
             tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(pause) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = self.wake.notified() => claim_wanted = true,
+                _ = tokio::time::sleep(pause) => claim_wanted = true,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => claim_wanted = waiting,
+                Some(delivery) = handed.recv() => {
+                    tasks.spawn(self.clone().deliver(delivery, 0));
+                }
                 _ = shutdown.cancelled() => {}
             }
+        }
+        // Handed over but never started: back to the queue at once.
+        handed.close();
+        let mut unstarted = Vec::new();
+        while let Ok(delivery) = handed.try_recv() {
+            self.in_flight.release(&delivery.delivery_id);
+            unstarted.push((delivery.delivery_id, self.clock.now_ms()));
+        }
+        if !unstarted.is_empty() {
+            self.hand_back(&unstarted).await;
         }
         self.drain(tasks).await;
     }
 
+    /// Claims as much as this node has room for.
+    async fn claim_round(&self) -> ClaimRound {
+        // Attempts still being sent count, not tasks waiting for their result to be
+        // written: those hold no connection, and the writer bounds them by itself.
+        let limit = (self.config.batch_size as usize).min(self.in_flight.room()) as u32;
+        let (send, claimed) = match limit {
+            0 => (Vec::new(), 0),
+            _ => self.claim(limit).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "claiming deliveries failed; retrying shortly");
+                (Vec::new(), 0)
+            }),
+        };
+        ClaimRound {
+            send,
+            claimed,
+            full: limit > 0 && claimed == limit as usize,
+        }
+    }
+
     /// How long to wait before the next claim: until the next delivery falls due, but
-    /// never longer than the poll interval. When something is due yet nothing could be
-    /// claimed (every due destination is at its limit), wait for a completion instead.
-    async fn idle_pause(&self, claimed_any: bool) -> Duration {
+    /// never longer than the poll interval; and whether due work is waiting for a free
+    /// place. When something is due yet nothing could be claimed (every due destination
+    /// is at its limit), the wait is for a completion instead.
+    async fn idle_pause(&self, claimed_any: bool) -> (Duration, bool) {
         let poll = self.config.poll_interval;
         match self.store.next_due_at().await {
             Ok(Some(due)) => {
                 let wait = due - self.clock.now_ms();
                 if wait <= 0 && !claimed_any {
-                    poll
+                    (poll, true)
                 } else {
-                    Duration::from_millis(wait.max(0) as u64).min(poll)
+                    (
+                        Duration::from_millis(wait.max(0) as u64).min(poll),
+                        wait <= 0,
+                    )
                 }
             }
-            Ok(None) => poll,
+            Ok(None) => (poll, false),
             Err(e) => {
                 tracing::warn!(error = %e, "reading the queue failed");
-                poll
+                (poll, true)
             }
         }
     }
@@ -223,7 +289,8 @@ impl Dispatcher {
         }
         let now = self.clock.now_ms();
         let unfinished: Vec<(DeliveryId, Millis)> = self
-            .in_flight_ids()
+            .in_flight
+            .deliveries()
             .into_iter()
             .map(|id| (id, now))
             .collect();
@@ -246,30 +313,9 @@ impl Dispatcher {
         }
     }
 
-    fn in_flight_count(&self) -> usize {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
-    }
-
-    fn in_flight_ids(&self) -> Vec<DeliveryId> {
-        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        in_flight.keys().cloned().collect()
-    }
-
     /// Claims up to `limit` deliveries; returns those to send now and how many were
     /// claimed (the rest went straight back under their destination's rate limit).
     async fn claim(&self, limit: u32) -> Result<(Vec<Due>, usize), StoreError> {
-        let mut per_destination: HashMap<DestinationId, u32> = HashMap::new();
-        for destination in self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
-            *per_destination.entry(destination.clone()).or_default() += 1;
-        }
         let claimed = self
             .store
             .claim_due(&ClaimRequest {
@@ -277,20 +323,16 @@ impl Dispatcher {
                 limit,
                 lease_margin_ms: self.config.lease_margin.as_millis() as Millis,
                 node_id: self.config.node_id.clone(),
-                in_flight: per_destination,
+                in_flight: self.in_flight.clone(),
             })
             .await?;
         let count = claimed.len();
         let plan = self.rate_limiter.plan(claimed, self.clock.now_ms());
         if !plan.defer.is_empty() {
+            for (id, _) in &plan.defer {
+                self.in_flight.release(id);
+            }
             self.hand_back(&plan.defer).await;
-        }
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for (delivery, _) in &plan.send {
-            in_flight.insert(
-                delivery.delivery_id.clone(),
-                delivery.destination.id.clone(),
-            );
         }
         Ok((plan.send, count))
     }
@@ -385,10 +427,6 @@ struct InFlightSlot<'a> {
 
 impl Drop for InFlightSlot<'_> {
     fn drop(&mut self) {
-        self.dispatcher
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        self.dispatcher.in_flight.release(&self.id);
     }
 }

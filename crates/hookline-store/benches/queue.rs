@@ -10,12 +10,11 @@
 #[path = "../tests/fixture/mod.rs"]
 mod fixture;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, Completion, Org, Store};
+use hookline_store::{ApiKeyRecord, ClaimRequest, Completion, InFlight, Org, Store};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -86,7 +85,7 @@ async fn drain(store: &SqliteStore) -> usize {
         limit: CLAIM_BATCH,
         lease_margin_ms: 30_000,
         node_id: "bench".into(),
-        in_flight: HashMap::new(),
+        in_flight: Arc::new(InFlight::new(usize::MAX)),
     };
     let mut total = 0;
     loop {
@@ -100,6 +99,9 @@ async fn drain(store: &SqliteStore) -> usize {
             .map(|c| fixture::delivered("bench", c, NOW))
             .collect();
         store.complete(completions).await.unwrap();
+        for delivery in &claimed {
+            request.in_flight.release(&delivery.delivery_id);
+        }
     }
 }
 

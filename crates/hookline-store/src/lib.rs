@@ -5,6 +5,7 @@
 
 mod error;
 mod health;
+mod in_flight;
 mod model;
 pub mod postgres;
 mod raw;
@@ -19,6 +20,7 @@ use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
 pub use error::StoreError;
+pub use in_flight::InFlight;
 pub use model::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -106,7 +108,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Delivery>>;
 
     /// Leases up to `limit` due deliveries of enabled destinations, respecting each
-    /// destination's `max_in_flight` given what this node already has in flight.
+    /// destination's `max_in_flight` given what this node already has in flight, and
+    /// holds each leased delivery in `request.in_flight` before answering.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records finished attempts and moves their deliveries on; a delivery whose lease
     /// this node no longer holds keeps its state (the attempt is still recorded).
@@ -125,4 +128,8 @@ pub trait Store: Send + Sync + 'static {
     /// expired leases, so a store whose leases are all this process's own may leave
     /// them out (SQLite: a lease outlives its attempt only when recording it failed).
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+    /// Asks the store to lease fresh deliveries to this node as they are published and
+    /// send them to `handoff` (replacing any earlier one). A store shared by many nodes
+    /// ignores it: there every delivery goes through the queue.
+    fn hand_off_at_publish(&self, _handoff: Handoff) {}
 }

@@ -1,6 +1,5 @@
 //! The records and queries the Store trait speaks, beyond the core domain types.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookline_core::api_key::NewApiKey;
@@ -9,6 +8,8 @@ use hookline_core::delivery::{Attempt, DeliveryState};
 use hookline_core::destination::Destination;
 use hookline_core::event::{Event, EventType, StreamName};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+
+use crate::InFlight;
 
 pub const DEFAULT_PAGE_LIMIT: u32 = 50;
 pub const MAX_PAGE_LIMIT: u32 = 200;
@@ -61,6 +62,9 @@ impl ApiKeyRecord {
 pub struct Published {
     pub event: Event,
     pub deliveries: u32,
+    /// Of `deliveries`, those waiting in the queue for a claim; the rest were leased at
+    /// publish and handed to this node's dispatcher (see `Handoff`).
+    pub queued: u32,
     pub created: bool,
 }
 
@@ -126,8 +130,22 @@ pub struct ClaimRequest {
     /// A lease lasts the destination's timeout plus this margin, so it outlives any attempt.
     pub lease_margin_ms: Millis,
     pub node_id: String,
-    /// Deliveries this node is sending right now, per destination.
-    pub in_flight: HashMap<DestinationId, u32>,
+    /// Deliveries this node holds, per destination; the claim holds what it leases.
+    pub in_flight: Arc<InFlight>,
+}
+
+/// Where a store that can lease at publish sends fresh deliveries: straight to this
+/// node's dispatcher, leased in the publish's own transaction, so they skip the queue
+/// (and the claim's second write of each row). Only deliveries that would be claimed at
+/// once go this way: to an enabled, unordered destination without a rate limit, with
+/// nothing older due and a free place in `in_flight`; the rest wait in the queue.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pub node_id: String,
+    pub lease_margin_ms: Millis,
+    pub in_flight: Arc<InFlight>,
+    /// Sent only once the publish has committed.
+    pub deliveries: tokio::sync::mpsc::UnboundedSender<ClaimedDelivery>,
 }
 
 /// A leased delivery with everything needed to send it.

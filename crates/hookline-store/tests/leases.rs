@@ -1,17 +1,19 @@
 //! The queue's lease rules on a real SQLite file: a lease that expires (its node died)
 //! is claimed again, and the late completion of the node that lost it changes nothing;
-//! and what a claim hands out is the delivery's event exactly as stored.
+//! what a claim hands out is the delivery's event exactly as stored; and which fresh
+//! deliveries are leased at publish and handed straight to the dispatcher.
 
 mod fixture;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use hookline_core::delivery::DeliveryState;
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, Org, Store};
+use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handoff, InFlight, Org, Store};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -46,7 +48,7 @@ fn claim(node: &str, now: i64) -> ClaimRequest {
         limit: 10,
         lease_margin_ms: 5_000,
         node_id: node.into(),
-        in_flight: HashMap::new(),
+        in_flight: Arc::new(InFlight::new(usize::MAX)),
     }
 }
 
@@ -203,4 +205,136 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
         read_back[0].event,
         stored(&reopened, &read_back[0].event).await
     );
+}
+
+/// Hands this store's fresh deliveries to `node`, with room for `capacity` on the node.
+fn hand_off(
+    store: &SqliteStore,
+    capacity: usize,
+) -> (Arc<InFlight>, mpsc::UnboundedReceiver<ClaimedDelivery>) {
+    let in_flight = Arc::new(InFlight::new(capacity));
+    let (deliveries, handed) = mpsc::unbounded_channel();
+    store.hand_off_at_publish(Handoff {
+        node_id: "node-a".into(),
+        lease_margin_ms: 5_000,
+        in_flight: in_flight.clone(),
+        deliveries,
+    });
+    (in_flight, handed)
+}
+
+#[tokio::test]
+async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
+    let (_dir, store, org) = store_with_destination(json!({"timeout_secs": 10})).await;
+    let (in_flight, mut handed) = hand_off(&store, 10);
+    let published = store
+        .publish(&org, fixture::event("s", json!({"n": 1})), T0)
+        .await
+        .unwrap();
+    assert_eq!((published.deliveries, published.queued), (1, 0));
+
+    let delivery = handed.try_recv().expect("handed over once committed");
+    assert_eq!(delivery.attempt, 1);
+    assert_eq!(delivery.event, published.event);
+    assert_eq!(in_flight.count(&delivery.destination.id), 1);
+    assert_eq!(
+        state_of(&store, &org, &delivery.delivery_id).await,
+        (DeliveryState::Delivering, 1)
+    );
+    // The lease is the node's, for the timeout plus the margin: a claim elsewhere cannot
+    // take it before then, and the node's own completion lands.
+    assert!(
+        store
+            .claim_due(&claim("node-b", T0 + 14_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .complete(vec![fixture::delivered("node-a", &delivery, T0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(&store, &org, &delivery.delivery_id).await,
+        (DeliveryState::Delivered, 1)
+    );
+}
+
+#[tokio::test]
+async fn beyond_max_in_flight_fresh_deliveries_wait_in_the_queue() {
+    let (_dir, store, org) = store_with_destination(json!({"max_in_flight": 2})).await;
+    let (in_flight, mut handed) = hand_off(&store, 10);
+    let mut queued = 0;
+    for n in 0..5 {
+        let event = fixture::event("s", json!({"n": n}));
+        queued += store.publish(&org, event, T0).await.unwrap().queued;
+    }
+    assert_eq!(queued, 3);
+    let first = handed.try_recv().unwrap();
+    let second = handed.try_recv().unwrap();
+    assert!(handed.try_recv().is_err(), "only two places");
+
+    // A claim for the same node sees the places taken at publish.
+    let node_a = ClaimRequest {
+        in_flight: in_flight.clone(),
+        ..claim("node-a", T0)
+    };
+    assert!(store.claim_due(&node_a).await.unwrap().is_empty());
+    in_flight.release(&first.delivery_id);
+    let claimed = store.claim_due(&node_a).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one place freed");
+    assert_eq!(claimed[0].event.data["n"], 2, "the oldest waiting one");
+    assert_eq!(in_flight.count(&second.destination.id), 2);
+
+    // With the queue not empty, even a free place does not let a newer one jump it.
+    in_flight.release(&second.delivery_id);
+    let later = store
+        .publish(&org, fixture::event("s", json!({"n": 5})), T0)
+        .await
+        .unwrap();
+    assert_eq!(later.queued, 1);
+    assert!(handed.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn the_node_capacity_bounds_what_is_handed_over() {
+    let (_dir, store, org) = store_with_destination(json!({"max_in_flight": 50})).await;
+    let (_in_flight, mut handed) = hand_off(&store, 1);
+    for n in 0..2 {
+        store
+            .publish(&org, fixture::event("s", json!({"n": n})), T0)
+            .await
+            .unwrap();
+    }
+    assert!(handed.try_recv().is_ok());
+    assert!(handed.try_recv().is_err(), "the node had room for one");
+}
+
+#[tokio::test]
+async fn ordered_and_rate_limited_destinations_always_go_through_the_queue() {
+    for settings in [json!({"ordered": true}), json!({"rate_limit_per_sec": 5})] {
+        let (_dir, store, org) = store_with_destination(settings.clone()).await;
+        let (_in_flight, mut handed) = hand_off(&store, 10);
+        let published = store
+            .publish(&org, fixture::event("s", json!({})), T0)
+            .await
+            .unwrap();
+        assert_eq!(published.queued, 1, "{settings}");
+        assert!(handed.try_recv().is_err(), "{settings}");
+    }
+}
+
+#[tokio::test]
+async fn nothing_is_handed_to_a_dispatcher_that_has_stopped() {
+    let (_dir, store, org) = store_with_destination(json!({})).await;
+    let (in_flight, handed) = hand_off(&store, 10);
+    drop(handed);
+    let published = store
+        .publish(&org, fixture::event("s", json!({})), T0)
+        .await
+        .unwrap();
+    assert_eq!(published.queued, 1);
+    assert!(in_flight.is_empty());
+    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    assert_eq!(claimed.len(), 1, "it waits in the queue instead");
 }

@@ -110,14 +110,14 @@ pub async fn claim(
     conn: &mut PgConnection,
     req: &ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let in_flight: Vec<String> = req.in_flight.keys().map(|id| id.to_string()).collect();
+    let held = req.in_flight.per_destination();
+    let in_flight: Vec<String> = held.keys().map(|id| id.to_string()).collect();
     let mut destinations = destinations_by_id(conn, &in_flight).await?;
     let SpecialDestinations {
         paused: mut excluded,
         ordered,
     } = special_destinations(conn).await?;
-    let saturated = req
-        .in_flight
+    let saturated = held
         .iter()
         .filter(|(id, n)| {
             destinations

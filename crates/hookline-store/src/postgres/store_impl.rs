@@ -180,7 +180,16 @@ impl Store for PgStore {
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        in_tx!(self, |conn| queue::claim(conn, request))
+        let claimed: StoreResult<Vec<ClaimedDelivery>> =
+            in_tx!(self, |conn| queue::claim(conn, request));
+        let claimed = claimed?;
+        for delivery in &claimed {
+            request.in_flight.hold(
+                delivery.delivery_id.clone(),
+                delivery.destination.id.clone(),
+            );
+        }
+        Ok(claimed)
     }
 
     async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()> {

@@ -67,6 +67,7 @@ pub async fn existing_event(
         Ok(Published {
             event: rows::event(&row)?,
             deliveries: row.try_get::<i64, _>(9)? as u32,
+            queued: 0,
             created: false,
         })
     })
@@ -165,6 +166,7 @@ pub async fn publish(
     Ok(Published {
         event,
         deliveries: wanted.len() as u32,
+        queued: wanted.len() as u32,
         created: true,
     })
 }

@@ -71,6 +71,11 @@ impl DueIndex {
         Ok(())
     }
 
+    /// Whether `destination` has rows due at `now` (a parked one has none).
+    pub fn is_due(&self, destination: &str, now: Millis) -> bool {
+        self.earliest.get(destination).is_some_and(|at| *at <= now)
+    }
+
     pub fn forget(&mut self, destination: &str) {
         self.earliest.remove(destination);
     }

@@ -9,6 +9,7 @@
 mod cache;
 mod due;
 mod lists;
+mod local_leases;
 mod publish;
 mod queue;
 mod rows;
@@ -29,8 +30,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use self::cache::DestinationCache;
 use self::due::DueIndex;
+use self::local_leases::LocalLeases;
 use self::writer::{Admission, Durability, Writer};
-use crate::{StoreError, StoreResult};
+use crate::{Handoff, StoreError, StoreResult};
 
 const READERS: usize = 4;
 
@@ -38,6 +40,7 @@ const READERS: usize = 4;
 pub(crate) struct WriterState {
     destinations: DestinationCache,
     due: Arc<Mutex<DueIndex>>,
+    leases: LocalLeases,
 }
 
 impl WriterState {
@@ -49,6 +52,7 @@ impl WriterState {
     /// a destination dropped from the due index because a claim had leased its last
     /// due row) must not outlive them, or a due row could wait unseen until a restart.
     fn forget_uncommitted(&mut self, conn: &Connection) {
+        self.leases.undone();
         self.destinations.clear();
         match DueIndex::load(conn) {
             Ok(due) => *self.due() = due,
@@ -63,6 +67,8 @@ struct Shared {
     stopping: Arc<AtomicBool>,
     /// Shared with the writer, which updates it; read for `next_due_at`.
     due: Arc<Mutex<DueIndex>>,
+    /// Shared with the writer, which leases fresh deliveries to it at publish.
+    handoff: Arc<Mutex<Option<Handoff>>>,
     /// API key hash → org, for keys seen before; cleared when any key is deleted.
     known_keys: Mutex<HashMap<String, OrgId>>,
     readers: Vec<Mutex<Connection>>,
@@ -211,6 +217,7 @@ impl SqliteStore {
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let restart_wanted = Arc::new(AtomicBool::new(false));
+        let handoff = Arc::new(Mutex::new(None));
         Ok(Self {
             shared: Arc::new(Shared {
                 stopping: start_checkpoints(&path, restart_wanted.clone())?,
@@ -219,10 +226,12 @@ impl SqliteStore {
                     WriterState {
                         destinations: DestinationCache::default(),
                         due: due.clone(),
+                        leases: LocalLeases::new(handoff.clone()),
                     },
                     restart_wanted,
                 ),
                 due,
+                handoff,
                 known_keys: Mutex::new(HashMap::new()),
                 readers,
                 next_reader: AtomicUsize::new(0),

@@ -1,6 +1,8 @@
 //! Publishing: the event, its stream's next `seq`, and one delivery per destination that
 //! wants it, all in one transaction.
 
+use std::sync::Arc;
+
 use hookline_core::clock::Millis;
 use hookline_core::event::NewEvent;
 use hookline_core::ids::{DeliveryId, OrgId};
@@ -32,6 +34,7 @@ pub fn publish(
             return Ok(Published {
                 event,
                 deliveries,
+                queued: 0,
                 created: false,
             });
         }
@@ -44,7 +47,7 @@ pub fn publish(
         )?
         .query_row(params![org.as_str(), new.stream.as_str()], |r| r.get(0))?;
     let idempotency_key = new.idempotency_key.clone();
-    let one_shot = new.one_shot.clone();
+    let one_shot = new.one_shot.clone().map(Arc::new);
     let event = new.into_event(org.clone(), seq, now);
     let destinations = state.destinations.of_org(conn, org)?;
     if let Some(one_shot) = &one_shot {
@@ -52,28 +55,43 @@ pub fn publish(
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
-             event_type, state, run_at, created_at, updated_at, ordered)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8, ?8, ?9)",
+             event_type, state, run_at, created_at, updated_at, ordered, attempts,
+             lease_until, leased_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let mut deliveries = 0u32;
-    let matching = destinations
-        .iter()
-        .filter(|d| d.wants(&event))
-        .map(|d| &**d);
+    let mut queued = 0u32;
+    let matching = destinations.iter().filter(|d| d.wants(&event));
     for destination in matching.chain(one_shot.as_ref()) {
+        let id = DeliveryId::generate();
+        let older_due = state.due().is_due(destination.id.as_str(), now);
+        let lease = state
+            .leases
+            .lease_at_publish(&id, destination, &event, older_due, now);
+        let (delivery_state, attempts) = match lease {
+            Some(_) => ("delivering", 1),
+            None => ("pending", 0),
+        };
         insert.execute(params![
-            DeliveryId::generate().as_str(),
+            id.as_str(),
             org.as_str(),
             event.id.as_str(),
             destination.id.as_str(),
             event.stream.as_str(),
             event.seq,
             event.event_type.as_str(),
+            delivery_state,
             now,
             destination.settings.ordered,
+            attempts,
+            lease.as_ref().map(|l| l.until),
+            lease.as_ref().map(|l| l.node_id.as_str()),
         ])?;
         deliveries += 1;
-        state.due().mark(destination.id.as_str(), now);
+        if lease.is_none() {
+            queued += 1;
+            state.due().mark(destination.id.as_str(), now);
+        }
     }
     conn.prepare_cached(
         "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,
@@ -103,6 +121,7 @@ pub fn publish(
     Ok(Published {
         event,
         deliveries,
+        queued,
         created: true,
     })
 }

@@ -46,14 +46,14 @@ fn lease_due_sql(extra: &str) -> String {
     )
 }
 
-/// Until when an attempt to `destination` claimed now may run before others take over.
-fn lease_until(req: &ClaimRequest, destination: &Destination) -> Millis {
-    req.now + i64::from(destination.settings.timeout_secs) * 1000 + req.lease_margin_ms
+/// Until when an attempt to `destination` leased at `now` may run before others take over.
+pub(super) fn lease_until(now: Millis, destination: &Destination, margin_ms: Millis) -> Millis {
+    now + i64::from(destination.settings.timeout_secs) * 1000 + margin_ms
 }
 
 /// A leased row on its way out of `claim`.
 struct Leased {
-    delivery_id: String,
+    delivery_id: DeliveryId,
     attempt: u32,
     event_id: String,
     destination: Arc<Destination>,
@@ -64,12 +64,8 @@ pub fn claim(
     state: &mut WriterState,
     req: &ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let limit = req.limit as usize;
-    let mut busy: HashMap<String, u32> = req
-        .in_flight
-        .iter()
-        .map(|(id, n)| (id.as_str().to_owned(), *n))
-        .collect();
+    // Publishes since the dispatcher asked may have taken places on this node.
+    let limit = (req.limit as usize).min(req.in_flight.room());
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
              attempts = attempts + 1, updated_at = ?3
@@ -78,7 +74,7 @@ pub fn claim(
     let mut take = |delivery_id: String, destination: &Arc<Destination>| -> StoreResult<Leased> {
         let (attempt, event_id) = lease.query_row(
             params![
-                lease_until(req, destination),
+                lease_until(req.now, destination, req.lease_margin_ms),
                 req.node_id,
                 req.now,
                 delivery_id
@@ -86,7 +82,7 @@ pub fn claim(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok(Leased {
-            delivery_id,
+            delivery_id: DeliveryId::from_trusted(delivery_id),
             attempt,
             event_id,
             destination: destination.clone(),
@@ -104,10 +100,13 @@ pub fn claim(
         .collect::<rusqlite::Result<_>>()?;
     for (delivery_id, destination_id) in expired {
         let destination = state.destinations.by_id(conn, &destination_id)?;
-        let in_flight = busy.entry(destination_id).or_default();
-        if destination.settings.enabled && *in_flight < destination.settings.max_in_flight {
-            *in_flight += 1;
-            leased.push(take(delivery_id, &destination)?);
+        let held = req.in_flight.count(&destination.id);
+        if destination.settings.enabled && held < destination.settings.max_in_flight {
+            let taken = take(delivery_id, &destination)?;
+            state
+                .leases
+                .hold(&req.in_flight, &taken.delivery_id, &destination.id);
+            leased.push(taken);
         }
     }
 
@@ -127,11 +126,8 @@ pub fn claim(
             state.due().park(&destination_id);
             continue;
         }
-        let in_flight = busy.entry(destination_id.clone()).or_default();
-        let room = (destination
-            .settings
-            .max_in_flight
-            .saturating_sub(*in_flight) as usize)
+        let held = req.in_flight.count(&destination.id);
+        let room = (destination.settings.max_in_flight.saturating_sub(held) as usize)
             .min(limit - leased.len());
         if room == 0 {
             continue;
@@ -141,7 +137,7 @@ pub fn claim(
         } else {
             &mut lease_due
         };
-        let until = lease_until(req, &destination);
+        let until = lease_until(req.now, &destination, req.lease_margin_ms);
         let mut rows: Vec<(Millis, Leased)> = statement
             .query_map(
                 params![destination_id, req.now, room, until, req.node_id],
@@ -149,7 +145,7 @@ pub fn claim(
                     Ok((
                         r.get(3)?,
                         Leased {
-                            delivery_id: r.get(0)?,
+                            delivery_id: DeliveryId::from_trusted(r.get(0)?),
                             attempt: r.get(1)?,
                             event_id: r.get(2)?,
                             destination: destination.clone(),
@@ -159,8 +155,14 @@ pub fn claim(
             )?
             .collect::<rusqlite::Result<_>>()?;
         // RETURNING follows no order; send the longest-waiting first.
-        rows.sort_by(|(a, x), (b, y)| (a, &x.delivery_id).cmp(&(b, &y.delivery_id)));
-        *in_flight += rows.len() as u32;
+        rows.sort_by(|(a, x), (b, y)| {
+            (a, x.delivery_id.as_str()).cmp(&(b, y.delivery_id.as_str()))
+        });
+        for (_, taken) in &rows {
+            state
+                .leases
+                .hold(&req.in_flight, &taken.delivery_id, &destination.id);
+        }
         let exhausted = rows.len() < room;
         leased.extend(rows.into_iter().map(|(_, l)| l));
         if exhausted {
@@ -184,7 +186,7 @@ pub fn claim(
                 }
             };
             Ok(ClaimedDelivery {
-                delivery_id: DeliveryId::from_trusted(l.delivery_id),
+                delivery_id: l.delivery_id,
                 attempt: l.attempt,
                 event,
                 destination: l.destination,

@@ -228,4 +228,12 @@ impl Store for SqliteStore {
         // on a reader each time cost the dispatcher's loop a trip to the blocking pool.
         Ok(self.next_due_in_index())
     }
+
+    fn hand_off_at_publish(&self, handoff: Handoff) {
+        *self
+            .shared
+            .handoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(handoff);
+    }
 }

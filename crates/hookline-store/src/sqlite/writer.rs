@@ -271,9 +271,12 @@ impl Group {
             tracing::warn!(error = %e, "moving recent stream rows failed; will retry");
         }
         let outcome = run(conn, "COMMIT").map_err(|e| e.to_string());
-        if outcome.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-            state.forget_uncommitted(conn);
+        match outcome {
+            Ok(()) => state.leases.committed(),
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                state.forget_uncommitted(conn);
+            }
         }
         for task in tasks {
             task.answer(outcome.as_ref().err().map(String::as_str));
@@ -297,6 +300,7 @@ mod tests {
         let state = WriterState {
             destinations: Default::default(),
             due: Arc::new(Mutex::new(DueIndex::default())),
+            leases: Default::default(),
         };
         let writer = Writer::start(conn, state, Arc::new(AtomicBool::new(false)));
         (writer, dir)

@@ -1,0 +1,216 @@
+//! Leases the writer takes for this node inside its open transaction: claimed
+//! deliveries, and fresh ones leased at publish for the dispatcher (see `Handoff`).
+//! Each takes a place in the node's `InFlight` as it is leased, so a publish later in
+//! the same batch sees it. A rollback gives the places back; a commit sends the
+//! deliveries leased at publish on to the dispatcher, never before.
+
+use std::sync::{Arc, Mutex};
+
+use hookline_core::clock::Millis;
+use hookline_core::destination::Destination;
+use hookline_core::event::Event;
+use hookline_core::ids::{DeliveryId, DestinationId};
+
+use crate::{ClaimedDelivery, Handoff, InFlight};
+
+#[derive(Default)]
+pub(crate) struct LocalLeases {
+    /// Set by `Store::hand_off_at_publish`, from outside the writer thread.
+    handoff: Arc<Mutex<Option<Handoff>>>,
+    /// Places taken in the open transaction.
+    held: Vec<(Arc<InFlight>, DeliveryId)>,
+    /// Leased at publish in the open transaction, and where each goes after the commit.
+    handed: Vec<(Handoff, ClaimedDelivery)>,
+}
+
+/// A lease taken at publish: the row is stored leased with these values.
+pub(crate) struct PublishLease {
+    pub node_id: String,
+    pub until: Millis,
+}
+
+impl LocalLeases {
+    pub fn new(handoff: Arc<Mutex<Option<Handoff>>>) -> Self {
+        Self {
+            handoff,
+            ..Self::default()
+        }
+    }
+
+    /// Holds a delivery the open transaction claimed for this node.
+    pub fn hold(
+        &mut self,
+        in_flight: &Arc<InFlight>,
+        delivery: &DeliveryId,
+        destination: &DestinationId,
+    ) {
+        in_flight.hold(delivery.clone(), destination.clone());
+        self.held.push((in_flight.clone(), delivery.clone()));
+    }
+
+    /// Leases a fresh delivery of `event` to this node's dispatcher if it would be
+    /// claimed at once anyway: a dispatcher is listening, the destination is enabled,
+    /// unordered and not rate-limited, nothing of it is `older_due`, and it has a place.
+    pub fn lease_at_publish(
+        &mut self,
+        delivery_id: &DeliveryId,
+        destination: &Arc<Destination>,
+        event: &Event,
+        older_due: bool,
+        now: Millis,
+    ) -> Option<PublishLease> {
+        let settings = &destination.settings;
+        if older_due
+            || !settings.enabled
+            || settings.ordered
+            || settings.rate_limit_per_sec.is_some()
+        {
+            return None;
+        }
+        let handoff = self
+            .handoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|h| !h.deliveries.is_closed())?;
+        let held = handoff.in_flight.try_hold(
+            delivery_id.clone(),
+            destination.id.clone(),
+            settings.max_in_flight,
+        );
+        if !held {
+            return None;
+        }
+        self.held
+            .push((handoff.in_flight.clone(), delivery_id.clone()));
+        let lease = PublishLease {
+            node_id: handoff.node_id.clone(),
+            until: super::queue::lease_until(now, destination, handoff.lease_margin_ms),
+        };
+        let claimed = ClaimedDelivery {
+            delivery_id: delivery_id.clone(),
+            attempt: 1,
+            event: event.clone(),
+            destination: destination.clone(),
+        };
+        self.handed.push((handoff, claimed));
+        Some(lease)
+    }
+
+    /// The open transaction committed: its leases stand, and the deliveries leased at
+    /// publish go to the dispatcher. One that has stopped meanwhile leaves its leases to
+    /// expire (at the latest when the store is next opened); nothing is lost.
+    pub fn committed(&mut self) {
+        self.held.clear();
+        for (handoff, claimed) in self.handed.drain(..) {
+            let id = claimed.delivery_id.clone();
+            if handoff.deliveries.send(claimed).is_err() {
+                handoff.in_flight.release(&id);
+            }
+        }
+    }
+
+    /// The open transaction was undone: its leases never happened.
+    pub fn undone(&mut self) {
+        for (in_flight, id) in self.held.drain(..) {
+            in_flight.release(&id);
+        }
+        self.handed.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline_core::destination::{DestinationHealth, DestinationSettings};
+    use hookline_core::event::{EventType, Level, NewEvent, StreamName};
+    use hookline_core::ids::OrgId;
+    use hookline_core::sealed::SealedKeys;
+    use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
+    use serde_json::json;
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    fn destination() -> Arc<Destination> {
+        let url =
+            DestinationUrl::parse("url", "https://example.com/h", &UrlPolicy::default()).unwrap();
+        Arc::new(Destination {
+            id: DestinationId::generate(),
+            org_id: OrgId::generate(),
+            stream: None,
+            settings: DestinationSettings::new(url),
+            keys: SealedKeys::from_stored("sealed elsewhere".into()),
+            health: DestinationHealth::default(),
+            created_at: 0,
+            updated_at: 0,
+        })
+    }
+
+    fn event() -> Event {
+        NewEvent {
+            event_type: EventType::parse("type", "a.b").unwrap(),
+            stream: StreamName::parse("stream", "s").unwrap(),
+            level: Level::User,
+            data: json!({}),
+            raw: None,
+            idempotency_key: None,
+            one_shot: None,
+        }
+        .into_event(OrgId::generate(), 1, 0)
+    }
+
+    /// Leases for node-a, with room for ten, and what it is handed.
+    fn handing_off() -> (
+        LocalLeases,
+        Arc<InFlight>,
+        mpsc::UnboundedReceiver<ClaimedDelivery>,
+    ) {
+        let in_flight = Arc::new(InFlight::new(10));
+        let (deliveries, handed) = mpsc::unbounded_channel();
+        let leases = LocalLeases::new(Arc::new(Mutex::new(Some(Handoff {
+            node_id: "node-a".into(),
+            lease_margin_ms: 5_000,
+            in_flight: in_flight.clone(),
+            deliveries,
+        }))));
+        (leases, in_flight, handed)
+    }
+
+    #[test]
+    fn an_undone_lease_frees_its_place_and_only_a_committed_one_is_handed_over() {
+        let (mut leases, in_flight, mut handed) = handing_off();
+        let (destination, event, id) = (destination(), event(), DeliveryId::generate());
+
+        let lease = leases.lease_at_publish(&id, &destination, &event, false, 1_000);
+        assert_eq!(lease.map(|l| l.until), Some(1_000 + 30_000 + 5_000));
+        leases.undone();
+        assert!(
+            in_flight.is_empty(),
+            "the rolled-back lease gave its place back"
+        );
+        assert!(
+            handed.try_recv().is_err(),
+            "nothing is sent before a commit"
+        );
+
+        // The batch runs again and commits: one place, one hand-over.
+        assert!(
+            leases
+                .lease_at_publish(&id, &destination, &event, false, 1_000)
+                .is_some()
+        );
+        leases.committed();
+        assert_eq!(in_flight.count(&destination.id), 1);
+        assert_eq!(handed.try_recv().unwrap().delivery_id, id);
+        assert!(handed.try_recv().is_err());
+    }
+
+    #[test]
+    fn nothing_is_leased_at_publish_while_older_deliveries_are_due() {
+        let (mut leases, in_flight, _handed) = handing_off();
+        let lease =
+            leases.lease_at_publish(&DeliveryId::generate(), &destination(), &event(), true, 0);
+        assert!(lease.is_none());
+        assert!(in_flight.is_empty());
+    }
+}
