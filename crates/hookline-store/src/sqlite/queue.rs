@@ -170,7 +170,10 @@ pub fn claim(
         }
     }
 
-    let event_sql = format!("SELECT {} FROM events WHERE id = ?1", rows::EVENT_COLUMNS);
+    let event_sql = format!(
+        "SELECT {} FROM events WHERE org_id = ?1 AND id = ?2",
+        rows::EVENT_COLUMNS
+    );
     let mut load_event = conn.prepare_cached(&event_sql)?;
     // Fan-out claims the same event for many destinations: read each once.
     let mut events: HashMap<String, Event> = HashMap::new();
@@ -180,7 +183,9 @@ pub fn claim(
             let event = match events.get(&l.event_id) {
                 Some(event) => event.clone(),
                 None => {
-                    let event = load_event.query_row(params![l.event_id], rows::event)?;
+                    // A delivery's event is its destination's org's.
+                    let key = params![l.destination.org_id.as_str(), l.event_id];
+                    let event = load_event.query_row(key, rows::event)?;
                     events.insert(l.event_id, event.clone());
                     event
                 }

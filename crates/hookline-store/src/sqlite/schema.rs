@@ -156,6 +156,67 @@ CREATE TABLE stream_events_recent (
 INSERT INTO stream_events SELECT org_id, stream, seq, id FROM events;
 DROP INDEX events_stream_seq;
 "#,
+    // Every b-tree a commit touches costs at least one page written to the WAL, and
+    // `events` and `attempts` each had two indexes on the same ids: the primary key's and
+    // the listing one. Each now keeps only the listing index, made unique; every read
+    // names the org (events) or the delivery (attempts) anyway.
+    r#"
+CREATE TABLE events_v6 (
+    id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    level TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    raw TEXT,
+    idempotency_key TEXT,
+    deliveries INTEGER NOT NULL
+);
+INSERT INTO events_v6 (id, org_id, stream, seq, type, level, timestamp, data, raw,
+                       idempotency_key, deliveries)
+    SELECT id, org_id, stream, seq, type, level, timestamp, data, raw, idempotency_key,
+           deliveries
+      FROM events ORDER BY rowid;
+DROP TABLE events;
+ALTER TABLE events_v6 RENAME TO events;
+CREATE UNIQUE INDEX events_org ON events(org_id, id);
+CREATE UNIQUE INDEX events_idempotency ON events(org_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE TABLE attempts_v6 (
+    id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    request_headers TEXT NOT NULL,
+    request_body TEXT NOT NULL,
+    response_status INTEGER,
+    response_headers TEXT NOT NULL,
+    response_body TEXT,
+    response_truncated INTEGER NOT NULL,
+    latency_ms INTEGER NOT NULL,
+    error_kind TEXT,
+    error_message TEXT
+);
+INSERT INTO attempts_v6 (id, org_id, delivery_id, destination_id, event_id, event_type,
+                         number, started_at, url, request_headers, request_body,
+                         response_status, response_headers, response_body,
+                         response_truncated, latency_ms, error_kind, error_message)
+    SELECT id, org_id, delivery_id, destination_id, event_id, event_type, number,
+           started_at, url, request_headers, request_body, response_status,
+           response_headers, response_body, response_truncated, latency_ms, error_kind,
+           error_message
+      FROM attempts ORDER BY rowid;
+DROP TABLE attempts;
+ALTER TABLE attempts_v6 RENAME TO attempts;
+CREATE UNIQUE INDEX attempts_delivery ON attempts(delivery_id, id);
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
@@ -203,5 +264,76 @@ VALUES ('dlv_1', 'org_1', 'evt_1', 'dst_o', 's', 1, 't', 'failed', 0, 0),
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(ordered, ["dlv_1"]);
+    }
+
+    /// How SQLite plans `sql`: the detail column of each step, joined.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    #[test]
+    fn migration_6_keeps_events_and_attempts_and_reads_them_by_one_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            r#"
+INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,
+                    idempotency_key, deliveries)
+VALUES ('evt_1', 'org_1', 's', 1, 'a.b', 'user', 7, '{"n":1}', NULL, 'key-1', 1);
+INSERT INTO attempts (id, org_id, delivery_id, destination_id, event_id, event_type, number,
+                      started_at, url, request_headers, request_body, response_status,
+                      response_headers, response_body, response_truncated, latency_ms)
+VALUES ('att_1', 'org_1', 'dlv_1', 'dst_1', 'evt_1', 'a.b', 1, 8, 'https://x.test/h', '[]',
+        '{}', 200, '[]', 'ok', 0, 3);
+"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+
+        let event: (String, String, i64) = conn
+            .query_row(
+                "SELECT data, idempotency_key, deliveries FROM events
+                 WHERE org_id = 'org_1' AND id = 'evt_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(event, ("{\"n\":1}".into(), "key-1".into(), 1));
+        let attempt: (String, i64) = conn
+            .query_row(
+                "SELECT response_body, latency_ms FROM attempts WHERE delivery_id = 'dlv_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(attempt, ("ok".into(), 3));
+        let duplicate = conn.execute(
+            "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data,
+                                 deliveries)
+             VALUES ('evt_1', 'org_1', 's', 2, 'a.b', 'user', 9, '{}', 0)",
+            [],
+        );
+        assert!(duplicate.is_err(), "an event id stays unique in its org");
+
+        let by_id = plan(
+            &conn,
+            "SELECT data FROM events WHERE org_id = 'o' AND id = 'e'",
+        );
+        assert!(by_id.contains("INDEX events_org"), "{by_id}");
+        let listed = plan(
+            &conn,
+            "SELECT id FROM attempts WHERE delivery_id = 'd' AND org_id = 'o' ORDER BY id",
+        );
+        assert!(listed.contains("INDEX attempts_delivery"), "{listed}");
+        assert!(!listed.contains("TEMP B-TREE"), "{listed}");
     }
 }
