@@ -16,6 +16,7 @@ mod rows;
 mod schema;
 mod store_impl;
 mod stream_index;
+mod stream_seq;
 mod writer;
 mod writes;
 
@@ -31,6 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use self::cache::DestinationCache;
 use self::due::DueIndex;
 use self::local_leases::LocalLeases;
+use self::stream_seq::StreamSeqs;
 use self::writer::{Admission, Durability, Writer};
 use crate::{Handoff, StoreError, StoreResult};
 
@@ -41,6 +43,7 @@ pub(crate) struct WriterState {
     destinations: DestinationCache,
     due: Arc<Mutex<DueIndex>>,
     leases: LocalLeases,
+    seqs: StreamSeqs,
 }
 
 impl WriterState {
@@ -53,6 +56,7 @@ impl WriterState {
     /// due row) must not outlive them, or a due row could wait unseen until a restart.
     fn forget_uncommitted(&mut self, conn: &Connection) {
         self.leases.undone();
+        self.seqs.forget();
         self.destinations.clear();
         match DueIndex::load(conn) {
             Ok(due) => *self.due() = due,
@@ -227,6 +231,7 @@ impl SqliteStore {
                         destinations: DestinationCache::default(),
                         due: due.clone(),
                         leases: LocalLeases::new(handoff.clone()),
+                        seqs: StreamSeqs::default(),
                     },
                     restart_wanted,
                 ),

@@ -39,13 +39,7 @@ pub fn publish(
             });
         }
     }
-    let seq: i64 = conn
-        .prepare_cached(
-            "INSERT INTO streams (org_id, name, last_seq) VALUES (?1, ?2, 1)
-             ON CONFLICT (org_id, name) DO UPDATE SET last_seq = last_seq + 1
-             RETURNING last_seq",
-        )?
-        .query_row(params![org.as_str(), new.stream.as_str()], |r| r.get(0))?;
+    let seq = state.seqs.next(conn, org.as_str(), new.stream.as_str())?;
     let idempotency_key = new.idempotency_key.clone();
     let one_shot = new.one_shot.clone().map(Arc::new);
     let event = new.into_event(org.clone(), seq, now);
