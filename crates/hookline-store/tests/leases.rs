@@ -42,6 +42,11 @@ async fn state_of(store: &SqliteStore, org: &OrgId, id: &DeliveryId) -> (Deliver
     (delivery.state, delivery.attempts)
 }
 
+/// What `node` claims at `now`, holding nothing before.
+async fn claims(store: &SqliteStore, node: &str, now: i64) -> Vec<ClaimedDelivery> {
+    store.claim_due(&claim(node, now)).await.unwrap()
+}
+
 fn claim(node: &str, now: i64) -> ClaimRequest {
     ClaimRequest {
         now,
@@ -55,22 +60,13 @@ fn claim(node: &str, now: i64) -> ClaimRequest {
 #[tokio::test]
 async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() {
     let (_dir, store, org) = store_with_one_delivery().await;
-    let first = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    let first = claims(&store, "node-a", T0).await;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].attempt, 1);
 
     // The lease lasts the timeout (10 s) plus the margin (5 s).
-    assert!(
-        store
-            .claim_due(&claim("node-b", T0 + 14_999))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let second = store
-        .claim_due(&claim("node-b", T0 + 15_000))
-        .await
-        .unwrap();
+    assert!(claims(&store, "node-b", T0 + 14_999).await.is_empty());
+    let second = claims(&store, "node-b", T0 + 15_000).await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].delivery_id, first[0].delivery_id);
     assert_eq!(second[0].attempt, 2);
@@ -98,7 +94,7 @@ async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() 
 #[tokio::test]
 async fn released_deliveries_are_due_again_with_their_attempt_given_back() {
     let (_dir, store, org) = store_with_one_delivery().await;
-    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    let claimed = claims(&store, "node-a", T0).await;
     store
         .release(
             "node-a",
@@ -109,14 +105,14 @@ async fn released_deliveries_are_due_again_with_their_attempt_given_back() {
         .unwrap();
     let state = state_of(&store, &org, &claimed[0].delivery_id).await;
     assert_eq!(state, (DeliveryState::Pending, 0));
-    let again = store.claim_due(&claim("node-b", T0 + 2)).await.unwrap();
+    let again = claims(&store, "node-b", T0 + 2).await;
     assert_eq!(again[0].attempt, 1);
 }
 
 #[tokio::test]
 async fn a_delivery_handed_back_for_later_waits_until_then() {
     let (_dir, store, _org) = store_with_one_delivery().await;
-    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    let claimed = claims(&store, "node-a", T0).await;
     store
         .release(
             "node-a",
@@ -125,15 +121,9 @@ async fn a_delivery_handed_back_for_later_waits_until_then() {
         )
         .await
         .unwrap();
-    assert!(
-        store
-            .claim_due(&claim("node-b", T0 + 999))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claims(&store, "node-b", T0 + 999).await.is_empty());
     assert_eq!(store.next_due_at().await.unwrap(), Some(T0 + 1_000));
-    let again = store.claim_due(&claim("node-b", T0 + 1_000)).await.unwrap();
+    let again = claims(&store, "node-b", T0 + 1_000).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 1);
 }
@@ -141,11 +131,11 @@ async fn a_delivery_handed_back_for_later_waits_until_then() {
 #[tokio::test]
 async fn reopening_after_a_crash_hands_leases_straight_back() {
     let (dir, store, _org) = store_with_one_delivery().await;
-    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    let claimed = claims(&store, "node-a", T0).await;
     assert_eq!(claimed.len(), 1);
     drop(store);
     let reopened = SqliteStore::open(dir.path()).unwrap();
-    let again = reopened.claim_due(&claim("node-b", T0 + 1)).await.unwrap();
+    let again = claims(&reopened, "node-b", T0 + 1).await;
     assert_eq!(again.len(), 1, "no need to wait for the lease to run out");
 }
 
@@ -182,7 +172,7 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
     store.publish(&org, awkward_event(1), T0).await.unwrap();
     store.publish(&org, awkward_event(2), T0).await.unwrap();
 
-    let fresh = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    let fresh = claims(&store, "node-a", T0).await;
     assert_eq!(
         fresh.len(),
         1,
@@ -198,7 +188,7 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
     // After a restart, from a fresh connection.
     drop(store);
     let reopened = SqliteStore::open(dir.path()).unwrap();
-    let read_back = reopened.claim_due(&claim("node-a", T0 + 1)).await.unwrap();
+    let read_back = claims(&reopened, "node-a", T0 + 1).await;
     assert_eq!(read_back.len(), 1, "the second event's delivery");
     assert_eq!(read_back[0].event.data["n"], 2);
     assert_eq!(
@@ -243,13 +233,7 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
     );
     // The lease is the node's, for the timeout plus the margin: a claim elsewhere cannot
     // take it before then, and the node's own completion lands.
-    assert!(
-        store
-            .claim_due(&claim("node-b", T0 + 14_999))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claims(&store, "node-b", T0 + 14_999).await.is_empty());
     store
         .complete(vec![fixture::delivered("node-a", &delivery, T0)])
         .await
@@ -335,6 +319,6 @@ async fn nothing_is_handed_to_a_dispatcher_that_has_stopped() {
         .unwrap();
     assert_eq!(published.queued, 1);
     assert!(in_flight.is_empty());
-    let claimed = store.claim_due(&claim("node-a", T0)).await.unwrap();
+    let claimed = claims(&store, "node-a", T0).await;
     assert_eq!(claimed.len(), 1, "it waits in the queue instead");
 }
