@@ -198,7 +198,8 @@ impl Dispatcher {
                 tasks.spawn(self.clone().deliver(delivery, 0));
             }
             let mut claimed_any = false;
-            if claim_wanted || last_claim.elapsed() >= self.config.poll_interval {
+            let claiming = claim_wanted || last_claim.elapsed() >= self.config.poll_interval;
+            if claiming {
                 last_claim = tokio::time::Instant::now();
                 let round = self.claim_round().await;
                 claimed_any = round.claimed > 0;
@@ -210,6 +211,11 @@ impl Dispatcher {
                 }
             }
             let (pause, waiting) = self.idle_pause(claimed_any).await;
+            // Due work this round did not try to claim (it woke for a hand-over): try now.
+            if waiting && !claiming {
+                claim_wanted = true;
+                continue;
+            }
             claim_wanted = false;
             tokio::select! {
                 _ = self.wake.notified() => claim_wanted = true,
