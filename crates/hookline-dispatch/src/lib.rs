@@ -20,8 +20,8 @@ use hookline_core::retry::{AttemptResult, Decision};
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handoff, InFlight, NextStep, Store,
-    StoreError,
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, Handoff, InFlight, NextStep,
+    Store, StoreError,
 };
 use rand::Rng;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
@@ -232,7 +232,7 @@ impl Dispatcher {
         let mut unstarted = Vec::new();
         while let Ok(delivery) = handed.try_recv() {
             self.in_flight.release(&delivery.delivery_id);
-            unstarted.push((delivery.delivery_id, self.clock.now_ms()));
+            unstarted.push(Handback::of(&delivery, self.clock.now_ms()));
         }
         if !unstarted.is_empty() {
             self.hand_back(&unstarted).await;
@@ -293,13 +293,7 @@ impl Dispatcher {
         if finished.is_ok() {
             return;
         }
-        let now = self.clock.now_ms();
-        let unfinished: Vec<(DeliveryId, Millis)> = self
-            .in_flight
-            .deliveries()
-            .into_iter()
-            .map(|id| (id, now))
-            .collect();
+        let unfinished = self.in_flight.handbacks(self.clock.now_ms());
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         tracing::info!(
@@ -309,7 +303,7 @@ impl Dispatcher {
         self.hand_back(&unfinished).await;
     }
 
-    async fn hand_back(&self, handbacks: &[(DeliveryId, Millis)]) {
+    async fn hand_back(&self, handbacks: &[Handback]) {
         let released = self
             .store
             .release(&self.config.node_id, handbacks, self.clock.now_ms())
@@ -335,8 +329,8 @@ impl Dispatcher {
         let count = claimed.len();
         let plan = self.rate_limiter.plan(claimed, self.clock.now_ms());
         if !plan.defer.is_empty() {
-            for (id, _) in &plan.defer {
-                self.in_flight.release(id);
+            for handback in &plan.defer {
+                self.in_flight.release(&handback.delivery_id);
             }
             self.hand_back(&plan.defer).await;
         }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use hookline_core::clock::Millis;
-use hookline_core::ids::{DeliveryId, DestinationId};
-use hookline_store::ClaimedDelivery;
+use hookline_core::ids::DestinationId;
+use hookline_store::{ClaimedDelivery, Handback};
 
 /// How long an attempt may wait for its slot while holding its lease.
 pub const HOLD_HORIZON_MS: f64 = 1_000.0;
@@ -22,8 +22,8 @@ const FORGET_AFTER_MS: f64 = 60_000.0;
 pub struct Plan {
     /// Send each of these at (or after) its start time.
     pub send: Vec<(ClaimedDelivery, Millis)>,
-    /// Hand these back to the store, due again at the given time.
-    pub defer: Vec<(DeliveryId, Millis)>,
+    /// Hand these back to the store, each due again at its time.
+    pub defer: Vec<Handback>,
 }
 
 /// The next free start time of every rate-limited destination, in milliseconds.
@@ -62,7 +62,7 @@ impl RateLimiter {
                 let run_at = free + f64::from(*k) * interval;
                 *k += 1;
                 plan.defer
-                    .push((delivery.delivery_id, run_at.ceil() as Millis));
+                    .push(Handback::of(&delivery, run_at.ceil() as Millis));
             }
         }
         plan

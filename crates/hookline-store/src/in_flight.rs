@@ -8,7 +8,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use hookline_core::ids::{DeliveryId, DestinationId};
+use hookline_core::destination::Destination;
+use hookline_core::ids::{DeliveryId, DestinationId, OrgId};
+
+use crate::Handback;
 
 pub struct InFlight {
     /// Places on this node across all destinations.
@@ -16,19 +19,32 @@ pub struct InFlight {
     held: Mutex<Held>,
 }
 
+/// Whose place a held delivery takes; the org is what a hand-back needs to find it.
+struct Place {
+    destination: DestinationId,
+    org: OrgId,
+}
+
 #[derive(Default)]
 struct Held {
-    destination_of: HashMap<DeliveryId, DestinationId>,
+    places: HashMap<DeliveryId, Place>,
     per_destination: HashMap<DestinationId, u32>,
 }
 
 impl Held {
-    fn insert(&mut self, delivery: DeliveryId, destination: DestinationId) {
-        if self.destination_of.contains_key(&delivery) {
+    fn insert(&mut self, delivery: &DeliveryId, destination: &Destination) {
+        if self.places.contains_key(delivery) {
             return;
         }
-        *self.per_destination.entry(destination.clone()).or_default() += 1;
-        self.destination_of.insert(delivery, destination);
+        *self
+            .per_destination
+            .entry(destination.id.clone())
+            .or_default() += 1;
+        let place = Place {
+            destination: destination.id.clone(),
+            org: destination.org_id.clone(),
+        };
+        self.places.insert(delivery.clone(), place);
     }
 
     fn count(&self, destination: &DestinationId) -> u32 {
@@ -58,7 +74,7 @@ impl InFlight {
     }
 
     pub fn len(&self) -> usize {
-        self.held().destination_of.len()
+        self.held().places.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -82,15 +98,16 @@ impl InFlight {
 
     /// Holds `delivery` whatever the limits (it is already leased); holding it twice
     /// counts once.
-    pub fn hold(&self, delivery: DeliveryId, destination: DestinationId) {
+    pub fn hold(&self, delivery: &DeliveryId, destination: &Destination) {
         self.held().insert(delivery, destination);
     }
 
-    /// Holds `delivery` only if its destination has fewer than `limit` held and the node
-    /// has room; says whether it did.
-    pub fn try_hold(&self, delivery: DeliveryId, destination: DestinationId, limit: u32) -> bool {
+    /// Holds `delivery` only if its destination is under its `max_in_flight` and the
+    /// node has room; says whether it did.
+    pub fn try_hold(&self, delivery: &DeliveryId, destination: &Destination) -> bool {
         let mut held = self.held();
-        let fits = held.destination_of.len() < self.capacity && held.count(&destination) < limit;
+        let fits = held.places.len() < self.capacity
+            && held.count(&destination.id) < destination.settings.max_in_flight;
         if fits {
             held.insert(delivery, destination);
         }
@@ -99,68 +116,85 @@ impl InFlight {
 
     pub fn release(&self, delivery: &DeliveryId) {
         let mut held = self.held();
-        if let Some(destination) = held.destination_of.remove(delivery)
-            && let Some(count) = held.per_destination.get_mut(&destination)
+        if let Some(place) = held.places.remove(delivery)
+            && let Some(count) = held.per_destination.get_mut(&place.destination)
         {
             *count -= 1;
             if *count == 0 {
-                held.per_destination.remove(&destination);
+                held.per_destination.remove(&place.destination);
             }
         }
     }
 
-    pub fn deliveries(&self) -> Vec<DeliveryId> {
-        self.held().destination_of.keys().cloned().collect()
+    /// Every held delivery, as a hand-back due at `run_at`.
+    pub fn handbacks(&self, run_at: hookline_core::clock::Millis) -> Vec<Handback> {
+        self.held()
+            .places
+            .iter()
+            .map(|(delivery, place)| Handback {
+                org_id: place.org.clone(),
+                delivery_id: delivery.clone(),
+                run_at,
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::destination;
 
-    fn ids(delivery: &str, destination: &str) -> (DeliveryId, DestinationId) {
-        (
-            DeliveryId::from_trusted(delivery.to_owned()),
-            DestinationId::from_trusted(destination.to_owned()),
-        )
+    fn limited(max_in_flight: u32) -> Destination {
+        let mut destination = destination();
+        destination.settings.max_in_flight = max_in_flight;
+        destination
     }
 
     #[test]
     fn a_destination_gets_no_more_than_its_limit_and_a_release_frees_a_place() {
         let in_flight = InFlight::new(10);
-        let (d1, dst) = ids("dlv_1", "dst_a");
-        let (d2, _) = ids("dlv_2", "dst_a");
-        let (d3, _) = ids("dlv_3", "dst_a");
-        assert!(in_flight.try_hold(d1.clone(), dst.clone(), 2));
-        assert!(in_flight.try_hold(d2, dst.clone(), 2));
-        assert!(!in_flight.try_hold(d3.clone(), dst.clone(), 2));
-        assert_eq!(in_flight.count(&dst), 2);
+        let dst = limited(2);
+        let [d1, d2, d3] = [(); 3].map(|_| DeliveryId::generate());
+        assert!(in_flight.try_hold(&d1, &dst));
+        assert!(in_flight.try_hold(&d2, &dst));
+        assert!(!in_flight.try_hold(&d3, &dst));
+        assert_eq!(in_flight.count(&dst.id), 2);
         in_flight.release(&d1);
-        assert!(in_flight.try_hold(d3, dst.clone(), 2));
-        assert_eq!(in_flight.count(&dst), 2);
+        assert!(in_flight.try_hold(&d3, &dst));
+        assert_eq!(in_flight.count(&dst.id), 2);
         assert_eq!(in_flight.room(), 8);
     }
 
     #[test]
     fn the_node_capacity_bounds_every_destination_together() {
         let in_flight = InFlight::new(2);
-        let (d1, a) = ids("dlv_1", "dst_a");
-        let (d2, b) = ids("dlv_2", "dst_b");
-        let (d3, c) = ids("dlv_3", "dst_c");
-        assert!(in_flight.try_hold(d1, a, 5));
-        assert!(in_flight.try_hold(d2, b, 5));
-        assert!(!in_flight.try_hold(d3, c.clone(), 5));
+        let [a, b, c] = [(); 3].map(|_| limited(5));
+        let [d1, d2, d3] = [(); 3].map(|_| DeliveryId::generate());
+        assert!(in_flight.try_hold(&d1, &a));
+        assert!(in_flight.try_hold(&d2, &b));
+        assert!(!in_flight.try_hold(&d3, &c));
         assert_eq!(in_flight.room(), 0);
-        assert_eq!(in_flight.count(&c), 0);
+        assert_eq!(in_flight.count(&c.id), 0);
     }
 
     #[test]
-    fn holding_a_delivery_twice_counts_it_once() {
+    fn holding_a_delivery_twice_counts_it_once_and_it_goes_back_to_its_org() {
         let in_flight = InFlight::new(10);
-        let (d1, dst) = ids("dlv_1", "dst_a");
-        in_flight.hold(d1.clone(), dst.clone());
-        in_flight.hold(d1.clone(), dst.clone());
-        assert_eq!(in_flight.count(&dst), 1);
+        let (dst, d1) = (destination(), DeliveryId::generate());
+        in_flight.hold(&d1, &dst);
+        in_flight.hold(&d1, &dst);
+        assert_eq!(in_flight.count(&dst.id), 1);
+        let handbacks = in_flight.handbacks(7);
+        assert_eq!(handbacks.len(), 1);
+        assert_eq!(
+            (
+                &handbacks[0].org_id,
+                &handbacks[0].delivery_id,
+                handbacks[0].run_at
+            ),
+            (&dst.org_id, &d1, 7)
+        );
         in_flight.release(&d1);
         assert!(in_flight.is_empty());
         assert!(in_flight.per_destination().is_empty());

@@ -10,6 +10,8 @@ mod model;
 pub mod postgres;
 mod raw;
 pub mod sqlite;
+#[cfg(test)]
+mod test_support;
 
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
@@ -117,12 +119,7 @@ pub trait Store: Send + Sync + 'static {
     async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()>;
     /// Gives leased deliveries back untried, each due again at its time (at once on
     /// shutdown; later when a rate limit defers it). The attempt is not counted.
-    async fn release(
-        &self,
-        node_id: &str,
-        handbacks: &[(DeliveryId, Millis)],
-        now: Millis,
-    ) -> StoreResult<()>;
+    async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()>;
     /// When the next delivery of an enabled destination falls due, or a lease expires.
     /// The dispatcher claims at least once per poll interval, and a claim takes over
     /// expired leases, so a store whose leases are all this process's own may leave

@@ -134,6 +134,24 @@ pub struct ClaimRequest {
     pub in_flight: Arc<InFlight>,
 }
 
+/// A leased delivery given back untried, due again at `run_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handback {
+    pub org_id: OrgId,
+    pub delivery_id: DeliveryId,
+    pub run_at: Millis,
+}
+
+impl Handback {
+    pub fn of(delivery: &ClaimedDelivery, run_at: Millis) -> Self {
+        Self {
+            org_id: delivery.destination.org_id.clone(),
+            delivery_id: delivery.delivery_id.clone(),
+            run_at,
+        }
+    }
+}
+
 /// Where a store that can lease at publish sends fresh deliveries: straight to this
 /// node's dispatcher, leased in the publish's own transaction, so they skip the queue
 /// (and the claim's second write of each row). Only deliveries that would be claimed at

@@ -11,7 +11,9 @@ use hookline_core::delivery::DeliveryState;
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handoff, InFlight, Org, Store};
+use hookline_store::{
+    ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handback, Handoff, InFlight, Org, Store,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -96,11 +98,7 @@ async fn released_deliveries_are_due_again_with_their_attempt_given_back() {
     let (_dir, store, org) = store_with_one_delivery().await;
     let claimed = claims(&store, "node-a", T0).await;
     store
-        .release(
-            "node-a",
-            &[(claimed[0].delivery_id.clone(), T0 + 1)],
-            T0 + 1,
-        )
+        .release("node-a", &[Handback::of(&claimed[0], T0 + 1)], T0 + 1)
         .await
         .unwrap();
     let state = state_of(&store, &org, &claimed[0].delivery_id).await;
@@ -114,11 +112,7 @@ async fn a_delivery_handed_back_for_later_waits_until_then() {
     let (_dir, store, _org) = store_with_one_delivery().await;
     let claimed = claims(&store, "node-a", T0).await;
     store
-        .release(
-            "node-a",
-            &[(claimed[0].delivery_id.clone(), T0 + 1_000)],
-            T0,
-        )
+        .release("node-a", &[Handback::of(&claimed[0], T0 + 1_000)], T0)
         .await
         .unwrap();
     assert!(claims(&store, "node-b", T0 + 999).await.is_empty());

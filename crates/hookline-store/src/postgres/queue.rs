@@ -15,7 +15,8 @@ use super::{rows, writes};
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, header_json};
 use crate::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreError, StoreResult,
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreError,
+    StoreResult,
 };
 
 /// The condition that delivery `d` is the head of its stream for its destination.
@@ -421,11 +422,11 @@ async fn auto_disable(
 pub async fn release(
     conn: &mut PgConnection,
     node_id: &str,
-    handbacks: &[(DeliveryId, Millis)],
+    handbacks: &[Handback],
     now: Millis,
 ) -> StoreResult<()> {
-    let ids: Vec<&str> = handbacks.iter().map(|(id, _)| id.as_str()).collect();
-    let run_at: Vec<Millis> = handbacks.iter().map(|(_, at)| *at).collect();
+    let ids: Vec<&str> = handbacks.iter().map(|h| h.delivery_id.as_str()).collect();
+    let run_at: Vec<Millis> = handbacks.iter().map(|h| h.run_at).collect();
     sqlx::query(
         "UPDATE deliveries d SET
              state = CASE WHEN d.attempts > 1 THEN 'failed' ELSE 'pending' END,

@@ -184,10 +184,9 @@ impl Store for PgStore {
             in_tx!(self, |conn| queue::claim(conn, request));
         let claimed = claimed?;
         for delivery in &claimed {
-            request.in_flight.hold(
-                delivery.delivery_id.clone(),
-                delivery.destination.id.clone(),
-            );
+            request
+                .in_flight
+                .hold(&delivery.delivery_id, &delivery.destination);
         }
         Ok(claimed)
     }
@@ -196,12 +195,7 @@ impl Store for PgStore {
         in_tx!(self, |conn| queue::complete(conn, &completions))
     }
 
-    async fn release(
-        &self,
-        node_id: &str,
-        handbacks: &[(DeliveryId, Millis)],
-        now: Millis,
-    ) -> StoreResult<()> {
+    async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()> {
         in_tx!(self, |conn| queue::release(conn, node_id, handbacks, now))
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use hookline_core::clock::Millis;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::{DeliveryId, DestinationId};
+use hookline_core::ids::DeliveryId;
 
 use crate::{ClaimedDelivery, Handoff, InFlight};
 
@@ -42,9 +42,9 @@ impl LocalLeases {
         &mut self,
         in_flight: &Arc<InFlight>,
         delivery: &DeliveryId,
-        destination: &DestinationId,
+        destination: &Destination,
     ) {
-        in_flight.hold(delivery.clone(), destination.clone());
+        in_flight.hold(delivery, destination);
         self.held.push((in_flight.clone(), delivery.clone()));
     }
 
@@ -73,12 +73,7 @@ impl LocalLeases {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .filter(|h| !h.deliveries.is_closed())?;
-        let held = handoff.in_flight.try_hold(
-            delivery_id.clone(),
-            destination.id.clone(),
-            settings.max_in_flight,
-        );
-        if !held {
+        if !handoff.in_flight.try_hold(delivery_id, destination) {
             return None;
         }
         self.held
@@ -121,42 +116,13 @@ impl LocalLeases {
 
 #[cfg(test)]
 mod tests {
-    use hookline_core::destination::{DestinationHealth, DestinationSettings};
-    use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-    use hookline_core::ids::OrgId;
-    use hookline_core::sealed::SealedKeys;
-    use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
-    use serde_json::json;
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::test_support;
 
     fn destination() -> Arc<Destination> {
-        let url =
-            DestinationUrl::parse("url", "https://example.com/h", &UrlPolicy::default()).unwrap();
-        Arc::new(Destination {
-            id: DestinationId::generate(),
-            org_id: OrgId::generate(),
-            stream: None,
-            settings: DestinationSettings::new(url),
-            keys: SealedKeys::from_stored("sealed elsewhere".into()),
-            health: DestinationHealth::default(),
-            created_at: 0,
-            updated_at: 0,
-        })
-    }
-
-    fn event() -> Event {
-        NewEvent {
-            event_type: EventType::parse("type", "a.b").unwrap(),
-            stream: StreamName::parse("stream", "s").unwrap(),
-            level: Level::User,
-            data: json!({}),
-            raw: None,
-            idempotency_key: None,
-            one_shot: None,
-        }
-        .into_event(OrgId::generate(), 1, 0)
+        Arc::new(test_support::destination())
     }
 
     /// Leases for node-a, with room for ten, and what it is handed.
@@ -179,7 +145,11 @@ mod tests {
     #[test]
     fn an_undone_lease_frees_its_place_and_only_a_committed_one_is_handed_over() {
         let (mut leases, in_flight, mut handed) = handing_off();
-        let (destination, event, id) = (destination(), event(), DeliveryId::generate());
+        let destination = destination();
+        let (event, id) = (
+            test_support::event_for(&destination),
+            DeliveryId::generate(),
+        );
 
         let lease = leases.lease_at_publish(&id, &destination, &event, false, 1_000);
         assert_eq!(lease.map(|l| l.until), Some(1_000 + 30_000 + 5_000));
@@ -208,8 +178,9 @@ mod tests {
     #[test]
     fn nothing_is_leased_at_publish_while_older_deliveries_are_due() {
         let (mut leases, in_flight, _handed) = handing_off();
-        let lease =
-            leases.lease_at_publish(&DeliveryId::generate(), &destination(), &event(), true, 0);
+        let destination = destination();
+        let event = test_support::event_for(&destination);
+        let lease = leases.lease_at_publish(&DeliveryId::generate(), &destination, &event, true, 0);
         assert!(lease.is_none());
         assert!(in_flight.is_empty());
     }

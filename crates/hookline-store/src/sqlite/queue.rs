@@ -15,7 +15,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::WriterState;
 use super::rows;
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
-use crate::{AutoDisable, ClaimRequest, ClaimedDelivery, Completion, NextStep, StoreResult};
+use crate::{
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreResult,
+};
 
 /// Makes every lease expire now; only sound while this process owns the database file.
 pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
@@ -69,7 +71,7 @@ pub fn claim(
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
              attempts = attempts + 1, updated_at = ?3
-         WHERE id = ?4 RETURNING attempts, event_id",
+         WHERE org_id = ?5 AND id = ?4 RETURNING attempts, event_id",
     )?;
     let mut take = |delivery_id: String, destination: &Arc<Destination>| -> StoreResult<Leased> {
         let (attempt, event_id) = lease.query_row(
@@ -77,7 +79,8 @@ pub fn claim(
                 lease_until(req.now, destination, req.lease_margin_ms),
                 req.node_id,
                 req.now,
-                delivery_id
+                delivery_id,
+                destination.org_id.as_str()
             ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -105,7 +108,7 @@ pub fn claim(
             let taken = take(delivery_id, &destination)?;
             state
                 .leases
-                .hold(&req.in_flight, &taken.delivery_id, &destination.id);
+                .hold(&req.in_flight, &taken.delivery_id, &destination);
             leased.push(taken);
         }
     }
@@ -161,7 +164,7 @@ pub fn claim(
         for (_, taken) in &rows {
             state
                 .leases
-                .hold(&req.in_flight, &taken.delivery_id, &destination.id);
+                .hold(&req.in_flight, &taken.delivery_id, &destination);
         }
         let exhausted = rows.len() < room;
         leased.extend(rows.into_iter().map(|(_, l)| l));
@@ -213,7 +216,7 @@ pub fn complete(
     let mut update_delivery = conn.prepare_cached(
         "UPDATE deliveries SET state = ?1, run_at = ?2, lease_until = NULL, leased_by = NULL,
              last_attempt_at = ?3, response_code = ?4, error = ?5, updated_at = ?6
-         WHERE id = ?7 AND state = 'delivering' AND leased_by = ?8",
+         WHERE org_id = ?9 AND id = ?7 AND state = 'delivering' AND leased_by = ?8",
     )?;
     let mut health: HashMap<&str, HealthDelta> = HashMap::new();
     for c in completions {
@@ -256,6 +259,7 @@ pub fn complete(
             c.now,
             a.delivery_id.as_str(),
             c.node_id,
+            a.org_id.as_str(),
         ])?;
         if let (NextStep::RetryAt(at), 1) = (c.next, changed) {
             state.due().mark(a.destination_id.as_str(), at);
@@ -333,7 +337,7 @@ pub fn release(
     conn: &Connection,
     state: &mut WriterState,
     node_id: &str,
-    handbacks: &[(DeliveryId, Millis)],
+    handbacks: &[Handback],
     now: Millis,
 ) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(
@@ -341,15 +345,16 @@ pub fn release(
              state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'pending' END,
              attempts = attempts - 1, run_at = ?1, lease_until = NULL, leased_by = NULL,
              updated_at = ?4
-         WHERE id = ?2 AND leased_by = ?3 AND state = 'delivering'
+         WHERE org_id = ?5 AND id = ?2 AND leased_by = ?3 AND state = 'delivering'
          RETURNING destination_id",
     )?;
-    for (id, run_at) in handbacks {
+    for h in handbacks {
+        let key = (h.delivery_id.as_str(), h.org_id.as_str());
         let released: Option<String> = stmt
-            .query_row(params![run_at, id.as_str(), node_id, now], |r| r.get(0))
+            .query_row(params![h.run_at, key.0, node_id, now, key.1], |r| r.get(0))
             .optional()?;
         if let Some(destination_id) = released {
-            state.due().mark(&destination_id, *run_at);
+            state.due().mark(&destination_id, h.run_at);
         }
     }
     Ok(())

@@ -217,6 +217,47 @@ DROP TABLE attempts;
 ALTER TABLE attempts_v6 RENAME TO attempts;
 CREATE UNIQUE INDEX attempts_delivery ON attempts(delivery_id, id);
 "#,
+    // The same for `deliveries`: every lookup by id names the org too (hand-backs carry
+    // it), so the listing index `(org_id, id)` is the only one on ids.
+    r#"
+CREATE TABLE deliveries_v7 (
+    id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    event_seq INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_at INTEGER,
+    lease_until INTEGER,
+    leased_by TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at INTEGER,
+    response_code INTEGER,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    ordered INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO deliveries_v7 (id, org_id, event_id, destination_id, stream, event_seq,
+                           event_type, state, run_at, lease_until, leased_by, attempts,
+                           last_attempt_at, response_code, error, created_at, updated_at,
+                           ordered)
+    SELECT id, org_id, event_id, destination_id, stream, event_seq, event_type, state,
+           run_at, lease_until, leased_by, attempts, last_attempt_at, response_code, error,
+           created_at, updated_at, ordered
+      FROM deliveries ORDER BY rowid;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v7 RENAME TO deliveries;
+CREATE UNIQUE INDEX deliveries_org ON deliveries(org_id, id);
+CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE state = 'delivering';
+CREATE INDEX deliveries_destination_due ON deliveries(destination_id, run_at, id)
+    WHERE state IN ('pending', 'failed');
+CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
+CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
+    WHERE ordered = 1 AND state IN ('pending', 'failed', 'delivering');
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
@@ -278,7 +319,7 @@ VALUES ('dlv_1', 'org_1', 'evt_1', 'dst_o', 's', 1, 't', 'failed', 0, 0),
     }
 
     #[test]
-    fn migration_6_keeps_events_and_attempts_and_reads_them_by_one_index() {
+    fn migrations_6_and_7_keep_the_rows_and_read_ids_by_one_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         for sql in &MIGRATIONS[..5] {
             conn.execute_batch(sql).unwrap();
@@ -294,6 +335,9 @@ INSERT INTO attempts (id, org_id, delivery_id, destination_id, event_id, event_t
                       response_headers, response_body, response_truncated, latency_ms)
 VALUES ('att_1', 'org_1', 'dlv_1', 'dst_1', 'evt_1', 'a.b', 1, 8, 'https://x.test/h', '[]',
         '{}', 200, '[]', 'ok', 0, 3);
+INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq, event_type,
+                        state, run_at, attempts, created_at, updated_at, ordered)
+VALUES ('dlv_1', 'org_1', 'evt_1', 'dst_1', 's', 1, 'a.b', 'failed', 50, 1, 0, 0, 1);
 "#,
         )
         .unwrap();
@@ -323,6 +367,15 @@ VALUES ('att_1', 'org_1', 'dlv_1', 'dst_1', 'evt_1', 'a.b', 1, 8, 'https://x.tes
             [],
         );
         assert!(duplicate.is_err(), "an event id stays unique in its org");
+        let delivery: (String, i64, i64, i64) = conn
+            .query_row(
+                "SELECT state, run_at, attempts, ordered FROM deliveries
+                 WHERE org_id = 'org_1' AND id = 'dlv_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(delivery, ("failed".into(), 50, 1, 1));
 
         let by_id = plan(
             &conn,
@@ -335,5 +388,16 @@ VALUES ('att_1', 'org_1', 'dlv_1', 'dst_1', 'evt_1', 'a.b', 1, 8, 'https://x.tes
         );
         assert!(listed.contains("INDEX attempts_delivery"), "{listed}");
         assert!(!listed.contains("TEMP B-TREE"), "{listed}");
+        let finished = plan(
+            &conn,
+            "UPDATE deliveries SET state = 'delivered' WHERE org_id = 'o' AND id = 'd'",
+        );
+        assert!(finished.contains("INDEX deliveries_org"), "{finished}");
+        let due = plan(
+            &conn,
+            "SELECT rowid FROM deliveries WHERE destination_id = 'd'
+               AND state IN ('pending', 'failed') AND run_at <= 5 ORDER BY run_at, id LIMIT 9",
+        );
+        assert!(due.contains("INDEX deliveries_destination_due"), "{due}");
     }
 }

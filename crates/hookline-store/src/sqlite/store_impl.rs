@@ -210,12 +210,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn release(
-        &self,
-        node_id: &str,
-        handbacks: &[(DeliveryId, Millis)],
-        now: Millis,
-    ) -> StoreResult<()> {
+    async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()> {
         let (node_id, handbacks) = (node_id.to_owned(), handbacks.to_vec());
         self.write_bookkeeping(move |conn, state| {
             queue::release(conn, state, &node_id, &handbacks, now)

@@ -218,8 +218,8 @@ pub fn redeliver(
     conn.execute(
         "UPDATE deliveries SET state = 'pending', run_at = ?1, lease_until = NULL,
              leased_by = NULL, updated_at = ?1
-         WHERE id = ?2",
-        params![now, id.as_str()],
+         WHERE org_id = ?3 AND id = ?2",
+        params![now, id.as_str(), org.as_str()],
     )?;
     state.due().mark(&destination_id, now);
     lists::get_delivery(conn, org, id)
