@@ -5,6 +5,7 @@
 //! deterministically; `run` is the long-lived loop with back-pressure and shutdown.
 
 mod key_cache;
+mod recorder;
 mod resolver;
 mod sender;
 mod throttle;
@@ -28,6 +29,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use recorder::{Finished, record_completions};
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
 use sender::Sender;
 pub use sender::SenderError;
@@ -75,12 +77,6 @@ impl Default for DispatcherConfig {
         }
     }
 }
-
-/// A finished attempt on its way to the store, and who to tell once it is written.
-type Finished = (Completion, oneshot::Sender<()>);
-
-/// Completions written per store call, at most.
-const COMPLETION_BATCH: usize = 512;
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -386,35 +382,6 @@ impl Dispatcher {
         }
         if matches!(next, NextStep::RetryAt(_)) {
             self.wake.notify_one();
-        }
-    }
-}
-
-/// Writes finished attempts in batches: whatever has finished while the previous batch
-/// was being written goes into the next one.
-async fn record_completions(
-    store: Arc<dyn Store>,
-    mut finished: mpsc::UnboundedReceiver<Finished>,
-) {
-    while let Some(first) = finished.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < COMPLETION_BATCH {
-            match finished.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
-            }
-        }
-        let (completions, acks): (Vec<Completion>, Vec<_>) = batch.into_iter().unzip();
-        let count = completions.len();
-        if let Err(e) = store.complete(completions).await {
-            tracing::warn!(
-                count,
-                error = %e,
-                "could not record attempts; their leases will expire and they will be retried"
-            );
-        }
-        for ack in acks {
-            let _ = ack.send(());
         }
     }
 }
