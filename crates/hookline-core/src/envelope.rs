@@ -39,8 +39,9 @@ impl<'a> Envelope<'a> {
         }
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an envelope of JSON values always serializes")
+    /// The envelope as the JSON text a delivery sends.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("an envelope of JSON values always serializes")
     }
 
     /// The envelope as a JSON value, for filters to look into.
@@ -74,7 +75,7 @@ mod tests {
     fn raw_is_included_only_on_request() {
         let e = event();
         let without: serde_json::Value =
-            serde_json::from_slice(&Envelope::of(&e, false).to_bytes()).unwrap();
+            serde_json::from_str(&Envelope::of(&e, false).to_text()).unwrap();
         assert!(without.get("raw").is_none());
         let with = Envelope::of(&e, true).to_value();
         assert_eq!(with["raw"], json!({"huge": true}));

@@ -16,6 +16,7 @@ use hookline_core::sealed::MasterKey;
 use hookline_core::signing::signature_headers;
 use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
 use hookline_store::ClaimedDelivery;
+use reqwest::header::HeaderName;
 
 use crate::DispatcherConfig;
 use crate::key_cache::KeyCache;
@@ -105,7 +106,7 @@ impl Sender {
     ) -> (Attempt, AttemptResult) {
         let destination = &claimed.destination;
         let event = &claimed.event;
-        let body = Envelope::of(event, destination.settings.include_raw).to_bytes();
+        let body = Envelope::of(event, destination.settings.include_raw).to_text();
         let timestamp = now.div_euclid(1000);
         let keys = self.keys.open(destination);
         let mut headers: Vec<(String, String)> = vec![
@@ -129,7 +130,7 @@ impl Sender {
                 keys,
                 event.id.as_str(),
                 timestamp,
-                &body,
+                body.as_bytes(),
                 now,
             ));
         }
@@ -143,7 +144,10 @@ impl Sender {
             ))
             .body(body.clone());
         for (name, value) in &headers {
-            request = request.header(name, value);
+            request = match known_header_name(name) {
+                Some(name) => request.header(name, value.as_str()),
+                None => request.header(name.as_str(), value.as_str()),
+            };
         }
 
         let started = Instant::now();
@@ -168,7 +172,7 @@ impl Sender {
             started_at: now,
             url: destination.settings.url.as_str().to_owned(),
             request_headers: headers,
-            request_body: String::from_utf8_lossy(&body).into_owned(),
+            request_body: body,
             response_status: None,
             response_headers: Vec::new(),
             response_body: None,
@@ -255,6 +259,27 @@ impl Sender {
     }
 }
 
+/// The headers every attempt carries (`webhook-signature` when it is signed).
+const KNOWN_HEADERS: [&str; 8] = [
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "hookline-delivery-id",
+    "hookline-stream",
+    "hookline-event-type",
+];
+
+/// The name ready-made if it is one of `KNOWN_HEADERS`: parsing those again for each
+/// request (and copying the ones HTTP does not define) showed in profiles.
+fn known_header_name(name: &str) -> Option<HeaderName> {
+    KNOWN_HEADERS
+        .into_iter()
+        .find(|known| *known == name)
+        .map(HeaderName::from_static)
+}
+
 struct Captured {
     status: u16,
     headers: Vec<(String, String)>,
@@ -285,4 +310,19 @@ fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
         ErrorKind::Connect
     };
     (kind, chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_header_name_is_valid_and_others_are_left_to_parse() {
+        // `from_static` panics on a name HTTP would refuse, so this runs each once.
+        for name in KNOWN_HEADERS {
+            assert_eq!(known_header_name(name).unwrap().as_str(), name);
+        }
+        assert!(known_header_name("x-custom").is_none());
+        assert!(known_header_name("Webhook-Id").is_none());
+    }
 }
