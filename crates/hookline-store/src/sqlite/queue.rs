@@ -33,17 +33,14 @@ const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
        AND e.event_seq < d.event_seq AND e.ordered = 1
        AND e.state IN ('pending', 'failed', 'delivering'))";
 
-/// Leases up to `?3` of destination `?1`'s rows due by `?2` (those meeting `extra` too),
-/// until `?4` for node `?5`. Rows are found by rowid, so no search by id per row.
-fn lease_due_sql(extra: &str) -> String {
+/// Up to `?3` of destination `?1`'s rows due by `?2` (those meeting `extra` too), the
+/// longest-waiting first: each row's rowid, id, next attempt number and event.
+fn due_rows_sql(extra: &str) -> String {
     format!(
-        "UPDATE deliveries SET state = 'delivering', lease_until = ?4, leased_by = ?5,
-             attempts = attempts + 1, updated_at = ?2
-         WHERE rowid IN (SELECT d.rowid FROM deliveries d
-             WHERE d.destination_id = ?1 AND d.state IN ('pending', 'failed')
-               AND d.run_at <= ?2 {extra}
-             ORDER BY d.run_at, d.id LIMIT ?3)
-         RETURNING id, attempts, event_id, run_at"
+        "SELECT d.rowid, d.id, d.attempts + 1, d.event_id FROM deliveries d
+         WHERE d.destination_id = ?1 AND d.state IN ('pending', 'failed')
+           AND d.run_at <= ?2 {extra}
+         ORDER BY d.run_at, d.id LIMIT ?3"
     )
 }
 
@@ -115,10 +112,17 @@ pub fn claim(
     // Then due rows, destination by destination, each up to its free in-flight slots,
     // each destination's rows leased by one statement.
     let round = state.due().due_round(req.now);
-    let mut lease_due = conn.prepare_cached(&lease_due_sql(""))?;
+    let mut due_rows = conn.prepare_cached(&due_rows_sql(""))?;
     // Ordered destinations: only each stream's head, the earliest unfinished delivery.
-    let mut lease_heads =
-        conn.prepare_cached(&lease_due_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
+    let mut due_heads =
+        conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
+    // By rowid: the row was just found, so no search by id. Without RETURNING, which
+    // buffers its rows in a temporary table for every statement run.
+    let mut lease_row = conn.prepare_cached(
+        "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
+             attempts = attempts + 1, updated_at = ?3
+         WHERE rowid = ?4",
+    )?;
     for destination_id in round {
         if leased.len() >= limit {
             break;
@@ -135,32 +139,26 @@ pub fn claim(
             continue;
         }
         let statement = if destination.settings.ordered {
-            &mut lease_heads
+            &mut due_heads
         } else {
-            &mut lease_due
+            &mut due_rows
         };
-        let until = lease_until(req.now, &destination, req.lease_margin_ms);
-        let mut rows: Vec<(Millis, Leased)> = statement
-            .query_map(
-                params![destination_id, req.now, room, until, req.node_id],
-                |r| {
-                    Ok((
-                        r.get(3)?,
-                        Leased {
-                            delivery_id: DeliveryId::from_trusted(r.get(0)?),
-                            attempt: r.get(1)?,
-                            event_id: r.get(2)?,
-                            destination: destination.clone(),
-                        },
-                    ))
-                },
-            )?
+        let rows: Vec<(i64, Leased)> = statement
+            .query_map(params![destination_id, req.now, room], |r| {
+                Ok((
+                    r.get(0)?,
+                    Leased {
+                        delivery_id: DeliveryId::from_trusted(r.get(1)?),
+                        attempt: r.get(2)?,
+                        event_id: r.get(3)?,
+                        destination: destination.clone(),
+                    },
+                ))
+            })?
             .collect::<rusqlite::Result<_>>()?;
-        // RETURNING follows no order; send the longest-waiting first.
-        rows.sort_by(|(a, x), (b, y)| {
-            (a, x.delivery_id.as_str()).cmp(&(b, y.delivery_id.as_str()))
-        });
-        for (_, taken) in &rows {
+        let until = lease_until(req.now, &destination, req.lease_margin_ms);
+        for (rowid, taken) in &rows {
+            lease_row.execute(params![until, req.node_id, req.now, rowid])?;
             state
                 .leases
                 .hold(&req.in_flight, &taken.delivery_id, &destination);
