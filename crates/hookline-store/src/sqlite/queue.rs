@@ -114,8 +114,7 @@ pub fn claim(
     let round = state.due().due_round(req.now);
     let mut due_rows = conn.prepare_cached(&due_rows_sql(""))?;
     // Ordered destinations: only each stream's head, the earliest unfinished delivery.
-    let mut due_heads =
-        conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
+    let mut due_heads = conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
     // By rowid: the row was just found, so no search by id. Without RETURNING, which
     // buffers its rows in a temporary table for every statement run.
     let mut lease_row = conn.prepare_cached(
