@@ -1,5 +1,6 @@
-//! `max_concurrency` bounds the attempts a node has open at once, across destinations,
-//! however many each destination's own `max_in_flight` would allow.
+//! The node's loop with attempts open: `max_concurrency` bounds the attempts open at
+//! once, across destinations, however many each destination's own `max_in_flight`
+//! would allow; and work that falls due is claimed even while every open attempt hangs.
 
 mod support;
 
@@ -62,10 +63,7 @@ async fn max_concurrency_bounds_open_attempts_across_destinations() {
     });
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gauge.answered.load(Ordering::SeqCst) < 12 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_answers(&gauge, 12, Duration::from_secs(10)).await;
     shutdown.cancel();
     running.await.unwrap();
     assert_eq!(
@@ -82,4 +80,53 @@ async fn max_concurrency_bounds_open_attempts_across_destinations() {
         assert_eq!(delivery.state, DeliveryState::Delivered);
         assert_eq!(fixture.attempts_of(&delivery).await.len(), 1, "sent once");
     }
+}
+
+/// Polls until `gauge` has answered `count` requests, for at most `limit`.
+async fn wait_for_answers(gauge: &Gauge, count: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while gauge.answered.load(Ordering::SeqCst) < count && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn queued_work_is_claimed_at_once_when_the_loop_wakes_for_a_hand_over() {
+    let fixture = Fixture::new().await;
+    // An ordered destination always goes through the queue; the other one gets its
+    // deliveries handed over at publish, and its receiver never answers.
+    let (queued_url, queued) = slow_receiver(Duration::ZERO).await;
+    let (hanging_url, hanging) = slow_receiver(Duration::from_secs(600)).await;
+    fixture
+        .destination(json!({"url": queued_url, "ordered": true}))
+        .await;
+    fixture
+        .destination(json!({"url": hanging_url, "timeout_secs": 60}))
+        .await;
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        url_policy: UrlPolicy::dev(),
+        // Far beyond the wait below: only the hand-over's wake-up can bring the claim.
+        poll_interval: Duration::from_secs(120),
+        shutdown_grace: Duration::from_millis(50),
+        ..DispatcherConfig::default()
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+    // Let the loop make its first (empty) claim and go idle before publishing; the store
+    // does not wake the loop for queued work (the API does), the hand-over does.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fixture.publish().await;
+    wait_for_answers(&queued, 1, Duration::from_secs(10)).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        queued.answered.load(Ordering::SeqCst),
+        1,
+        "claimed and sent"
+    );
+    assert_eq!(
+        hanging.open.load(Ordering::SeqCst),
+        1,
+        "the other still hangs"
+    );
 }
