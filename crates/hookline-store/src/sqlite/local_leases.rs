@@ -16,21 +16,27 @@ use crate::{ClaimedDelivery, Handoff, InFlight};
 #[derive(Default)]
 pub(crate) struct LocalLeases {
     /// Set by `Store::hand_off_at_publish`, from outside the writer thread.
-    handoff: Arc<Mutex<Option<Handoff>>>,
+    handoff: Arc<Mutex<Option<Arc<Handoff>>>>,
     /// Places taken in the open transaction.
     held: Vec<(Arc<InFlight>, DeliveryId)>,
     /// Leased at publish in the open transaction, and where each goes after the commit.
-    handed: Vec<(Handoff, ClaimedDelivery)>,
+    handed: Vec<(Arc<Handoff>, ClaimedDelivery)>,
 }
 
-/// A lease taken at publish: the row is stored leased with these values.
+/// A lease taken at publish: the row is stored leased to the hand-off's node until then.
 pub(crate) struct PublishLease {
-    pub node_id: String,
+    handoff: Arc<Handoff>,
     pub until: Millis,
 }
 
+impl PublishLease {
+    pub fn node_id(&self) -> &str {
+        &self.handoff.node_id
+    }
+}
+
 impl LocalLeases {
-    pub fn new(handoff: Arc<Mutex<Option<Handoff>>>) -> Self {
+    pub fn new(handoff: Arc<Mutex<Option<Arc<Handoff>>>>) -> Self {
         Self {
             handoff,
             ..Self::default()
@@ -79,8 +85,8 @@ impl LocalLeases {
         self.held
             .push((handoff.in_flight.clone(), delivery_id.clone()));
         let lease = PublishLease {
-            node_id: handoff.node_id.clone(),
             until: super::queue::lease_until(now, destination, handoff.lease_margin_ms),
+            handoff: handoff.clone(),
         };
         let claimed = ClaimedDelivery {
             delivery_id: delivery_id.clone(),
@@ -133,12 +139,12 @@ mod tests {
     ) {
         let in_flight = Arc::new(InFlight::new(10));
         let (deliveries, handed) = mpsc::unbounded_channel();
-        let leases = LocalLeases::new(Arc::new(Mutex::new(Some(Handoff {
+        let leases = LocalLeases::new(Arc::new(Mutex::new(Some(Arc::new(Handoff {
             node_id: "node-a".into(),
             lease_margin_ms: 5_000,
             in_flight: in_flight.clone(),
             deliveries,
-        }))));
+        })))));
         (leases, in_flight, handed)
     }
 

@@ -76,7 +76,7 @@ struct Shared {
     /// Shared with the writer, which updates it; read for `next_due_at`.
     due: Arc<Mutex<DueIndex>>,
     /// Shared with the writer, which leases fresh deliveries to it at publish.
-    handoff: Arc<Mutex<Option<Handoff>>>,
+    handoff: Arc<Mutex<Option<Arc<Handoff>>>>,
     /// API key hash → org, for keys seen before; cleared when any key is deleted.
     known_keys: Mutex<HashMap<String, OrgId>>,
     readers: Vec<Mutex<Connection>>,

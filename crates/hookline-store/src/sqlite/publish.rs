@@ -79,7 +79,7 @@ pub fn publish(
             destination.settings.ordered,
             attempts,
             lease.as_ref().map(|l| l.until),
-            lease.as_ref().map(|l| l.node_id.as_str()),
+            lease.as_ref().map(|l| l.node_id()),
         ])?;
         deliveries += 1;
         if lease.is_none() {

@@ -229,6 +229,6 @@ impl Store for SqliteStore {
             .shared
             .handoff
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(handoff);
+            .unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(handoff));
     }
 }
