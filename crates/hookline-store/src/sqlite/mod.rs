@@ -7,7 +7,6 @@
 //! lets start-up hand the leases of a crashed predecessor straight back to the queue.
 
 mod cache;
-mod claimed_events;
 mod due;
 mod lists;
 mod local_leases;
@@ -31,7 +30,6 @@ use hookline_core::ids::OrgId;
 use rusqlite::{Connection, OpenFlags};
 
 use self::cache::DestinationCache;
-use self::claimed_events::ClaimedEvents;
 use self::due::DueIndex;
 use self::local_leases::LocalLeases;
 use self::stream_seq::StreamSeqs;
@@ -46,7 +44,6 @@ pub(crate) struct WriterState {
     due: Arc<Mutex<DueIndex>>,
     leases: LocalLeases,
     seqs: StreamSeqs,
-    events: ClaimedEvents,
 }
 
 impl WriterState {
@@ -60,7 +57,6 @@ impl WriterState {
     fn forget_uncommitted(&mut self, conn: &Connection) {
         self.leases.undone();
         self.seqs.forget();
-        self.events.forget();
         self.destinations.clear();
         match DueIndex::load(conn) {
             Ok(due) => *self.due() = due,
@@ -236,7 +232,6 @@ impl SqliteStore {
                         due: due.clone(),
                         leases: LocalLeases::new(handoff.clone()),
                         seqs: StreamSeqs::default(),
-                        events: ClaimedEvents::default(),
                     },
                     restart_wanted,
                 ),

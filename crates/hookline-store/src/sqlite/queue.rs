@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hookline_core::clock::Millis;
 use hookline_core::delivery::ErrorKind;
 use hookline_core::destination::Destination;
+use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -169,12 +170,26 @@ pub fn claim(
         }
     }
 
+    let event_sql = format!(
+        "SELECT {} FROM events WHERE org_id = ?1 AND id = ?2",
+        rows::EVENT_COLUMNS
+    );
+    let mut load_event = conn.prepare_cached(&event_sql)?;
+    // Fan-out claims the same event for many destinations: read each once.
+    let mut events: HashMap<String, Event> = HashMap::new();
     leased
         .into_iter()
         .map(|l| {
-            // A delivery's event is its destination's org's.
-            let org = l.destination.org_id.as_str();
-            let event = state.events.get(conn, org, &l.event_id)?;
+            let event = match events.get(&l.event_id) {
+                Some(event) => event.clone(),
+                None => {
+                    // A delivery's event is its destination's org's.
+                    let key = params![l.destination.org_id.as_str(), l.event_id];
+                    let event = load_event.query_row(key, rows::event)?;
+                    events.insert(l.event_id, event.clone());
+                    event
+                }
+            };
             Ok(ClaimedDelivery {
                 delivery_id: l.delivery_id,
                 attempt: l.attempt,

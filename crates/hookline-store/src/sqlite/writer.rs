@@ -302,7 +302,6 @@ mod tests {
             due: Arc::new(Mutex::new(DueIndex::default())),
             leases: Default::default(),
             seqs: Default::default(),
-            events: Default::default(),
         };
         let writer = Writer::start(conn, state, Arc::new(AtomicBool::new(false)));
         (writer, dir)
