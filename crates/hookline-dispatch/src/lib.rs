@@ -227,7 +227,6 @@ impl Dispatcher {
         handed.close();
         let mut unstarted = Vec::new();
         while let Ok(delivery) = handed.try_recv() {
-            self.in_flight.release(&delivery.delivery_id);
             unstarted.push(Handback::of(&delivery, self.clock.now_ms()));
         }
         if !unstarted.is_empty() {
@@ -299,7 +298,11 @@ impl Dispatcher {
         self.hand_back(&unfinished).await;
     }
 
+    /// Gives the leases back to the store and frees their places on this node.
     async fn hand_back(&self, handbacks: &[Handback]) {
+        for handback in handbacks {
+            self.in_flight.release(&handback.delivery_id);
+        }
         let released = self
             .store
             .release(&self.config.node_id, handbacks, self.clock.now_ms())
@@ -325,9 +328,6 @@ impl Dispatcher {
         let count = claimed.len();
         let plan = self.rate_limiter.plan(claimed, self.clock.now_ms());
         if !plan.defer.is_empty() {
-            for handback in &plan.defer {
-                self.in_flight.release(&handback.delivery_id);
-            }
             self.hand_back(&plan.defer).await;
         }
         Ok((plan.send, count))

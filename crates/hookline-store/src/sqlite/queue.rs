@@ -65,64 +65,54 @@ pub fn claim(
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     // Publishes since the dispatcher asked may have taken places on this node.
     let limit = (req.limit as usize).min(req.in_flight.room());
-    let mut lease = conn.prepare_cached(
-        "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
-             attempts = attempts + 1, updated_at = ?3
-         WHERE org_id = ?5 AND id = ?4 RETURNING attempts, event_id",
-    )?;
-    let mut take = |delivery_id: String, destination: &Arc<Destination>| -> StoreResult<Leased> {
-        let (attempt, event_id) = lease.query_row(
-            params![
-                lease_until(req.now, destination, req.lease_margin_ms),
-                req.node_id,
-                req.now,
-                delivery_id,
-                destination.org_id.as_str()
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(Leased {
-            delivery_id: DeliveryId::from_trusted(delivery_id),
-            attempt,
-            event_id,
-            destination: destination.clone(),
-        })
-    };
-    let mut leased: Vec<Leased> = Vec::new();
-
-    // Expired leases first: the node that held them died.
-    let expired: Vec<(String, String)> = conn
-        .prepare_cached(
-            "SELECT id, destination_id FROM deliveries
-             WHERE state = 'delivering' AND lease_until <= ?1 ORDER BY lease_until LIMIT ?2",
-        )?
-        .query_map(params![req.now, req.limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (delivery_id, destination_id) in expired {
-        let destination = state.destinations.by_id(conn, &destination_id)?;
-        let held = req.in_flight.count(&destination.id);
-        if destination.settings.enabled && held < destination.settings.max_in_flight {
-            let taken = take(delivery_id, &destination)?;
-            state
-                .leases
-                .hold(&req.in_flight, &taken.delivery_id, &destination);
-            leased.push(taken);
-        }
-    }
-
-    // Then due rows, destination by destination, each up to its free in-flight slots,
-    // each destination's rows leased by one statement.
-    let round = state.due().due_round(req.now);
-    let mut due_rows = conn.prepare_cached(&due_rows_sql(""))?;
-    // Ordered destinations: only each stream's head, the earliest unfinished delivery.
-    let mut due_heads = conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
-    // By rowid: the row was just found, so no search by id. Without RETURNING, which
-    // buffers its rows in a temporary table for every statement run.
+    // Every row is leased by rowid once found: no second search by id, and no RETURNING,
+    // which buffers its rows in a temporary table for every statement run.
     let mut lease_row = conn.prepare_cached(
         "UPDATE deliveries SET state = 'delivering', lease_until = ?1, leased_by = ?2,
              attempts = attempts + 1, updated_at = ?3
          WHERE rowid = ?4",
     )?;
+    let mut lease = |state: &mut WriterState, rowid: i64, taken: &Leased| -> StoreResult<()> {
+        let until = lease_until(req.now, &taken.destination, req.lease_margin_ms);
+        lease_row.execute(params![until, req.node_id, req.now, rowid])?;
+        state
+            .leases
+            .hold(&req.in_flight, &taken.delivery_id, &taken.destination);
+        Ok(())
+    };
+    let mut leased: Vec<Leased> = Vec::new();
+
+    // Expired leases first: the node that held them died.
+    let expired: Vec<(i64, String, u32, String, String)> = conn
+        .prepare_cached(
+            "SELECT rowid, id, attempts + 1, event_id, destination_id FROM deliveries
+             WHERE state = 'delivering' AND lease_until <= ?1 ORDER BY lease_until LIMIT ?2",
+        )?
+        .query_map(params![req.now, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (rowid, delivery_id, attempt, event_id, destination_id) in expired {
+        let destination = state.destinations.by_id(conn, &destination_id)?;
+        let held = req.in_flight.count(&destination.id);
+        if destination.settings.enabled && held < destination.settings.max_in_flight {
+            let taken = Leased {
+                delivery_id: DeliveryId::from_trusted(delivery_id),
+                attempt,
+                event_id,
+                destination,
+            };
+            lease(state, rowid, &taken)?;
+            leased.push(taken);
+        }
+    }
+
+    // Then due rows, destination by destination, each up to its free in-flight slots,
+    // each destination's due rows found by one statement.
+    let round = state.due().due_round(req.now);
+    let mut due_rows = conn.prepare_cached(&due_rows_sql(""))?;
+    // Ordered destinations: only each stream's head, the earliest unfinished delivery.
+    let mut due_heads = conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
     for destination_id in round {
         if leased.len() >= limit {
             break;
@@ -156,12 +146,8 @@ pub fn claim(
                 ))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let until = lease_until(req.now, &destination, req.lease_margin_ms);
         for (rowid, taken) in &rows {
-            lease_row.execute(params![until, req.node_id, req.now, rowid])?;
-            state
-                .leases
-                .hold(&req.in_flight, &taken.delivery_id, &destination);
+            lease(state, *rowid, taken)?;
         }
         let exhausted = rows.len() < room;
         leased.extend(rows.into_iter().map(|(_, l)| l));
