@@ -4,6 +4,7 @@
 //! `step` runs one claim-and-send round to completion so tests can drain the queue
 //! deterministically; `run` is the long-lived loop with back-pressure and shutdown.
 
+mod client;
 mod key_cache;
 mod recorder;
 mod resolver;
@@ -29,10 +30,10 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use client::ClientError;
 use recorder::{Finished, record_completions};
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
 use sender::Sender;
-pub use sender::SenderError;
 use throttle::RateLimiter;
 
 #[derive(Debug, Clone)]
@@ -113,7 +114,7 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
         master: MasterKey,
         config: DispatcherConfig,
-    ) -> Result<Self, SenderError> {
+    ) -> Result<Self, ClientError> {
         let (completions, finished) = mpsc::unbounded_channel();
         let sender = Sender::new(&config, master)?;
         tokio::spawn(record_completions(store.clone(), finished));

@@ -9,9 +9,10 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use hookline_core::url_policy::UrlPolicy;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use hyper_util::client::legacy::connect::dns::Name;
 
 /// Marks the refusal so the attempt is recorded as `blocked_address`.
 pub const BLOCKED: &str = "blocked_address";
@@ -55,8 +56,21 @@ pub struct GuardedResolver {
     pub lookup: Arc<dyn Lookup>,
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+/// Checked addresses (port 0: the connector puts the URL's port in).
+type Resolving = Pin<Box<dyn Future<Output = Result<Addrs, BoxError>> + Send>>;
+type Addrs = std::vec::IntoIter<SocketAddr>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = Addrs;
+    type Error = BoxError;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Resolving {
         let policy = self.policy.clone();
         let answer = self.lookup.lookup(name.as_str());
         let host = name.as_str().to_owned();
@@ -64,12 +78,13 @@ impl Resolve for GuardedResolver {
             let addresses = answer.await?;
             // One bad address refuses the name: a mixed answer is a rebinding attempt.
             if let Some(refusal) = addresses.iter().find_map(|ip| policy.refusal(*ip)) {
-                return Err(
-                    Box::new(Blocked { host, refusal }) as Box<dyn std::error::Error + Send + Sync>
-                );
+                return Err(Box::new(Blocked { host, refusal }) as BoxError);
             }
-            let checked = addresses.into_iter().map(|ip| SocketAddr::new(ip, 0));
-            Ok(Box::new(checked) as Addrs)
+            let checked: Vec<SocketAddr> = addresses
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
+            Ok(checked.into_iter())
         })
     }
 }

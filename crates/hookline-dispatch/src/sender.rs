@@ -16,72 +16,39 @@ use hookline_core::sealed::MasterKey;
 use hookline_core::signing::signature_headers;
 use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
 use hookline_store::ClaimedDelivery;
-use reqwest::header::HeaderName;
+use http::header::{HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 
 use crate::DispatcherConfig;
+use crate::client::{self, ClientError, HttpClient};
 use crate::key_cache::KeyCache;
 use crate::resolver::{BLOCKED, GuardedResolver};
 
 const USER_AGENT: &str = concat!("Hookline/", env!("CARGO_PKG_VERSION"));
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, thiserror::Error)]
-pub enum SenderError {
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-    #[error("cannot read the CA bundle {path}: {source}")]
-    CaFile {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-}
 
 /// The shared HTTP clients, with keep-alive pools reused across attempts.
 pub(crate) struct Sender {
-    client: reqwest::Client,
+    client: HttpClient,
     /// Skips certificate checks; built only when the server allows `tls_verify: false`.
-    unverified_client: Option<reqwest::Client>,
+    unverified_client: Option<HttpClient>,
     capture_limit: usize,
     policy: Arc<UrlPolicy>,
     keys: KeyCache,
 }
 
 impl Sender {
-    pub fn new(config: &DispatcherConfig, master: MasterKey) -> Result<Self, SenderError> {
+    pub fn new(config: &DispatcherConfig, master: MasterKey) -> Result<Self, ClientError> {
         let policy = Arc::new(config.url_policy.clone());
-        let extra_roots = match &config.tls_ca_file {
-            None => Vec::new(),
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|source| SenderError::CaFile {
-                    path: path.clone(),
-                    source,
-                })?;
-                reqwest::Certificate::from_pem_bundle(&pem)?
-            }
+        let resolver = GuardedResolver {
+            policy: policy.clone(),
+            lookup: config.lookup.clone(),
         };
-        let build = |verify: bool| {
-            let mut builder = reqwest::Client::builder()
-                .dns_resolver(Arc::new(GuardedResolver {
-                    policy: policy.clone(),
-                    lookup: config.lookup.clone(),
-                }))
-                .redirect(reqwest::redirect::Policy::none())
-                // Every request sent is one recorded attempt: the client resends nothing
-                // by itself (and so keeps no copy of each request for a resend).
-                .retry(reqwest::retry::never().max_retries_per_request(0))
-                .no_proxy()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .user_agent(USER_AGENT)
-                .danger_accept_invalid_certs(!verify);
-            for root in &extra_roots {
-                builder = builder.add_root_certificate(root.clone());
-            }
-            builder.build()
-        };
+        let roots = Arc::new(client::trusted_roots(config.tls_ca_file.as_deref())?);
         Ok(Self {
-            client: build(true)?,
+            client: client::build(resolver.clone(), Some(roots))?,
             unverified_client: match policy.allow_tls_verify_off {
-                true => Some(build(false)?),
+                true => Some(client::build(resolver, None)?),
                 false => None,
             },
             capture_limit: config.capture_limit,
@@ -91,7 +58,7 @@ impl Sender {
     }
 
     /// The client for `destination`: the unverified one only if it asks and we allow it.
-    fn client_for(&self, verify: bool) -> &reqwest::Client {
+    fn client_for(&self, verify: bool) -> &HttpClient {
         match (&self.unverified_client, verify) {
             (Some(unverified), false) => unverified,
             _ => &self.client,
@@ -136,20 +103,6 @@ impl Sender {
         }
         headers.extend(destination.settings.headers.iter().cloned());
 
-        let mut request = self
-            .client_for(destination.settings.tls_verify)
-            .post(destination.settings.url.as_url().clone())
-            .timeout(Duration::from_secs(
-                destination.settings.timeout_secs.into(),
-            ))
-            .body(body.clone());
-        for (name, value) in &headers {
-            request = match known_header_name(name) {
-                Some(name) => request.header(name, value.as_str()),
-                None => request.header(name.as_str(), value.as_str()),
-            };
-        }
-
         let started = Instant::now();
         let outcome = match (self.refusal(&destination.settings.url), &keys) {
             (Some(refusal), _) => Err((ErrorKind::BlockedAddress, refusal)),
@@ -159,7 +112,14 @@ impl Sender {
                  nothing was sent"
                     .to_owned(),
             )),
-            (None, Some(_)) => self.exchange(request, now).await,
+            (None, Some(_)) => {
+                let client = self.client_for(destination.settings.tls_verify);
+                let timeout = Duration::from_secs(destination.settings.timeout_secs.into());
+                match request(&destination.settings.url, &headers, &body) {
+                    Ok(request) => self.exchange(client, request, timeout, now).await,
+                    Err(refusal) => Err((ErrorKind::Connect, refusal)),
+                }
+            }
         };
         let mut attempt = Attempt {
             id: AttemptId::generate(),
@@ -216,47 +176,87 @@ impl Sender {
         Some(format!("{BLOCKED}: {refusal}, which is refused"))
     }
 
+    /// Sends `request` and reads the answer, all within `timeout`.
     async fn exchange(
         &self,
-        request: reqwest::RequestBuilder,
+        client: &HttpClient,
+        request: http::Request<Full<Bytes>>,
+        timeout: Duration,
         now: Millis,
     ) -> Result<Captured, (ErrorKind, String)> {
-        let mut response = request.send().await.map_err(|e| classify(&e))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let retry_after_secs = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, now));
-        let mut body = Vec::new();
-        let mut truncated = false;
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
-            let room = self.capture_limit - body.len();
-            if chunk.len() > room {
-                body.extend_from_slice(&chunk[..room]);
-                truncated = true;
-                break;
+        let exchange = async {
+            let response = client.request(request).await.map_err(|e| classify(&e))?;
+            let (head, mut body) = response.into_parts();
+            let mut captured = Captured {
+                status: head.status.as_u16(),
+                headers: head
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                        (k.as_str().to_owned(), value)
+                    })
+                    .collect(),
+                body: String::new(),
+                truncated: false,
+                retry_after_secs: head
+                    .headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, now)),
+            };
+            let mut kept = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| classify(&e))?;
+                let Some(chunk) = frame.data_ref() else {
+                    continue;
+                };
+                let room = self.capture_limit - kept.len();
+                if chunk.len() > room {
+                    kept.extend_from_slice(&chunk[..room]);
+                    captured.truncated = true;
+                    break;
+                }
+                kept.extend_from_slice(chunk);
             }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Captured {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            truncated,
-            retry_after_secs,
-        })
+            captured.body = String::from_utf8_lossy(&kept).into_owned();
+            Ok(captured)
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err((
+                    ErrorKind::Timeout,
+                    format!("no complete answer within {} s", timeout.as_secs()),
+                ))
+            })
     }
+}
+
+/// The POST of one attempt. Every value was checked when the destination was saved,
+/// so an error here means a stored value no longer passes: nothing is sent.
+fn request(
+    url: &DestinationUrl,
+    headers: &[(String, String)],
+    body: &str,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    let uri = http::Uri::try_from(url.as_str()).map_err(|e| format!("the URL: {e}"))?;
+    let mut request = http::Request::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri;
+    let map = request.headers_mut();
+    map.reserve(headers.len());
+    for (name, value) in headers {
+        let name = match known_header_name(name) {
+            Some(name) => name,
+            None => HeaderName::try_from(name.as_str())
+                .map_err(|e| format!("the header name {name:?}: {e}"))?,
+        };
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|e| format!("the value of header {name}: {e}"))?;
+        map.append(name, value);
+    }
+    Ok(request)
 }
 
 /// The headers every attempt carries (`webhook-signature` when it is signed).
@@ -288,19 +288,24 @@ struct Captured {
     retry_after_secs: Option<u64>,
 }
 
-/// Names what went wrong from the error and its causes.
-fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
+/// Names what went wrong from the error and its causes (the resolver's refusal, the
+/// connector's "dns error", rustls's certificate errors, a connect timeout).
+fn classify(error: &(dyn std::error::Error + 'static)) -> (ErrorKind, String) {
     let mut chain = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut timed_out = false;
+    let mut source = error.source();
     while let Some(cause) = source {
         chain.push_str(": ");
         chain.push_str(&cause.to_string());
+        timed_out |= cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
         source = cause.source();
     }
     let lower = chain.to_ascii_lowercase();
     let kind = if lower.contains(BLOCKED) {
         ErrorKind::BlockedAddress
-    } else if error.is_timeout() {
+    } else if timed_out {
         ErrorKind::Timeout
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         ErrorKind::Dns

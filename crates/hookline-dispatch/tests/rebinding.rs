@@ -2,7 +2,8 @@
 //! the first lookup of a name and a forbidden one afterwards (or both at once). Hookline
 //! must connect only to addresses it has checked, so the forbidden receiver never hears
 //! from it. 127.0.0.2 stands in for a public address (allowed by `allowed_cidrs`);
-//! 127.0.0.1 is the internal service an attacker wants to reach.
+//! 127.0.0.1 is the internal service an attacker wants to reach. A name that does not
+//! resolve at all is recorded as a DNS failure.
 
 mod support;
 
@@ -160,4 +161,42 @@ async fn a_name_with_an_allowed_and_a_forbidden_address_is_refused() {
     let delivery = &fixture.deliveries().await[0];
     let attempt = &fixture.attempts_of(delivery).await[0];
     assert_eq!(attempt.error_kind, Some(ErrorKind::BlockedAddress));
+}
+
+/// A resolver that knows no name, as for a typo in a destination's host.
+#[derive(Debug)]
+struct NoSuchHost;
+
+impl Lookup for NoSuchHost {
+    fn lookup(&self, host: &str) -> LookupFuture {
+        let message = format!("failed to lookup address information: {host} is unknown");
+        Box::pin(async move { Err(std::io::Error::other(message)) })
+    }
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_recorded_as_a_dns_failure() {
+    let fixture = Fixture::new().await;
+    fixture
+        .destination(json!({"url": "http://typo.test:9/hook", "retry_schedule_secs": []}))
+        .await;
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        lookup: Arc::new(NoSuchHost),
+        ..config(RebindingDns::new(&[], &[]))
+    });
+
+    fixture.publish().await;
+    assert_eq!(dispatcher.step().await.unwrap(), 1);
+
+    let delivery = &fixture.deliveries().await[0];
+    let attempt = &fixture.attempts_of(delivery).await[0];
+    assert_eq!(attempt.error_kind, Some(ErrorKind::Dns), "{attempt:?}");
+    assert!(
+        attempt
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("typo.test is unknown"),
+        "{attempt:?}"
+    );
 }
