@@ -20,6 +20,8 @@ pub struct Report {
     /// KiB the server sent towards the disk per delivery (see `server::Usage`).
     pub disk_kb_per_delivery: f64,
     pub peak_rss_mb: f64,
+    /// CPU time the hypervisor took from this machine during the run, in percent.
+    pub steal_percent: f64,
     pub non_2xx: u64,
     pub server_errors: u64,
     /// Deliveries expected but not received when the scenario ended.
@@ -39,7 +41,7 @@ pub fn percentile_ms(samples: &mut [u64], p: f64) -> f64 {
 
 pub fn print_table(reports: &[Report]) {
     println!(
-        "{:<22} {:>8} {:>9} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>7}",
+        "{:<22} {:>8} {:>9} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>6} {:>7}",
         "scenario",
         "events",
         "delivs",
@@ -53,12 +55,13 @@ pub fn print_table(reports: &[Report]) {
         "cpu/1k",
         "KB/dlv",
         "rss MB",
+        "steal%",
         "non2xx",
         "missing"
     );
     for r in reports {
         println!(
-            "{:<22} {:>8} {:>9} {:>10.0} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>7.1} {:>8.1} {:>6} {:>7}",
+            "{:<22} {:>8} {:>9} {:>10.0} {:>11.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.3} {:>7.1} {:>8.1} {:>6.1} {:>6} {:>7}",
             r.scenario,
             r.events,
             r.deliveries,
@@ -72,6 +75,7 @@ pub fn print_table(reports: &[Report]) {
             r.cpu_s_per_1000_deliveries,
             r.disk_kb_per_delivery,
             r.peak_rss_mb,
+            r.steal_percent,
             r.non_2xx,
             r.missing
         );

@@ -123,6 +123,7 @@ impl Run {
             cpu_s_per_1000_deliveries: used.cpu_seconds / thousands,
             disk_kb_per_delivery: used.disk_bytes as f64 / 1024.0 / (thousands * 1000.0),
             peak_rss_mb: self.server.peak_rss_mb(),
+            steal_percent: used.steal_percent(),
             non_2xx: published.non_2xx,
             server_errors: published.server_errors,
             missing: expected.saturating_sub(received),

@@ -76,6 +76,10 @@ pub struct Usage {
     /// Bytes sent towards the disk (counted when a page is dirtied, so WAL appends and
     /// checkpoint copies, not reads; PostgreSQL's own writes are not the server's).
     pub disk_bytes: u64,
+    /// The whole machine's CPU ticks (`/proc/stat`): all of them, and those the
+    /// hypervisor gave to other guests (steal) while this one wanted to run.
+    pub machine_ticks: u64,
+    pub machine_steal_ticks: u64,
 }
 
 impl Usage {
@@ -83,8 +87,33 @@ impl Usage {
         Usage {
             cpu_seconds: self.cpu_seconds - before.cpu_seconds,
             disk_bytes: self.disk_bytes.saturating_sub(before.disk_bytes),
+            machine_ticks: self.machine_ticks.saturating_sub(before.machine_ticks),
+            machine_steal_ticks: self
+                .machine_steal_ticks
+                .saturating_sub(before.machine_steal_ticks),
         }
     }
+
+    /// Percent of the machine's CPU time stolen by the hypervisor: on a shared VM the
+    /// same build's figures swing with it, so a run is only comparable beside its steal.
+    pub fn steal_percent(&self) -> f64 {
+        100.0 * self.machine_steal_ticks as f64 / self.machine_ticks.max(1) as f64
+    }
+}
+
+/// All CPU ticks and steal ticks of the machine so far (the `cpu` line of /proc/stat:
+/// user nice system idle iowait irq softirq steal …).
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu "))
+        .unwrap_or("")
+        .split_whitespace()
+        .take(8)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (ticks.iter().sum(), ticks.get(7).copied().unwrap_or(0))
 }
 
 impl Server {
@@ -144,9 +173,12 @@ impl Server {
 
     /// What all nodes have used so far.
     pub fn usage(&self) -> Usage {
+        let (machine_ticks, machine_steal_ticks) = machine_ticks();
         Usage {
             cpu_seconds: self.children.iter().map(|c| cpu_seconds_of(c.id())).sum(),
             disk_bytes: self.children.iter().map(|c| written_bytes_of(c.id())).sum(),
+            machine_ticks,
+            machine_steal_ticks,
         }
     }
 
