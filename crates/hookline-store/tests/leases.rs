@@ -1,7 +1,8 @@
 //! The queue's lease rules on a real SQLite file: a lease that expires (its node died)
 //! is claimed again, and the late completion of the node that lost it changes nothing;
 //! what a claim hands out is the delivery's event exactly as stored; and which fresh
-//! deliveries are leased at publish and handed straight to the dispatcher.
+//! deliveries are leased at publish and handed straight to the dispatcher; and how a
+//! claim shares its batch among the destinations with work due.
 
 mod fixture;
 
@@ -315,4 +316,90 @@ async fn nothing_is_handed_to_a_dispatcher_that_has_stopped() {
     assert!(in_flight.is_empty());
     let claimed = claims(&store, "node-a", T0).await;
     assert_eq!(claimed.len(), 1, "it waits in the queue instead");
+}
+
+/// A fan-out: six queued events, each for destinations `a` and `b` (in that order).
+async fn fan_out_of_six(
+    a: Value,
+    b: Value,
+) -> (tempfile::TempDir, SqliteStore, [String; 2], Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let org = Org::new("o", T0);
+    store
+        .create_org(&org, &ApiKeyRecord::issue(&org.id, T0).0)
+        .await
+        .unwrap();
+    let mut destinations = Vec::new();
+    for settings in [a, b] {
+        let destination = fixture::destination(&org.id, settings, T0);
+        store.insert_destination(&destination).await.unwrap();
+        destinations.push(destination.id.to_string());
+    }
+    let mut events = Vec::new();
+    for n in 0..6 {
+        let event = fixture::event("s", json!({ "n": n }));
+        let published = store.publish(&org.id, event, T0).await.unwrap();
+        assert_eq!(published.deliveries, 2);
+        events.push(published.event.id.to_string());
+    }
+    let destinations = [destinations[0].clone(), destinations[1].clone()];
+    (dir, store, destinations, events)
+}
+
+/// How many of `claimed` are for each of `destinations`, and their events.
+fn split(claimed: &[ClaimedDelivery], destinations: &[String; 2]) -> ([usize; 2], Vec<String>) {
+    let mut counts = [0, 0];
+    let mut events: Vec<String> = Vec::new();
+    for c in claimed {
+        let i = destinations
+            .iter()
+            .position(|d| d == c.destination.id.as_str())
+            .unwrap();
+        counts[i] += 1;
+        if !events.contains(&c.event.id.to_string()) {
+            events.push(c.event.id.to_string());
+        }
+    }
+    events.sort();
+    (counts, events)
+}
+
+#[tokio::test]
+async fn a_claim_shares_its_batch_so_a_fan_out_reads_each_event_once() {
+    let (_dir, store, destinations, events) = fan_out_of_six(json!({}), json!({})).await;
+    let first = store
+        .claim_due(&ClaimRequest {
+            limit: 6,
+            ..claim("n", T0)
+        })
+        .await
+        .unwrap();
+    let (counts, claimed_events) = split(&first, &destinations);
+    assert_eq!(counts, [3, 3], "each destination gets half of the batch");
+    assert_eq!(
+        claimed_events,
+        events[..3],
+        "both take the three oldest events"
+    );
+
+    let rest = claims(&store, "n", T0).await;
+    let (counts, claimed_events) = split(&rest, &destinations);
+    assert_eq!(counts, [3, 3]);
+    assert_eq!(claimed_events, events[3..]);
+}
+
+#[tokio::test]
+async fn what_one_destination_cannot_take_of_its_share_goes_to_another() {
+    let (_dir, store, destinations, _) =
+        fan_out_of_six(json!({"max_in_flight": 1}), json!({})).await;
+    let claimed = store
+        .claim_due(&ClaimRequest {
+            limit: 6,
+            ..claim("n", T0)
+        })
+        .await
+        .unwrap();
+    let (counts, _) = split(&claimed, &destinations);
+    assert_eq!(counts, [1, 5], "b takes the share a has no room for");
 }

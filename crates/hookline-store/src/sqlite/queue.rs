@@ -58,6 +58,58 @@ struct Leased {
     destination: Arc<Destination>,
 }
 
+/// The statements that find a destination's due rows.
+struct DueRows<'conn> {
+    any: rusqlite::CachedStatement<'conn>,
+    heads: rusqlite::CachedStatement<'conn>,
+}
+
+impl DueRows<'_> {
+    /// Up to `cap` of `destination_id`'s due rows (fewer if it has fewer free places),
+    /// each with its rowid, not yet leased. Parks a disabled destination, and forgets a
+    /// destination's due time once it has nothing more due.
+    fn take(
+        &mut self,
+        conn: &Connection,
+        state: &mut WriterState,
+        req: &ClaimRequest,
+        destination_id: &str,
+        cap: usize,
+    ) -> StoreResult<Vec<(i64, Leased)>> {
+        let destination = state.destinations.by_id(conn, destination_id)?;
+        if !destination.settings.enabled {
+            state.due().park(destination_id);
+            return Ok(Vec::new());
+        }
+        let held = req.in_flight.count(&destination.id);
+        let room = (destination.settings.max_in_flight.saturating_sub(held) as usize).min(cap);
+        if room == 0 {
+            return Ok(Vec::new());
+        }
+        let statement = match destination.settings.ordered {
+            true => &mut self.heads,
+            false => &mut self.any,
+        };
+        let rows: Vec<(i64, Leased)> = statement
+            .query_map(params![destination_id, req.now, room], |r| {
+                Ok((
+                    r.get(0)?,
+                    Leased {
+                        delivery_id: DeliveryId::from_trusted(r.get(1)?),
+                        attempt: r.get(2)?,
+                        event_id: r.get(3)?,
+                        destination: destination.clone(),
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.len() < room {
+            state.due().refresh(conn, destination_id)?;
+        }
+        Ok(rows)
+    }
+}
+
 pub fn claim(
     conn: &Connection,
     state: &mut WriterState,
@@ -107,52 +159,42 @@ pub fn claim(
         }
     }
 
-    // Then due rows, destination by destination, each up to its free in-flight slots,
-    // each destination's due rows found by one statement.
+    // Then due rows, destination by destination, each up to its free in-flight places.
+    // The first pass gives each due destination an even share of the batch, so the
+    // destinations of a fan-out take the same events and each event is read once below
+    // (taking one destination's whole share at a time read every event once per
+    // destination); the second pass lets those with more due work take what is left.
     let round = state.due().due_round(req.now);
-    let mut due_rows = conn.prepare_cached(&due_rows_sql(""))?;
-    // Ordered destinations: only each stream's head, the earliest unfinished delivery.
-    let mut due_heads = conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?;
+    let share = limit.div_ceil(round.len().max(1));
+    let mut due = DueRows {
+        any: conn.prepare_cached(&due_rows_sql(""))?,
+        // Ordered destinations: only each stream's head, the earliest unfinished delivery.
+        heads: conn.prepare_cached(&due_rows_sql(&format!("AND {NOT_BEHIND_ANOTHER}")))?,
+    };
+    let mut more_due = Vec::new();
     for destination_id in round {
-        if leased.len() >= limit {
+        let cap = share.min(limit - leased.len());
+        if cap == 0 {
             break;
         }
-        let destination = state.destinations.by_id(conn, &destination_id)?;
-        if !destination.settings.enabled {
-            state.due().park(&destination_id);
-            continue;
+        let rows = due.take(conn, state, req, &destination_id, cap)?;
+        let took_all = rows.len() == cap;
+        for (rowid, taken) in rows {
+            lease(state, rowid, &taken)?;
+            leased.push(taken);
         }
-        let held = req.in_flight.count(&destination.id);
-        let room = (destination.settings.max_in_flight.saturating_sub(held) as usize)
-            .min(limit - leased.len());
-        if room == 0 {
-            continue;
+        if took_all {
+            more_due.push(destination_id);
         }
-        let statement = if destination.settings.ordered {
-            &mut due_heads
-        } else {
-            &mut due_rows
-        };
-        let rows: Vec<(i64, Leased)> = statement
-            .query_map(params![destination_id, req.now, room], |r| {
-                Ok((
-                    r.get(0)?,
-                    Leased {
-                        delivery_id: DeliveryId::from_trusted(r.get(1)?),
-                        attempt: r.get(2)?,
-                        event_id: r.get(3)?,
-                        destination: destination.clone(),
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        for (rowid, taken) in &rows {
-            lease(state, *rowid, taken)?;
+    }
+    for destination_id in more_due {
+        let cap = limit - leased.len();
+        if cap == 0 {
+            break;
         }
-        let exhausted = rows.len() < room;
-        leased.extend(rows.into_iter().map(|(_, l)| l));
-        if exhausted {
-            state.due().refresh(conn, &destination_id)?;
+        for (rowid, taken) in due.take(conn, state, req, &destination_id, cap)? {
+            lease(state, rowid, &taken)?;
+            leased.push(taken);
         }
     }
 
