@@ -347,6 +347,15 @@ async fn fan_out_of_six(
     (dir, store, destinations, events)
 }
 
+/// What one claim of six takes.
+async fn claim_six(store: &SqliteStore) -> Vec<ClaimedDelivery> {
+    let six = ClaimRequest {
+        limit: 6,
+        ..claim("n", T0)
+    };
+    store.claim_due(&six).await.unwrap()
+}
+
 /// How many of `claimed` are for each of `destinations`, and their events.
 fn split(claimed: &[ClaimedDelivery], destinations: &[String; 2]) -> ([usize; 2], Vec<String>) {
     let mut counts = [0, 0];
@@ -368,13 +377,7 @@ fn split(claimed: &[ClaimedDelivery], destinations: &[String; 2]) -> ([usize; 2]
 #[tokio::test]
 async fn a_claim_shares_its_batch_so_a_fan_out_reads_each_event_once() {
     let (_dir, store, destinations, events) = fan_out_of_six(json!({}), json!({})).await;
-    let first = store
-        .claim_due(&ClaimRequest {
-            limit: 6,
-            ..claim("n", T0)
-        })
-        .await
-        .unwrap();
+    let first = claim_six(&store).await;
     let (counts, claimed_events) = split(&first, &destinations);
     assert_eq!(counts, [3, 3], "each destination gets half of the batch");
     assert_eq!(
@@ -393,13 +396,7 @@ async fn a_claim_shares_its_batch_so_a_fan_out_reads_each_event_once() {
 async fn what_one_destination_cannot_take_of_its_share_goes_to_another() {
     let (_dir, store, destinations, _) =
         fan_out_of_six(json!({"max_in_flight": 1}), json!({})).await;
-    let claimed = store
-        .claim_due(&ClaimRequest {
-            limit: 6,
-            ..claim("n", T0)
-        })
-        .await
-        .unwrap();
+    let claimed = claim_six(&store).await;
     let (counts, _) = split(&claimed, &destinations);
     assert_eq!(counts, [1, 5], "b takes the share a has no room for");
 }
