@@ -15,7 +15,7 @@ use hyper::body::Bytes;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -101,7 +101,12 @@ pub(crate) fn build(
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(tcp);
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    // The pool timer reaps connections idle past the pool's timeout (90 s); without it
+    // an idle connection to a destination never sent to again would stay open.
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector))
 }
 
 /// `tls_verify: false`: any certificate is accepted (the server must allow it), but the
