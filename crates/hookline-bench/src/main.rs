@@ -2,6 +2,7 @@
 //! Build both binaries first: `cargo build --release -p hookline -p hookline-bench`.
 
 mod clock;
+mod loopback;
 mod publisher;
 mod receiver;
 mod report;
@@ -15,6 +16,8 @@ use scenarios::{Bench, Scale};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    /// Bare HTTP POSTs between two processes, no server: the host's ceiling.
+    Loopback,
     Throughput,
     Fanout,
     Latency,
@@ -22,12 +25,15 @@ enum Scenario {
     Isolation,
     Overload,
     All,
+    /// The receiver alone, in its own process, for `loopback`.
+    #[value(name = "receiver-only", hide = true)]
+    ReceiverOnly,
 }
 
 #[derive(Parser)]
 #[command(
     about = "Benchmark a Hookline server process: publish, deliver, report.",
-    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256"
+    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench loopback   # the host's ceiling, no server\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256"
 )]
 struct Cli {
     /// Which scenario to run.
@@ -57,6 +63,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
+    if cli.scenario == Scenario::ReceiverOnly {
+        loopback::receiver_only().await?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     let bench = Bench {
         binary: cli.server_bin.unwrap_or_else(server::default_binary),
         store: cli.store,
@@ -66,6 +76,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     };
     let wanted = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
     let mut reports = Vec::new();
+    if wanted(Scenario::Loopback) {
+        reports.push(loopback::loopback(&bench).await?);
+    }
     if wanted(Scenario::Throughput) {
         reports.push(scenarios::throughput(&bench).await?);
     }

@@ -19,7 +19,7 @@ pub struct Scale {
 }
 
 impl Scale {
-    fn pick(self, full: u64, smoke: u64) -> u64 {
+    pub fn pick(self, full: u64, smoke: u64) -> u64 {
         if self.smoke { smoke } else { full }
     }
 }
