@@ -42,10 +42,11 @@ pub async fn loopback(bench: &Bench) -> anyhow::Result<Report> {
     let elapsed = started.elapsed();
     child.kill().await?;
     let mut latencies = sent.latencies_us.clone();
+    let per_sec = sent.accepted as f64 / elapsed.as_secs_f64().max(1e-9);
     Ok(Report {
         scenario: "loopback POST".into(),
         events: sent.accepted,
-        events_per_sec: sent.accepted as f64 / elapsed.as_secs_f64().max(1e-9),
+        events_per_sec: per_sec,
         publish_p50_ms: percentile_ms(&mut latencies, 50.0),
         publish_p99_ms: percentile_ms(&mut latencies, 99.0),
         non_2xx: sent.non_2xx,
@@ -53,8 +54,7 @@ pub async fn loopback(bench: &Bench) -> anyhow::Result<Report> {
         missing: requests.saturating_sub(sent.accepted),
         notes: vec![format!(
             "bare HTTP POSTs between two processes, no Hookline: the host's ceiling \
-             ({:.0}/s; the targets assume about 80,000/s)",
-            sent.accepted as f64 / elapsed.as_secs_f64().max(1e-9)
+             ({per_sec:.0}/s; the targets assume about 80,000/s)"
         )],
         ..Report::default()
     })

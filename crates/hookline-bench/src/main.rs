@@ -26,7 +26,7 @@ enum Scenario {
     Overload,
     All,
     /// The receiver alone, in its own process, for `loopback`.
-    #[value(name = "receiver-only", hide = true)]
+    #[value(name = loopback::RECEIVER_ONLY, hide = true)]
     ReceiverOnly,
 }
 
