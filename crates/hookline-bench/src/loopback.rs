@@ -14,6 +14,7 @@ use tokio::process::Command;
 use crate::publisher::Publisher;
 use crate::report::{Report, percentile_ms};
 use crate::scenarios::Bench;
+use crate::server::Usage;
 
 /// The argument that makes the bench binary run only its receiver (see `main`).
 pub const RECEIVER_ONLY: &str = "receiver-only";
@@ -36,19 +37,21 @@ pub async fn loopback(bench: &Bench) -> anyhow::Result<Report> {
         .context("the receiver process printed no address")?;
     let requests = bench.scale.pick(200_000, 2_000);
     let started = Instant::now();
-    let sent = Publisher::new(&[base], "unused")
+    let machine = Usage::machine();
+    let mut sent = Publisher::new(&[base], "unused")
         .concurrent(requests, 64)
         .await;
     let elapsed = started.elapsed();
+    let steal_percent = Usage::machine().since(machine).steal_percent();
     child.kill().await?;
-    let mut latencies = sent.latencies_us.clone();
     let per_sec = sent.accepted as f64 / elapsed.as_secs_f64().max(1e-9);
     Ok(Report {
         scenario: "loopback POST".into(),
         events: sent.accepted,
         events_per_sec: per_sec,
-        publish_p50_ms: percentile_ms(&mut latencies, 50.0),
-        publish_p99_ms: percentile_ms(&mut latencies, 99.0),
+        publish_p50_ms: percentile_ms(&mut sent.latencies_us, 50.0),
+        publish_p99_ms: percentile_ms(&mut sent.latencies_us, 99.0),
+        steal_percent,
         non_2xx: sent.non_2xx,
         server_errors: sent.server_errors,
         missing: requests.saturating_sub(sent.accepted),

@@ -83,6 +83,17 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The machine's CPU ticks alone, for a run without a server (`loopback`).
+    pub fn machine() -> Usage {
+        let (machine_ticks, machine_steal_ticks) = machine_ticks();
+        Usage {
+            cpu_seconds: 0.0,
+            disk_bytes: 0,
+            machine_ticks,
+            machine_steal_ticks,
+        }
+    }
+
     pub fn since(self, before: Usage) -> Usage {
         Usage {
             cpu_seconds: self.cpu_seconds - before.cpu_seconds,
@@ -173,12 +184,10 @@ impl Server {
 
     /// What all nodes have used so far.
     pub fn usage(&self) -> Usage {
-        let (machine_ticks, machine_steal_ticks) = machine_ticks();
         Usage {
             cpu_seconds: self.children.iter().map(|c| cpu_seconds_of(c.id())).sum(),
             disk_bytes: self.children.iter().map(|c| written_bytes_of(c.id())).sum(),
-            machine_ticks,
-            machine_steal_ticks,
+            ..Usage::machine()
         }
     }
 
