@@ -369,13 +369,13 @@ impl Dispatcher {
             ?next,
             "attempt finished"
         );
-        let completion = Completion {
-            node_id: self.config.node_id.clone(),
+        let completion = Completion::new(
+            self.config.node_id.clone(),
             attempt,
             next,
             now,
-            auto_disable: self.config.auto_disable,
-        };
+            self.config.auto_disable,
+        );
         let (recorded, when_recorded) = oneshot::channel();
         if self.completions.send((completion, recorded)).is_ok() {
             // `step` and shutdown count on a finished task having been recorded.

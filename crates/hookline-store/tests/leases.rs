@@ -173,7 +173,7 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
         1,
         "max_in_flight 1 leaves the second for later"
     );
-    assert_eq!(fresh[0].event, stored(&store, &fresh[0].event).await);
+    assert_eq!(*fresh[0].event, stored(&store, &fresh[0].event).await);
 
     store
         .complete(vec![fixture::delivered("node-a", &fresh[0], T0)])
@@ -187,7 +187,7 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
     assert_eq!(read_back.len(), 1, "the second event's delivery");
     assert_eq!(read_back[0].event.data["n"], 2);
     assert_eq!(
-        read_back[0].event,
+        *read_back[0].event,
         stored(&reopened, &read_back[0].event).await
     );
 }

@@ -61,7 +61,7 @@ pub async fn send(
     let ping = ClaimedDelivery {
         delivery_id: DeliveryId::generate(),
         attempt: 1,
-        event,
+        event: Arc::new(event),
         destination: Arc::new(destination),
     };
     let (attempt, delivered) = state.dispatcher.send_test(&ping).await;

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{rows, writes};
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
-use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, header_json};
+use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use crate::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreError,
     StoreResult,
@@ -211,12 +211,12 @@ pub async fn claim(
     .await?;
     let event_ids: Vec<&str> = leased.iter().map(|(_, _, e, _)| e.as_str()).collect();
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY($1)");
-    let events: HashMap<String, Event> = sqlx::query(&sql)
+    let events: HashMap<String, Arc<Event>> = sqlx::query(&sql)
         .bind(&event_ids)
         .fetch_all(&mut *conn)
         .await?
         .iter()
-        .map(|row| rows::event(row).map(|e| (e.id.to_string(), e)))
+        .map(|row| rows::event(row).map(|e| (e.id.to_string(), Arc::new(e))))
         .collect::<StoreResult<_>>()?;
     leased
         .into_iter()
@@ -244,6 +244,12 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     let column = |f: fn(&hookline_core::delivery::Attempt) -> String| -> Vec<String> {
         attempts.iter().map(|a| f(a)).collect()
     };
+    let stored_headers = |which: usize| -> Vec<&str> {
+        completions
+            .iter()
+            .map(|c| c.stored_headers[which].as_str())
+            .collect()
+    };
     sqlx::query(&format!(
         "INSERT INTO attempts ({ATTEMPT_COLUMNS})
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -265,7 +271,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     )
     .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
     .bind(column(|a| a.url.clone()))
-    .bind(column(|a| header_json(&a.request_headers)))
+    .bind(stored_headers(0))
     .bind(column(|a| a.request_body.clone()))
     .bind(
         attempts
@@ -273,7 +279,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
             .map(|a| a.response_status.map(i64::from))
             .collect::<Vec<_>>(),
     )
-    .bind(column(|a| header_json(&a.response_headers)))
+    .bind(stored_headers(1))
     .bind(
         attempts
             .iter()

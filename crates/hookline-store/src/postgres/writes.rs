@@ -1,5 +1,7 @@
 //! Writes other than the queue: orgs, keys, publishing, destinations, redelivery.
 
+use std::sync::Arc;
+
 use hookline_core::clock::Millis;
 use hookline_core::delivery::Delivery;
 use hookline_core::destination::{Destination, DestinationSettings};
@@ -65,7 +67,7 @@ pub async fn existing_event(
         .await?;
     row.map(|row| {
         Ok(Published {
-            event: rows::event(&row)?,
+            event: Arc::new(rows::event(&row)?),
             deliveries: row.try_get::<i64, _>(9)? as u32,
             queued: 0,
             created: false,
@@ -164,7 +166,7 @@ pub async fn publish(
         notify_work(conn).await?;
     }
     Ok(Published {
-        event,
+        event: Arc::new(event),
         deliveries: wanted.len() as u32,
         queued: wanted.len() as u32,
         created: true,

@@ -61,7 +61,7 @@ impl LocalLeases {
         &mut self,
         delivery_id: &DeliveryId,
         destination: &Arc<Destination>,
-        event: &Event,
+        event: &Arc<Event>,
         older_due: bool,
         now: Millis,
     ) -> Option<PublishLease> {
@@ -153,7 +153,7 @@ mod tests {
         let (mut leases, in_flight, mut handed) = handing_off();
         let destination = destination();
         let (event, id) = (
-            test_support::event_for(&destination),
+            Arc::new(test_support::event_for(&destination)),
             DeliveryId::generate(),
         );
 
@@ -185,7 +185,7 @@ mod tests {
     fn nothing_is_leased_at_publish_while_older_deliveries_are_due() {
         let (mut leases, in_flight, _handed) = handing_off();
         let destination = destination();
-        let event = test_support::event_for(&destination);
+        let event = Arc::new(test_support::event_for(&destination));
         let lease = leases.lease_at_publish(&DeliveryId::generate(), &destination, &event, true, 0);
         assert!(lease.is_none());
         assert!(in_flight.is_empty());

@@ -8,6 +8,7 @@
 
 mod cache;
 mod due;
+mod event_cache;
 mod lists;
 mod local_leases;
 mod publish;
@@ -31,6 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use self::cache::DestinationCache;
 use self::due::DueIndex;
+use self::event_cache::EventCache;
 use self::local_leases::LocalLeases;
 use self::stream_seq::StreamSeqs;
 use self::writer::{Admission, Durability, Writer};
@@ -42,6 +44,7 @@ const READERS: usize = 4;
 pub(crate) struct WriterState {
     destinations: DestinationCache,
     due: Arc<Mutex<DueIndex>>,
+    events: EventCache,
     leases: LocalLeases,
     seqs: StreamSeqs,
 }
@@ -58,6 +61,7 @@ impl WriterState {
         self.leases.undone();
         self.seqs.forget();
         self.destinations.clear();
+        self.events.clear();
         match DueIndex::load(conn) {
             Ok(due) => *self.due() = due,
             Err(e) => tracing::error!(error = %e, "cannot reload the due index after a rollback"),
@@ -230,6 +234,7 @@ impl SqliteStore {
                     WriterState {
                         destinations: DestinationCache::default(),
                         due: due.clone(),
+                        events: EventCache::default(),
                         leases: LocalLeases::new(handoff.clone()),
                         seqs: StreamSeqs::default(),
                     },

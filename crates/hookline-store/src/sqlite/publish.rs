@@ -27,7 +27,7 @@ pub fn publish(
         let existing = conn
             .prepare_cached(&sql)?
             .query_row(params![org.as_str(), key.as_str()], |row| {
-                Ok((rows::event(row)?, row.get::<_, u32>(9)?))
+                Ok((Arc::new(rows::event(row)?), row.get::<_, u32>(9)?))
             })
             .optional()?;
         if let Some((event, deliveries)) = existing {
@@ -42,7 +42,12 @@ pub fn publish(
     let seq = state.seqs.next(conn, org.as_str(), new.stream.as_str())?;
     let idempotency_key = new.idempotency_key.clone();
     let one_shot = new.one_shot.clone().map(Arc::new);
-    let event = new.into_event(org.clone(), seq, now);
+    let event = Arc::new(new.into_event(org.clone(), seq, now));
+    let data = event.data.to_string();
+    let raw = event.raw.as_ref().map(|r| r.to_string());
+    state
+        .events
+        .keep(&event, data.len() + raw.as_ref().map_or(0, String::len));
     let destinations = state.destinations.of_org(conn, org)?;
     if let Some(one_shot) = &one_shot {
         super::writes::insert_destination_row(conn, one_shot, true)?;
@@ -100,8 +105,8 @@ pub fn publish(
         event.event_type.as_str(),
         event.level.as_str(),
         event.timestamp,
-        event.data.to_string(),
-        event.raw.as_ref().map(|r| r.to_string()),
+        data,
+        raw,
         idempotency_key.as_ref().map(|k| k.as_str()),
         deliveries,
     ])?;

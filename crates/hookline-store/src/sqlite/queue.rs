@@ -198,26 +198,11 @@ pub fn claim(
         }
     }
 
-    let event_sql = format!(
-        "SELECT {} FROM events WHERE org_id = ?1 AND id = ?2",
-        rows::EVENT_COLUMNS
-    );
-    let mut load_event = conn.prepare_cached(&event_sql)?;
-    // Fan-out claims the same event for many destinations: read each once.
-    let mut events: HashMap<String, Event> = HashMap::new();
     leased
         .into_iter()
         .map(|l| {
-            let event = match events.get(&l.event_id) {
-                Some(event) => event.clone(),
-                None => {
-                    // A delivery's event is its destination's org's.
-                    let key = params![l.destination.org_id.as_str(), l.event_id];
-                    let event = load_event.query_row(key, rows::event)?;
-                    events.insert(l.event_id, event.clone());
-                    event
-                }
-            };
+            // A delivery's event is its destination's org's.
+            let event = cached_event(conn, state, l.destination.org_id.as_str(), &l.event_id)?;
             Ok(ClaimedDelivery {
                 delivery_id: l.delivery_id,
                 attempt: l.attempt,
@@ -226,6 +211,30 @@ pub fn claim(
             })
         })
         .collect()
+}
+
+/// Event `event_id` of `org_id`, from the writer's cache or else read and kept there.
+fn cached_event(
+    conn: &Connection,
+    state: &mut WriterState,
+    org_id: &str,
+    event_id: &str,
+) -> StoreResult<Arc<Event>> {
+    if let Some(event) = state.events.get(event_id) {
+        return Ok(event);
+    }
+    let sql = format!(
+        "SELECT {}, octet_length(data) + coalesce(octet_length(raw), 0) FROM events
+         WHERE org_id = ?1 AND id = ?2",
+        rows::EVENT_COLUMNS
+    );
+    let (event, data_bytes) = conn
+        .prepare_cached(&sql)?
+        .query_row(params![org_id, event_id], |r| {
+            Ok((Arc::new(rows::event(r)?), r.get::<_, usize>(9)?))
+        })?;
+    state.events.keep(&event, data_bytes);
+    Ok(event)
 }
 
 pub fn complete(
@@ -256,10 +265,10 @@ pub fn complete(
             a.number,
             a.started_at,
             a.url,
-            crate::raw::header_json(&a.request_headers),
+            c.stored_headers[0],
             a.request_body,
             a.response_status,
-            crate::raw::header_json(&a.response_headers),
+            c.stored_headers[1],
             a.response_body,
             a.response_truncated,
             a.latency_ms,

@@ -300,6 +300,7 @@ mod tests {
         let state = WriterState {
             destinations: Default::default(),
             due: Arc::new(Mutex::new(DueIndex::default())),
+            events: Default::default(),
             leases: Default::default(),
             seqs: Default::default(),
         };
