@@ -10,10 +10,12 @@ use std::sync::Arc;
 
 use hookline_core::event::Event;
 
-/// The event data (and `raw`) the cache may hold, in bytes of JSON text.
-const CAPACITY_BYTES: usize = 8 * 1024 * 1024;
-/// What an entry costs besides its data: ids, names, the maps' slots.
-const ENTRY_OVERHEAD: usize = 256;
+/// What the cache may hold, in bytes of event data (and `raw`) as JSON text plus
+/// `ENTRY_OVERHEAD` each: about 4,000 small events, or fewer larger ones.
+const CAPACITY_BYTES: usize = 4 * 1024 * 1024;
+/// What an entry costs besides its data: the parsed event's allocations (ids, names,
+/// the JSON tree) and the maps' slots, as measured from the server's RSS.
+const ENTRY_OVERHEAD: usize = 1024;
 
 pub struct EventCache {
     by_id: HashMap<String, Arc<Event>>,
