@@ -113,9 +113,10 @@ mod tests {
 
     #[test]
     fn keeps_no_event_larger_than_itself_and_none_twice() {
-        let mut cache = EventCache::with_capacity(1000);
+        let capacity = 2 * ENTRY_OVERHEAD;
+        let mut cache = EventCache::with_capacity(capacity);
         let (big, small) = (event(), event());
-        cache.keep(&big, 1000);
+        cache.keep(&big, capacity - ENTRY_OVERHEAD + 1);
         assert!(cache.get(big.id.as_str()).is_none());
         cache.keep(&small, 10);
         cache.keep(&small, 10);
