@@ -1,6 +1,7 @@
 //! Destination keys, opened once. Keys are stored sealed under the master key; opening
-//! them (an AEAD decryption and an ed25519 key expansion) on every attempt would cost
-//! more than signing, so the sender keeps them open per destination.
+//! them (an AEAD decryption, and for ed25519 destinations a key expansion on first use)
+//! on every attempt would cost more than signing, so the sender keeps them open per
+//! destination.
 
 use std::collections::HashMap;
 use std::sync::Arc;
