@@ -76,21 +76,12 @@ impl EventCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hookline_core::event::{EventType, Level, StreamName};
-    use hookline_core::ids::{EventId, OrgId};
+    use crate::test_support;
 
+    /// A new event (a new id each time).
     fn event() -> Arc<Event> {
-        Arc::new(Event {
-            id: EventId::generate(),
-            org_id: OrgId::generate(),
-            event_type: EventType::parse("type", "a.b").unwrap(),
-            stream: StreamName::parse("stream", "s").unwrap(),
-            seq: 1,
-            level: Level::Progress,
-            timestamp: 0,
-            data: serde_json::json!({}),
-            raw: None,
-        })
+        let destination = Arc::new(test_support::destination());
+        Arc::new(test_support::event_for(&destination))
     }
 
     #[test]
