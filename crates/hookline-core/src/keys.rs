@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer, SigningKey};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::clock::Millis;
 use crate::secret::SigningSecret;
@@ -20,7 +21,8 @@ use crate::secret::SigningSecret;
 /// ed25519 keys it never used.
 #[derive(Clone)]
 pub struct Ed25519Key {
-    seed: [u8; 32],
+    /// Wiped when dropped, as the expanded `SigningKey` wipes itself.
+    seed: Zeroizing<[u8; 32]>,
     expanded: OnceLock<SigningKey>,
 }
 
@@ -32,18 +34,18 @@ impl std::fmt::Debug for Ed25519Key {
 
 impl PartialEq for Ed25519Key {
     fn eq(&self, other: &Self) -> bool {
-        self.seed == other.seed
+        *self.seed == *other.seed
     }
 }
 
 impl Ed25519Key {
     pub fn generate() -> Self {
-        let mut seed = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(seed.as_mut());
         Self::from_seed(seed)
     }
 
-    fn from_seed(seed: [u8; 32]) -> Self {
+    fn from_seed(seed: Zeroizing<[u8; 32]>) -> Self {
         Self {
             seed,
             expanded: OnceLock::new(),
@@ -114,10 +116,10 @@ impl SigningKeys {
     pub(crate) fn to_stored(&self) -> Vec<u8> {
         let stored = Stored {
             secret: self.secret.expose().to_owned(),
-            ed25519: STANDARD.encode(self.ed25519.seed),
+            ed25519: STANDARD.encode(self.ed25519.seed.as_slice()),
             retired: self.retired.as_ref().map(|r| StoredRetired {
                 secret: r.secret.expose().to_owned(),
-                ed25519: STANDARD.encode(r.ed25519.seed),
+                ed25519: STANDARD.encode(r.ed25519.seed.as_slice()),
                 until: r.until,
             }),
         };
@@ -143,7 +145,7 @@ impl SigningKeys {
 
 fn ed25519_from(text: &str) -> Option<Ed25519Key> {
     let bytes: [u8; 32] = STANDARD.decode(text).ok()?.try_into().ok()?;
-    Some(Ed25519Key::from_seed(bytes))
+    Some(Ed25519Key::from_seed(Zeroizing::new(bytes)))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -185,7 +187,7 @@ mod tests {
         let keys = SigningKeys::new(None);
         let shown = format!("{keys:?}");
         assert!(!shown.contains(keys.secret.expose()));
-        assert!(!shown.contains(&STANDARD.encode(keys.ed25519.seed)));
+        assert!(!shown.contains(&STANDARD.encode(keys.ed25519.seed.as_slice())));
         assert!(shown.contains(&keys.ed25519.public_key()));
     }
 }
