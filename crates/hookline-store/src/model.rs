@@ -194,7 +194,8 @@ pub struct Completion {
     /// The attempt's request and response headers as stored (`header_json`). Made by
     /// `new`, in the caller's task: the embedded store has one writer thread, and
     /// serializing them there cost it a twentieth of its time.
-    pub(crate) stored_headers: [String; 2],
+    pub(crate) request_headers_json: String,
+    pub(crate) response_headers_json: String,
     pub next: NextStep,
     pub now: Millis,
     pub auto_disable: AutoDisable,
@@ -208,14 +209,11 @@ impl Completion {
         now: Millis,
         auto_disable: AutoDisable,
     ) -> Self {
-        let stored_headers = [
-            crate::raw::header_json(&attempt.request_headers),
-            crate::raw::header_json(&attempt.response_headers),
-        ];
         Self {
             node_id,
+            request_headers_json: crate::raw::header_json(&attempt.request_headers),
+            response_headers_json: crate::raw::header_json(&attempt.response_headers),
             attempt,
-            stored_headers,
             next,
             now,
             auto_disable,

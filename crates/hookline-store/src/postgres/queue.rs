@@ -244,12 +244,8 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     let column = |f: fn(&hookline_core::delivery::Attempt) -> String| -> Vec<String> {
         attempts.iter().map(|a| f(a)).collect()
     };
-    let stored_headers = |which: usize| -> Vec<&str> {
-        completions
-            .iter()
-            .map(|c| c.stored_headers[which].as_str())
-            .collect()
-    };
+    let stored =
+        |json: fn(&Completion) -> &str| -> Vec<&str> { completions.iter().map(json).collect() };
     sqlx::query(&format!(
         "INSERT INTO attempts ({ATTEMPT_COLUMNS})
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -271,7 +267,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     )
     .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
     .bind(column(|a| a.url.clone()))
-    .bind(stored_headers(0))
+    .bind(stored(|c| &c.request_headers_json))
     .bind(column(|a| a.request_body.clone()))
     .bind(
         attempts
@@ -279,7 +275,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
             .map(|a| a.response_status.map(i64::from))
             .collect::<Vec<_>>(),
     )
-    .bind(stored_headers(1))
+    .bind(stored(|c| &c.response_headers_json))
     .bind(
         attempts
             .iter()

@@ -220,7 +220,11 @@ fn cached_event(
     org_id: &str,
     event_id: &str,
 ) -> StoreResult<Arc<Event>> {
-    if let Some(event) = state.events.get(event_id) {
+    // Ids are unique across orgs, but an event is never handed to another org's
+    // delivery on the strength of that alone.
+    if let Some(event) = state.events.get(event_id)
+        && event.org_id.as_str() == org_id
+    {
         return Ok(event);
     }
     let sql = format!(
@@ -265,10 +269,10 @@ pub fn complete(
             a.number,
             a.started_at,
             a.url,
-            c.stored_headers[0],
+            c.request_headers_json,
             a.request_body,
             a.response_status,
-            c.stored_headers[1],
+            c.response_headers_json,
             a.response_body,
             a.response_truncated,
             a.latency_ms,
@@ -392,4 +396,54 @@ pub fn release(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use hookline_core::ids::OrgId;
+    use serde_json::json;
+
+    use super::*;
+    use crate::sqlite::due::DueIndex;
+    use crate::test_support;
+
+    #[test]
+    fn a_cached_event_of_another_org_is_passed_over_for_the_stored_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::schema::migrate(&mut conn).unwrap();
+        let mut state = WriterState {
+            destinations: Default::default(),
+            due: Arc::new(Mutex::new(DueIndex::default())),
+            events: Default::default(),
+            leases: Default::default(),
+            seqs: Default::default(),
+        };
+        let stored = test_support::event_for(&Arc::new(test_support::destination()));
+        conn.execute(
+            "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data,
+                                 deliveries)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+            params![
+                stored.id.as_str(),
+                stored.org_id.as_str(),
+                stored.stream.as_str(),
+                stored.seq,
+                stored.event_type.as_str(),
+                stored.level.as_str(),
+                stored.timestamp,
+                stored.data.to_string(),
+            ],
+        )
+        .unwrap();
+        let mut impostor = stored.clone();
+        impostor.org_id = OrgId::generate();
+        impostor.data = json!({"another": "org's data"});
+        state.events.keep(&Arc::new(impostor), 32);
+
+        let org = stored.org_id.as_str();
+        let found = cached_event(&conn, &mut state, org, stored.id.as_str()).unwrap();
+        assert_eq!(*found, stored);
+    }
 }
