@@ -19,8 +19,8 @@ const ENTRY_OVERHEAD: usize = 1024;
 
 pub struct EventCache {
     by_id: HashMap<String, Arc<Event>>,
-    /// Ids in the order they came in, with what each costs, for eviction.
-    order: VecDeque<(String, usize)>,
+    /// The same events in the order they came in, with what each costs, for eviction.
+    order: VecDeque<(Arc<Event>, usize)>,
     bytes: usize,
     capacity: usize,
 }
@@ -53,15 +53,15 @@ impl EventCache {
             return;
         }
         while self.bytes + cost > self.capacity {
-            let Some((id, size)) = self.order.pop_front() else {
+            let Some((oldest, size)) = self.order.pop_front() else {
                 break;
             };
-            self.by_id.remove(&id);
+            self.by_id.remove(oldest.id.as_str());
             self.bytes -= size;
         }
-        let id = event.id.as_str().to_owned();
-        self.by_id.insert(id.clone(), event.clone());
-        self.order.push_back((id, cost));
+        self.by_id
+            .insert(event.id.as_str().to_owned(), event.clone());
+        self.order.push_back((event.clone(), cost));
         self.bytes += cost;
     }
 

@@ -45,9 +45,7 @@ pub fn publish(
     let event = Arc::new(new.into_event(org.clone(), seq, now));
     let data = event.data.to_string();
     let raw = event.raw.as_ref().map(|r| r.to_string());
-    state
-        .events
-        .keep(&event, data.len() + raw.as_ref().map_or(0, String::len));
+    let data_bytes = data.len() + raw.as_ref().map_or(0, String::len);
     let destinations = state.destinations.of_org(conn, org)?;
     if let Some(one_shot) = &one_shot {
         super::writes::insert_destination_row(conn, one_shot, true)?;
@@ -117,6 +115,8 @@ pub fn publish(
         event.seq,
         event.id.as_str(),
     )?;
+    // For claims; only now that every row is written, so a publish that fails keeps nothing.
+    state.events.keep(&event, data_bytes);
     Ok(Published {
         event,
         deliveries,
