@@ -41,6 +41,7 @@ use crate::{Handoff, StoreError, StoreResult};
 const READERS: usize = 4;
 
 /// What the writer thread keeps between jobs.
+#[cfg_attr(test, derive(Default))]
 pub(crate) struct WriterState {
     destinations: DestinationCache,
     due: Arc<Mutex<DueIndex>>,

@@ -400,26 +400,18 @@ pub fn release(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
 
     use hookline_core::ids::OrgId;
     use serde_json::json;
 
     use super::*;
-    use crate::sqlite::due::DueIndex;
     use crate::test_support;
 
     #[test]
     fn a_cached_event_of_another_org_is_passed_over_for_the_stored_one() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::sqlite::schema::migrate(&mut conn).unwrap();
-        let mut state = WriterState {
-            destinations: Default::default(),
-            due: Arc::new(Mutex::new(DueIndex::default())),
-            events: Default::default(),
-            leases: Default::default(),
-            seqs: Default::default(),
-        };
+        let mut state = WriterState::default();
         let stored = test_support::event_for(&Arc::new(test_support::destination()));
         conn.execute(
             "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data,

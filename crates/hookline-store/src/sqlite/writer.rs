@@ -286,24 +286,16 @@ impl Group {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::time::Duration;
 
     use super::*;
-    use crate::sqlite::due::DueIndex;
 
     fn writer() -> (Writer, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         crate::sqlite::schema::migrate(&mut conn).unwrap();
-        let state = WriterState {
-            destinations: Default::default(),
-            due: Arc::new(Mutex::new(DueIndex::default())),
-            events: Default::default(),
-            leases: Default::default(),
-            seqs: Default::default(),
-        };
+        let state = WriterState::default();
         let writer = Writer::start(conn, state, Arc::new(AtomicBool::new(false)));
         (writer, dir)
     }
