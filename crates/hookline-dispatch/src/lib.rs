@@ -369,13 +369,15 @@ impl Dispatcher {
             ?next,
             "attempt finished"
         );
+        // `Sender::attempt` sends the event's envelope, so the store need not keep a copy.
         let completion = Completion::new(
             self.config.node_id.clone(),
             attempt,
             next,
             now,
             self.config.auto_disable,
-        );
+        )
+        .with_event_envelope(claimed.destination.settings.include_raw);
         let (recorded, when_recorded) = oneshot::channel();
         if self.completions.send((completion, recorded)).is_ok() {
             // `step` and shutdown count on a finished task having been recorded.

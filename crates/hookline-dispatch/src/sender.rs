@@ -73,6 +73,8 @@ impl Sender {
     ) -> (Attempt, AttemptResult) {
         let destination = &claimed.destination;
         let event = &claimed.event;
+        // Only ever the event's envelope: the recorded attempt keeps a note of that rather
+        // than a copy of the body (`Completion::with_event_envelope`).
         let body = Envelope::of(event, destination.settings.include_raw).to_text();
         let timestamp = now.div_euclid(1000);
         let keys = self.keys.open(destination);

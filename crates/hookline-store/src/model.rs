@@ -196,6 +196,7 @@ pub struct Completion {
     /// serializing them there cost it a twentieth of its time.
     pub(crate) request_headers_json: String,
     pub(crate) response_headers_json: String,
+    pub(crate) request_body: RequestBody,
     pub next: NextStep,
     pub now: Millis,
     pub auto_disable: AutoDisable,
@@ -213,12 +214,31 @@ impl Completion {
             node_id,
             request_headers_json: crate::raw::header_json(&attempt.request_headers),
             response_headers_json: crate::raw::header_json(&attempt.response_headers),
+            request_body: RequestBody::AsSent,
             attempt,
             next,
             now,
             auto_disable,
         }
     }
+
+    /// Says that the attempt's body is exactly its event's envelope
+    /// (`Envelope::of(event, include_raw).to_text()`), so a store may keep a note of
+    /// that instead of a copy of the body for every attempt.
+    pub fn with_event_envelope(mut self, include_raw: bool) -> Self {
+        self.request_body = RequestBody::EventEnvelope { include_raw };
+        self
+    }
+}
+
+/// What an attempt's request body was. An event of up to 1 MiB fanned out to ten
+/// destinations, each retried, would otherwise be stored once per attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestBody {
+    /// Only `Attempt::request_body` says what was sent.
+    AsSent,
+    /// The envelope of the attempt's event, as `Envelope::of(event, include_raw)` makes it.
+    EventEnvelope { include_raw: bool },
 }
 
 /// When a destination that only fails is disabled: after `after_ms` without a success

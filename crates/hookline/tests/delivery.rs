@@ -184,10 +184,18 @@ async fn raw_is_stripped_unless_the_destination_asks_for_it() {
         .await;
     app.publish(json!({"type": "a.b", "data": {"x": 1}, "raw": {"bulky": "yes"}}))
         .await;
-    let plain_body = plain.wait_for(1, WAIT).await[0].json();
-    let full_body = full.wait_for(1, WAIT).await[0].json();
+    let plain_request = plain.wait_for(1, WAIT).await.remove(0);
+    let full_request = full.wait_for(1, WAIT).await.remove(0);
+    let (plain_body, full_body) = (plain_request.json(), full_request.json());
     assert!(plain_body.get("raw").is_none(), "{plain_body}");
     assert_eq!(full_body["raw"], json!({"bulky": "yes"}));
+    // Each recorded attempt shows the very bytes its receiver got.
+    for request in [plain_request, full_request] {
+        let delivery_id = request.header("hookline-delivery-id").to_owned();
+        let delivery = app.wait_status(&delivery_id, "delivered", WAIT).await;
+        let recorded = &delivery["attempt_history"][0]["request_body"];
+        assert_eq!(recorded.as_str().unwrap().as_bytes(), &request.body[..]);
+    }
 }
 
 #[tokio::test]

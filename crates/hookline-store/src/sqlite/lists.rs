@@ -3,6 +3,7 @@
 
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
+use hookline_core::envelope::Envelope;
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
@@ -11,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{rows, stream_index};
 use crate::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, RequestBody,
+    StoreError, StoreResult,
 };
 
 /// A WHERE clause built up from optional filters, with its parameters.
@@ -248,12 +250,30 @@ pub fn list_attempts_of(
     id: &DeliveryId,
 ) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
-        "SELECT {} FROM attempts WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
+        "SELECT {}, request_body_from_event FROM attempts
+         WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
         rows::ATTEMPT_COLUMNS
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let attempts = stmt
-        .query_map(params![id.as_str(), org.as_str()], rows::attempt)?
+        .query_map(params![id.as_str(), org.as_str()], |r| {
+            Ok((rows::attempt(r)?, rows::request_body_of(r.get(18)?)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(attempts)
+    // Every attempt of a delivery carries the same event.
+    let mut event = None;
+    let mut rebuilt = Vec::with_capacity(attempts.len());
+    for (mut attempt, body) in attempts {
+        if let RequestBody::EventEnvelope { include_raw } = body {
+            if event.is_none() {
+                event = get_event(conn, org, &attempt.event_id)?;
+            }
+            let event = event.as_ref().ok_or_else(|| {
+                StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
+            })?;
+            attempt.request_body = Envelope::of(event, include_raw).to_text();
+        }
+        rebuilt.push(attempt);
+    }
+    Ok(rebuilt)
 }

@@ -16,7 +16,8 @@ use super::WriterState;
 use super::rows;
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
 use crate::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreResult,
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, RequestBody,
+    StoreResult,
 };
 
 /// Makes every lease expire now; only sound while this process owns the database file.
@@ -247,8 +248,8 @@ pub fn complete(
     completions: &[Completion],
 ) -> StoreResult<()> {
     let mut insert_attempt = conn.prepare_cached(&format!(
-        "INSERT INTO attempts ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-             ?13, ?14, ?15, ?16, ?17, ?18)",
+        "INSERT INTO attempts ({}, request_body_from_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+             ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         rows::ATTEMPT_COLUMNS
     ))?;
     let mut update_delivery = conn.prepare_cached(
@@ -270,7 +271,10 @@ pub fn complete(
             a.started_at,
             a.url,
             c.request_headers_json,
-            a.request_body,
+            match c.request_body {
+                RequestBody::AsSent => a.request_body.as_str(),
+                RequestBody::EventEnvelope { .. } => "",
+            },
             a.response_status,
             c.response_headers_json,
             a.response_body,
@@ -278,6 +282,7 @@ pub fn complete(
             a.latency_ms,
             a.error_kind.map(ErrorKind::as_str),
             a.error_message,
+            rows::request_body_from_event(c.request_body),
         ])?;
         let (new_state, run_at) = match c.next {
             NextStep::Delivered => ("delivered", None),

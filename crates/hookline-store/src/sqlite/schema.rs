@@ -258,6 +258,12 @@ CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
 CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
     WHERE ordered = 1 AND state IN ('pending', 'failed', 'delivering');
 "#,
+    // An attempt whose body is its event's envelope keeps a note of which envelope (1
+    // without `raw`, 2 with it) and an empty `request_body`; reads rebuild the body from
+    // the event (see `lists::list_attempts_of`). 0: `request_body` holds what was sent.
+    r#"
+ALTER TABLE attempts ADD COLUMN request_body_from_event INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
