@@ -72,12 +72,20 @@ where
     }
 
     fn answer(self: Box<Self>, commit_error: Option<&str>) {
-        let answer = match (commit_error, self.result) {
+        let Pending {
+            work,
+            result,
+            caller,
+        } = *self;
+        // Before the caller wakes, so that what the work shares with it (see
+        // `SqliteStore::complete`) is released last, and freed, by the caller's thread.
+        drop(work);
+        let answer = match (commit_error, result) {
             (Some(e), _) => Err(StoreError::Unavailable(e.to_owned())),
             (None, Some(result)) => result,
             (None, None) => Err(StoreError::Unavailable("the writer skipped a job".into())),
         };
-        let _ = self.caller.send(answer);
+        let _ = caller.send(answer);
     }
 }
 
