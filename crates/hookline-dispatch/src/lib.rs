@@ -65,8 +65,12 @@ impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
             node_id: format!("node_{}", ulid::Ulid::new()),
-            batch_size: 64,
-            max_concurrency: 256,
+            // A claim waits a millisecond or two for the store while attempts finish
+            // and free their places. With claims of 64 and room for 256, a busy node
+            // kept about 130 attempts open on average; with these, about 300, and
+            // fan-out ran 10% faster (BENCHMARKS.md). Each open attempt holds a socket.
+            batch_size: 128,
+            max_concurrency: 512,
             lease_margin: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
