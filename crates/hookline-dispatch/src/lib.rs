@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use client::ClientError;
-use recorder::{Finished, record_completions};
+use recorder::{Record, record_completions};
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
 use sender::Sender;
 use throttle::RateLimiter;
@@ -85,7 +85,8 @@ impl Default for DispatcherConfig {
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
-    completions: mpsc::UnboundedSender<Finished>,
+    /// Finished attempts on their way to the store, and flushes (see `recorder`).
+    records: mpsc::UnboundedSender<Record>,
     clock: Arc<dyn Clock>,
     sender: Sender,
     config: DispatcherConfig,
@@ -119,9 +120,10 @@ impl Dispatcher {
         master: MasterKey,
         config: DispatcherConfig,
     ) -> Result<Self, ClientError> {
-        let (completions, finished) = mpsc::unbounded_channel();
+        let (records, received) = mpsc::unbounded_channel();
         let sender = Sender::new(&config, master)?;
-        tokio::spawn(record_completions(store.clone(), finished));
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(record_completions(store.clone(), received, wake.clone()));
         let in_flight = Arc::new(InFlight::new(config.max_concurrency));
         let (deliveries, handed) = mpsc::unbounded_channel();
         store.hand_off_at_publish(Handoff {
@@ -131,12 +133,12 @@ impl Dispatcher {
             deliveries,
         });
         Ok(Self {
-            completions,
+            records,
             sender,
             store,
             clock,
             config,
-            wake: Arc::new(Notify::new()),
+            wake,
             in_flight,
             handed: Mutex::new(handed),
             rate_limiter: RateLimiter::default(),
@@ -177,7 +179,16 @@ impl Dispatcher {
             tasks.spawn(self.clone().deliver(delivery, start_at));
         }
         while tasks.join_next().await.is_some() {}
+        self.flush_records().await;
         Ok(taken + count)
+    }
+
+    /// Returns once every attempt finished so far has been written to the store.
+    async fn flush_records(&self) {
+        let (answer, written) = oneshot::channel();
+        if self.records.send(Record::Flush(answer)).is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// Sends what is handed over at publish and claims what is due, until `shutdown` is
@@ -291,11 +302,14 @@ impl Dispatcher {
         })
         .await;
         if finished.is_ok() {
+            self.flush_records().await;
             return;
         }
         let unfinished = self.in_flight.handbacks(self.clock.now_ms());
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        // Attempts that ended before the abort are recorded, not handed back.
+        self.flush_records().await;
         tracing::info!(
             count = unfinished.len(),
             "handing unfinished deliveries back"
@@ -382,14 +396,9 @@ impl Dispatcher {
             self.config.auto_disable,
         )
         .with_event_envelope(claimed.destination.settings.include_raw);
-        let (recorded, when_recorded) = oneshot::channel();
-        if self.completions.send((completion, recorded)).is_ok() {
-            // `step` and shutdown count on a finished task having been recorded.
-            let _ = when_recorded.await;
-        }
-        if matches!(next, NextStep::RetryAt(_)) {
-            self.wake.notify_one();
-        }
+        // The recorder writes it, and wakes the loop if it is a retry; `step` and
+        // shutdown flush the recorder before they count on it being stored.
+        let _ = self.records.send(Record::Finished(completion));
     }
 }
 

@@ -1,44 +1,67 @@
 //! Records finished attempts: one task takes them from every delivery task and writes
 //! them in batches, so a busy node pays for one store call per batch, not per attempt.
-//! Each delivery task waits for its own result to be written (shutdown and `step` count
-//! on it) but holds no place in flight meanwhile.
+//! A delivery task hands its result over and ends; whoever needs every result so far
+//! written (`Dispatcher::step`, shutdown) sends a flush, answered once all that was
+//! handed over before it is written.
 
 use std::sync::Arc;
 
-use hookline_store::{Completion, Store};
-use tokio::sync::{mpsc, oneshot};
+use hookline_store::{Completion, NextStep, Store};
+use tokio::sync::{Notify, mpsc, oneshot};
 
-/// A finished attempt on its way to the store, and who to tell once it is written.
-pub(crate) type Finished = (Completion, oneshot::Sender<()>);
+/// What the recorder is sent.
+// Nearly every record is `Finished`: boxing it would cost an allocation per attempt to
+// spare a rare flush some bytes of channel slot.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Record {
+    Finished(Completion),
+    /// Answered once everything sent before it has been written.
+    Flush(oneshot::Sender<()>),
+}
 
 /// Completions written per store call, at most.
 const COMPLETION_BATCH: usize = 512;
 
 /// Writes finished attempts in batches: whatever has finished while the previous batch
-/// was being written goes into the next one.
+/// was being written goes into the next one. Once a retry is written, `wake` tells the
+/// dispatcher's loop, which then waits for it to fall due.
 pub(crate) async fn record_completions(
     store: Arc<dyn Store>,
-    mut finished: mpsc::UnboundedReceiver<Finished>,
+    mut records: mpsc::UnboundedReceiver<Record>,
+    wake: Arc<Notify>,
 ) {
-    while let Some(first) = finished.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < COMPLETION_BATCH {
-            match finished.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
+    while let Some(first) = records.recv().await {
+        let mut completions = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(record) = next {
+            match record {
+                Record::Finished(completion) => completions.push(completion),
+                Record::Flush(answer) => flushes.push(answer),
+            }
+            next = match completions.len() < COMPLETION_BATCH {
+                true => records.try_recv().ok(),
+                false => None,
+            };
+        }
+        if !completions.is_empty() {
+            let count = completions.len();
+            let retries = completions
+                .iter()
+                .any(|c| matches!(c.next, NextStep::RetryAt(_)));
+            if let Err(e) = store.complete(completions).await {
+                tracing::warn!(
+                    count,
+                    error = %e,
+                    "could not record attempts; their leases will expire and they will be retried"
+                );
+            }
+            if retries {
+                wake.notify_one();
             }
         }
-        let (completions, acks): (Vec<Completion>, Vec<_>) = batch.into_iter().unzip();
-        let count = completions.len();
-        if let Err(e) = store.complete(completions).await {
-            tracing::warn!(
-                count,
-                error = %e,
-                "could not record attempts; their leases will expire and they will be retried"
-            );
-        }
-        for ack in acks {
-            let _ = ack.send(());
+        for answer in flushes {
+            let _ = answer.send(());
         }
     }
 }
