@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use hookline_core::envelope::Envelope;
 use hookline_core::event::NewEvent;
+use hookline_core::ids::OrgId;
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, InFlight, Org, Store};
-use serde_json::json;
+use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, InFlight, Org, Store};
+use serde_json::{Value, json};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -25,15 +26,18 @@ fn awkward_event() -> NewEvent {
     event
 }
 
-#[tokio::test]
-async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
+/// A store with one destination per settings, one awkward event published to them all,
+/// and each delivery claimed by `node-a`.
+async fn claimed_fan_out(
+    destinations: &[Value],
+) -> (tempfile::TempDir, SqliteStore, OrgId, Vec<ClaimedDelivery>) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     let org = Org::new("o", T0);
     let (record, _) = ApiKeyRecord::issue(&org.id, T0);
     store.create_org(&org, &record).await.unwrap();
-    for include_raw in [false, true] {
-        let destination = fixture::destination(&org.id, json!({"include_raw": include_raw}), T0);
+    for settings in destinations {
+        let destination = fixture::destination(&org.id, settings.clone(), T0);
         store.insert_destination(&destination).await.unwrap();
     }
     store.publish(&org.id, awkward_event(), T0).await.unwrap();
@@ -47,7 +51,14 @@ async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
         })
         .await
         .unwrap();
-    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed.len(), destinations.len());
+    (dir, store, org.id, claimed)
+}
+
+#[tokio::test]
+async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
+    let (dir, store, org, claimed) =
+        claimed_fan_out(&[json!({"include_raw": false}), json!({"include_raw": true})]).await;
 
     let mut sent = Vec::new();
     let mut completions = Vec::new();
@@ -65,10 +76,7 @@ async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
     drop(store);
     let reopened = SqliteStore::open(dir.path()).unwrap();
     for (delivery_id, include_raw, body) in &sent {
-        let attempts = reopened
-            .list_attempts_of(&org.id, delivery_id)
-            .await
-            .unwrap();
+        let attempts = reopened.list_attempts_of(&org, delivery_id).await.unwrap();
         assert_eq!(attempts.len(), 1);
         assert_eq!(&attempts[0].request_body, body, "include_raw {include_raw}");
         assert_eq!(body.contains("verbatim"), *include_raw);
@@ -89,28 +97,11 @@ async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
 
 #[tokio::test]
 async fn other_bodies_are_stored_as_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let org = Org::new("o", T0);
-    let (record, _) = ApiKeyRecord::issue(&org.id, T0);
-    store.create_org(&org, &record).await.unwrap();
-    let destination = fixture::destination(&org.id, json!({}), T0);
-    store.insert_destination(&destination).await.unwrap();
-    store.publish(&org.id, awkward_event(), T0).await.unwrap();
-    let claimed = store
-        .claim_due(&ClaimRequest {
-            now: T0,
-            limit: 10,
-            lease_margin_ms: 5_000,
-            node_id: "node-a".into(),
-            in_flight: Arc::new(InFlight::new(usize::MAX)),
-        })
-        .await
-        .unwrap();
+    let (_dir, store, org, claimed) = claimed_fan_out(&[json!({})]).await;
     let completion = fixture::delivered("node-a", &claimed[0], T0);
     store.complete(vec![completion]).await.unwrap();
     let attempts = store
-        .list_attempts_of(&org.id, &claimed[0].delivery_id)
+        .list_attempts_of(&org, &claimed[0].delivery_id)
         .await
         .unwrap();
     assert_eq!(attempts[0].request_body, "{}");
