@@ -257,6 +257,7 @@ pub fn list_attempts_of(
     let mut stmt = conn.prepare_cached(&sql)?;
     let attempts = stmt
         .query_map(params![id.as_str(), org.as_str()], |r| {
+            // Column 18 is the one after `ATTEMPT_COLUMNS`.
             Ok((rows::attempt(r)?, rows::request_body_of(r.get(18)?)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
