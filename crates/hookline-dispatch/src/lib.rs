@@ -297,19 +297,21 @@ impl Dispatcher {
     }
 
     async fn drain(&self, mut tasks: JoinSet<()>) {
-        let finished = tokio::time::timeout(self.config.shutdown_grace, async {
+        let grace = self.config.shutdown_grace;
+        let finished = tokio::time::timeout(grace, async {
             while tasks.join_next().await.is_some() {}
+            self.flush_records().await;
         })
         .await;
         if finished.is_ok() {
-            self.flush_records().await;
             return;
         }
         let unfinished = self.in_flight.handbacks(self.clock.now_ms());
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        // Attempts that ended before the abort are recorded, not handed back.
-        self.flush_records().await;
+        // Attempts that ended before the abort are recorded, not handed back; a store
+        // that cannot take them in time leaves their leases to expire.
+        let _ = tokio::time::timeout(grace, self.flush_records()).await;
         tracing::info!(
             count = unfinished.len(),
             "handing unfinished deliveries back"
