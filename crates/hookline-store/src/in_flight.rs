@@ -6,10 +6,10 @@
 //! leased them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use hookline_core::destination::Destination;
-use hookline_core::ids::{DeliveryId, DestinationId, OrgId};
+use hookline_core::ids::{DeliveryId, DestinationId};
 
 use crate::Handback;
 
@@ -19,32 +19,26 @@ pub struct InFlight {
     held: Mutex<Held>,
 }
 
-/// Whose place a held delivery takes; the org is what a hand-back needs to find it.
-struct Place {
-    destination: DestinationId,
-    org: OrgId,
-}
-
 #[derive(Default)]
 struct Held {
-    places: HashMap<DeliveryId, Place>,
+    /// Whose place each held delivery takes (its org is what a hand-back needs). Shared,
+    /// not copied: a node takes and frees thousands of places a second.
+    places: HashMap<DeliveryId, Arc<Destination>>,
     per_destination: HashMap<DestinationId, u32>,
 }
 
 impl Held {
-    fn insert(&mut self, delivery: &DeliveryId, destination: &Destination) {
+    fn insert(&mut self, delivery: &DeliveryId, destination: &Arc<Destination>) {
         if self.places.contains_key(delivery) {
             return;
         }
-        *self
-            .per_destination
-            .entry(destination.id.clone())
-            .or_default() += 1;
-        let place = Place {
-            destination: destination.id.clone(),
-            org: destination.org_id.clone(),
-        };
-        self.places.insert(delivery.clone(), place);
+        match self.per_destination.get_mut(&destination.id) {
+            Some(count) => *count += 1,
+            None => {
+                self.per_destination.insert(destination.id.clone(), 1);
+            }
+        }
+        self.places.insert(delivery.clone(), destination.clone());
     }
 
     fn count(&self, destination: &DestinationId) -> u32 {
@@ -98,13 +92,13 @@ impl InFlight {
 
     /// Holds `delivery` whatever the limits (it is already leased); holding it twice
     /// counts once.
-    pub fn hold(&self, delivery: &DeliveryId, destination: &Destination) {
+    pub fn hold(&self, delivery: &DeliveryId, destination: &Arc<Destination>) {
         self.held().insert(delivery, destination);
     }
 
     /// Holds `delivery` only if its destination is under its `max_in_flight` and the
     /// node has room; says whether it did.
-    pub fn try_hold(&self, delivery: &DeliveryId, destination: &Destination) -> bool {
+    pub fn try_hold(&self, delivery: &DeliveryId, destination: &Arc<Destination>) -> bool {
         let mut held = self.held();
         let fits = held.places.len() < self.capacity
             && held.count(&destination.id) < destination.settings.max_in_flight;
@@ -116,12 +110,12 @@ impl InFlight {
 
     pub fn release(&self, delivery: &DeliveryId) {
         let mut held = self.held();
-        if let Some(place) = held.places.remove(delivery)
-            && let Some(count) = held.per_destination.get_mut(&place.destination)
+        if let Some(destination) = held.places.remove(delivery)
+            && let Some(count) = held.per_destination.get_mut(&destination.id)
         {
             *count -= 1;
             if *count == 0 {
-                held.per_destination.remove(&place.destination);
+                held.per_destination.remove(&destination.id);
             }
         }
     }
@@ -131,8 +125,8 @@ impl InFlight {
         self.held()
             .places
             .iter()
-            .map(|(delivery, place)| Handback {
-                org_id: place.org.clone(),
+            .map(|(delivery, destination)| Handback {
+                org_id: destination.org_id.clone(),
                 delivery_id: delivery.clone(),
                 run_at,
             })
@@ -145,10 +139,10 @@ mod tests {
     use super::*;
     use crate::test_support::destination;
 
-    fn limited(max_in_flight: u32) -> Destination {
+    fn limited(max_in_flight: u32) -> Arc<Destination> {
         let mut destination = destination();
         destination.settings.max_in_flight = max_in_flight;
-        destination
+        Arc::new(destination)
     }
 
     #[test]
@@ -181,7 +175,7 @@ mod tests {
     #[test]
     fn holding_a_delivery_twice_counts_it_once_and_it_goes_back_to_its_org() {
         let in_flight = InFlight::new(10);
-        let (dst, d1) = (destination(), DeliveryId::generate());
+        let (dst, d1) = (Arc::new(destination()), DeliveryId::generate());
         in_flight.hold(&d1, &dst);
         in_flight.hold(&d1, &dst);
         assert_eq!(in_flight.count(&dst.id), 1);

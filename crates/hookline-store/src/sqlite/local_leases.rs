@@ -48,7 +48,7 @@ impl LocalLeases {
         &mut self,
         in_flight: &Arc<InFlight>,
         delivery: &DeliveryId,
-        destination: &Destination,
+        destination: &Arc<Destination>,
     ) {
         in_flight.hold(delivery, destination);
         self.held.push((in_flight.clone(), delivery.clone()));
