@@ -3,8 +3,47 @@
 
 use serde::Serialize;
 
-use crate::clock::rfc3339;
+use crate::clock::{Millis, rfc3339};
 use crate::event::Event;
+use crate::ids::DeliveryId;
+
+/// The headers every attempt starts with, in this order. Each is the event's, the
+/// delivery's or the second the attempt was sent (`event_headers`), so a stored attempt
+/// can rebuild them instead of keeping a copy; the user agent, the signatures and a
+/// destination's own headers follow them.
+pub const EVENT_HEADER_NAMES: [&str; 6] = [
+    "content-type",
+    "webhook-id",
+    "webhook-timestamp",
+    "hookline-delivery-id",
+    "hookline-stream",
+    "hookline-event-type",
+];
+
+/// The values of `EVENT_HEADER_NAMES` for an attempt of `delivery_id` sent at `sent_at`,
+/// with room for the headers that follow them.
+pub fn event_headers(
+    event: &Event,
+    delivery_id: &DeliveryId,
+    sent_at: Millis,
+) -> Vec<(String, String)> {
+    let values = [
+        "application/json".to_owned(),
+        event.id.to_string(),
+        sent_at.div_euclid(1000).to_string(),
+        delivery_id.to_string(),
+        event.stream.as_str().to_owned(),
+        event.event_type.as_str().to_owned(),
+    ];
+    let mut headers = Vec::with_capacity(EVENT_HEADER_NAMES.len() + 4);
+    headers.extend(
+        EVENT_HEADER_NAMES
+            .map(str::to_owned)
+            .into_iter()
+            .zip(values),
+    );
+    headers
+}
 
 #[derive(Debug, Serialize)]
 pub struct Envelope<'a> {
@@ -92,5 +131,25 @@ mod tests {
         assert_eq!(v["seq"], json!(3));
         assert_eq!(v["level"], json!("progress"));
         assert_eq!(v["data"], json!({"tokens": 12}));
+    }
+
+    #[test]
+    fn event_headers_are_the_documented_ones_in_order() {
+        let e = event();
+        let delivery = DeliveryId::generate();
+        let headers = event_headers(&e, &delivery, 1_764_288_000_999);
+        let expected = [
+            ("content-type", "application/json"),
+            ("webhook-id", e.id.as_str()),
+            ("webhook-timestamp", "1764288000"),
+            ("hookline-delivery-id", delivery.as_str()),
+            ("hookline-stream", "sess_1"),
+            ("hookline-event-type", "turn.completed"),
+        ];
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(headers, expected);
     }
 }

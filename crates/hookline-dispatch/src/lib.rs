@@ -23,7 +23,7 @@ use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, Handoff, InFlight, NextStep,
-    Store, StoreError,
+    Sent, Store, StoreError,
 };
 use rand::Rng;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
@@ -389,15 +389,18 @@ impl Dispatcher {
             ?next,
             "attempt finished"
         );
-        // `Sender::attempt` sends the event's envelope, so the store need not keep a copy.
+        // `Sender::attempt` sends the event's envelope and headers, so the store need not
+        // keep a copy of them.
         let completion = Completion::new(
             self.config.node_id.clone(),
             attempt,
             next,
             now,
             self.config.auto_disable,
-        )
-        .with_event_envelope(claimed.destination.settings.include_raw);
+            Sent::FromEvent {
+                include_raw: claimed.destination.settings.include_raw,
+            },
+        );
         // The recorder writes it, and wakes the loop if it is a retry; `step` and
         // shutdown flush the recorder before they count on it being stored.
         let _ = self.records.send(Record::Finished(completion));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, ErrorKind};
-use hookline_core::envelope::Envelope;
+use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::sealed::MasterKey;
@@ -74,25 +74,13 @@ impl Sender {
         let destination = &claimed.destination;
         let event = &claimed.event;
         // Only ever the event's envelope: the recorded attempt keeps a note of that rather
-        // than a copy of the body (`Completion::with_event_envelope`).
+        // than a copy of the body (`Sent::FromEvent`).
         let body = Envelope::of(event, destination.settings.include_raw).to_text();
         let timestamp = now.div_euclid(1000);
         let keys = self.keys.open(destination);
-        let mut headers: Vec<(String, String)> = vec![
-            ("content-type".into(), "application/json".into()),
-            ("user-agent".into(), USER_AGENT.into()),
-            ("webhook-id".into(), event.id.to_string()),
-            ("webhook-timestamp".into(), timestamp.to_string()),
-            (
-                "hookline-delivery-id".into(),
-                claimed.delivery_id.to_string(),
-            ),
-            ("hookline-stream".into(), event.stream.as_str().into()),
-            (
-                "hookline-event-type".into(),
-                event.event_type.as_str().into(),
-            ),
-        ];
+        // The event's headers first, as the recorded attempt declares (`Sent::FromEvent`).
+        let mut headers = event_headers(event, &claimed.delivery_id, now);
+        headers.push(("user-agent".into(), USER_AGENT.into()));
         if let Some(keys) = &keys {
             headers.extend(signature_headers(
                 &destination.settings.signature,

@@ -1,11 +1,13 @@
 //! The records and queries the Store trait speaks, beyond the core domain types.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use hookline_core::api_key::NewApiKey;
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, DeliveryState};
 use hookline_core::destination::Destination;
+use hookline_core::envelope::EVENT_HEADER_NAMES;
 use hookline_core::event::{Event, EventType, StreamName};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 
@@ -191,15 +193,31 @@ pub enum NextStep {
 pub struct Completion {
     pub node_id: String,
     pub attempt: Attempt,
-    /// The attempt's request and response headers as stored (`header_json`). Made by
-    /// `new`, in the caller's task: the embedded store has one writer thread, and
-    /// serializing them there cost it a twentieth of its time.
+    /// The request headers a store keeps, as stored (`header_json`): all of them, or
+    /// those after the event's own when `request_headers_from_event`. Made by `new`, in
+    /// the caller's task: the embedded store has one writer thread, and serializing
+    /// them there cost it a twentieth of its time.
     pub(crate) request_headers_json: String,
+    /// The request began with `event_headers(event, delivery, started_at)`.
+    pub(crate) request_headers_from_event: bool,
     pub(crate) response_headers_json: String,
     pub(crate) request_body: RequestBody,
     pub next: NextStep,
     pub now: Millis,
     pub auto_disable: AutoDisable,
+}
+
+/// How an attempt's request was made: a store may keep a note of what it can rebuild
+/// from the event instead of a copy. An event of up to 1 MiB fanned out to ten
+/// destinations, each retried, would otherwise be stored once per attempt, and the
+/// headers the event gives were half of every attempt's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Only the attempt says what was sent.
+    AsRecorded,
+    /// The body is exactly `Envelope::of(event, include_raw).to_text()`, and the headers
+    /// begin with `event_headers(event, delivery, started_at)`.
+    FromEvent { include_raw: bool },
 }
 
 impl Completion {
@@ -209,12 +227,25 @@ impl Completion {
         next: NextStep,
         now: Millis,
         auto_disable: AutoDisable,
+        sent: Sent,
     ) -> Self {
+        let (request_body, request_headers_from_event) = match sent {
+            Sent::AsRecorded => (RequestBody::AsSent, false),
+            Sent::FromEvent { include_raw } => (
+                RequestBody::EventEnvelope { include_raw },
+                begins_with_event_headers(&attempt),
+            ),
+        };
+        let kept_from = match request_headers_from_event {
+            true => EVENT_HEADER_NAMES.len(),
+            false => 0,
+        };
         Self {
             node_id,
-            request_headers_json: crate::raw::header_json(&attempt.request_headers),
+            request_headers_json: crate::raw::header_json(&attempt.request_headers[kept_from..]),
+            request_headers_from_event,
             response_headers_json: crate::raw::header_json(&attempt.response_headers),
-            request_body: RequestBody::AsSent,
+            request_body,
             attempt,
             next,
             now,
@@ -222,17 +253,39 @@ impl Completion {
         }
     }
 
-    /// Says that the attempt's body is exactly its event's envelope
-    /// (`Envelope::of(event, include_raw).to_text()`), so a store may keep a note of
-    /// that instead of a copy of the body for every attempt.
-    pub fn with_event_envelope(mut self, include_raw: bool) -> Self {
-        self.request_body = RequestBody::EventEnvelope { include_raw };
-        self
+    /// All the request headers as stored (`header_json`), for a store that keeps them all.
+    pub(crate) fn all_request_headers_json(&self) -> Cow<'_, str> {
+        match self.request_headers_from_event {
+            true => Cow::Owned(crate::raw::header_json(&self.attempt.request_headers)),
+            false => Cow::Borrowed(&self.request_headers_json),
+        }
     }
 }
 
-/// What an attempt's request body was. An event of up to 1 MiB fanned out to ten
-/// destinations, each retried, would otherwise be stored once per attempt.
+/// Whether the attempt's headers begin with its event's (`event_headers`), as far as the
+/// attempt alone can tell: the stream is the event's and not in the attempt. A sender
+/// that declared `Sent::FromEvent` but sent otherwise has every header kept.
+fn begins_with_event_headers(attempt: &Attempt) -> bool {
+    let Some(first) = attempt.request_headers.get(..EVENT_HEADER_NAMES.len()) else {
+        return false;
+    };
+    let known = [
+        Some("application/json"),
+        Some(attempt.event_id.as_str()),
+        None,
+        Some(attempt.delivery_id.as_str()),
+        None,
+        Some(attempt.event_type.as_str()),
+    ];
+    let timestamp = &first[2].1;
+    first.iter().zip(EVENT_HEADER_NAMES).zip(known).all(
+        |(((name, value), expected_name), expected)| {
+            name == expected_name && expected.is_none_or(|e| value == e)
+        },
+    ) && timestamp.parse::<Millis>().ok() == Some(attempt.started_at.div_euclid(1000))
+}
+
+/// What an attempt's request body was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestBody {
     /// Only `Attempt::request_body` says what was sent.

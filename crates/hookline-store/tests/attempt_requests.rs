@@ -1,16 +1,21 @@
-//! An attempt whose body was its event's envelope is stored as a note of that, not as a
-//! copy, and is read back byte for byte as sent: with and without `raw`, for data whose
-//! text a round trip through the database could change, and after a restart.
+//! What an attempt sent that its event gives (the envelope as body, the event's headers)
+//! is stored as a note of that, not as a copy, and is read back exactly as sent: with
+//! and without `raw`, for data whose text a round trip through the database could
+//! change, and after a restart.
 
 mod fixture;
 
 use std::sync::Arc;
 
-use hookline_core::envelope::Envelope;
+use hookline_core::delivery::Attempt;
+use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, InFlight, Org, Store};
+use hookline_store::{
+    ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, InFlight, NextStep, Org,
+    Sent, Store,
+};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_800_000_000_000;
@@ -55,8 +60,57 @@ async fn claimed_fan_out(
     (dir, store, org.id, claimed)
 }
 
+/// `claimed`'s attempt as the sender makes it: the envelope, the event's headers, then
+/// the rest (awkward values included).
+fn sent_from_event(claimed: &ClaimedDelivery) -> Attempt {
+    let include_raw = claimed.destination.settings.include_raw;
+    let mut attempt = fixture::delivered_attempt(claimed, T0 + 1_999);
+    attempt.request_body = Envelope::of(&claimed.event, include_raw).to_text();
+    attempt.request_headers = event_headers(&claimed.event, &claimed.delivery_id, T0 + 1_999);
+    attempt.request_headers.extend([
+        ("user-agent".to_owned(), "Hookline/test".to_owned()),
+        ("webhook-signature".to_owned(), "v1,c2lnbmVk".to_owned()),
+        ("x-note".to_owned(), "é \"quoted\" 🦀".to_owned()),
+    ]);
+    attempt
+}
+
+fn completion(attempt: Attempt, sent: Sent) -> Completion {
+    let now = attempt.started_at;
+    Completion::new(
+        "node-a".into(),
+        attempt,
+        NextStep::Delivered,
+        now,
+        AutoDisable::default(),
+        sent,
+    )
+}
+
+/// Each attempt's stored `request_body` length, its body note and its headers note, and
+/// how many headers `request_headers` holds.
+fn stored_requests(dir: &tempfile::TempDir) -> Vec<(i64, i64, i64, usize)> {
+    let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
+    let mut stored: Vec<(i64, i64, i64, usize)> = conn
+        .prepare(
+            "SELECT length(request_body), request_body_from_event, request_headers_from_event,
+                    request_headers FROM attempts",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            let headers: Vec<(String, String)> =
+                serde_json::from_str(&r.get::<_, String>(3)?).unwrap();
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, headers.len()))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    stored.sort();
+    stored
+}
+
 #[tokio::test]
-async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
+async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent() {
     let (dir, store, org, claimed) =
         claimed_fan_out(&[json!({"include_raw": false}), json!({"include_raw": true})]).await;
 
@@ -64,40 +118,55 @@ async fn envelope_bodies_are_kept_by_reference_and_read_back_as_sent() {
     let mut completions = Vec::new();
     for delivery in &claimed {
         let include_raw = delivery.destination.settings.include_raw;
-        let body = Envelope::of(&delivery.event, include_raw).to_text();
-        let mut completion = fixture::delivered("node-a", delivery, T0);
-        completion.attempt.request_body = body.clone();
-        completions.push(completion.with_event_envelope(include_raw));
-        sent.push((delivery.delivery_id.clone(), include_raw, body));
+        let attempt = sent_from_event(delivery);
+        sent.push((delivery.delivery_id.clone(), include_raw, attempt.clone()));
+        completions.push(completion(attempt, Sent::FromEvent { include_raw }));
     }
     store.complete(completions).await.unwrap();
 
     // Read back from the file alone: the event as stored, not as the writer cached it.
     drop(store);
     let reopened = SqliteStore::open(dir.path()).unwrap();
-    for (delivery_id, include_raw, body) in &sent {
-        let attempts = reopened.list_attempts_of(&org, delivery_id).await.unwrap();
-        assert_eq!(attempts.len(), 1);
-        assert_eq!(&attempts[0].request_body, body, "include_raw {include_raw}");
-        assert_eq!(body.contains("verbatim"), *include_raw);
+    for (delivery_id, include_raw, attempt) in &sent {
+        let read = reopened.list_attempts_of(&org, delivery_id).await.unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(
+            read[0].request_body, attempt.request_body,
+            "raw {include_raw}"
+        );
+        assert_eq!(read[0].request_headers, attempt.request_headers);
+        assert_eq!(attempt.request_body.contains("verbatim"), *include_raw);
     }
     drop(reopened);
 
-    let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
-    let mut stored: Vec<(i64, i64)> = conn
-        .prepare("SELECT length(request_body), request_body_from_event FROM attempts")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    stored.sort();
-    assert_eq!(stored, [(0, 1), (0, 2)], "no copy of either body");
+    // No copy of either body, and only the three headers the event does not give.
+    assert_eq!(stored_requests(&dir), [(0, 1, 1, 3), (0, 2, 1, 3)]);
 }
 
 #[tokio::test]
-async fn other_bodies_are_stored_as_sent() {
-    let (_dir, store, org, claimed) = claimed_fan_out(&[json!({})]).await;
+async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole() {
+    let (dir, store, org, claimed) = claimed_fan_out(&[json!({})]).await;
+    let mut attempt = sent_from_event(&claimed[0]);
+    // A second later than the attempt started: not what `event_headers` would rebuild.
+    attempt.request_headers[2].1 = (T0 / 1000 + 2).to_string();
+    let headers = attempt.request_headers.clone();
+    let sent = Sent::FromEvent { include_raw: false };
+    store
+        .complete(vec![completion(attempt, sent)])
+        .await
+        .unwrap();
+
+    let read = store
+        .list_attempts_of(&org, &claimed[0].delivery_id)
+        .await
+        .unwrap();
+    assert_eq!(read[0].request_headers, headers);
+    assert_eq!(stored_requests(&dir), [(0, 1, 0, 9)]);
+}
+
+#[tokio::test]
+async fn other_requests_are_stored_as_sent() {
+    let (dir, store, org, claimed) = claimed_fan_out(&[json!({})]).await;
     let completion = fixture::delivered("node-a", &claimed[0], T0);
     store.complete(vec![completion]).await.unwrap();
     let attempts = store
@@ -105,4 +174,6 @@ async fn other_bodies_are_stored_as_sent() {
         .await
         .unwrap();
     assert_eq!(attempts[0].request_body, "{}");
+    assert_eq!(attempts[0].request_headers.len(), 1);
+    assert_eq!(stored_requests(&dir), [(2, 0, 0, 1)]);
 }

@@ -62,10 +62,27 @@ async fn a_delivery_is_signed_and_shaped_as_documented() {
     assert_eq!(attempt["response_status"], 200);
     assert_eq!(attempt["response_body"], "thanks");
     assert_eq!(attempt["response_truncated"], false);
+    // The recorded request shows every header Hookline set, as the receiver got it.
+    let recorded = attempt["request_headers"].as_object().unwrap();
+    let mut names: Vec<&str> = recorded.keys().map(String::as_str).collect();
+    names.sort();
     assert_eq!(
-        attempt["request_headers"]["webhook-signature"],
-        request.header("webhook-signature")
+        names,
+        [
+            "content-type",
+            "hookline-delivery-id",
+            "hookline-event-type",
+            "hookline-stream",
+            "user-agent",
+            "webhook-id",
+            "webhook-signature",
+            "webhook-timestamp",
+            "x-team",
+        ]
     );
+    for (name, value) in recorded {
+        assert_eq!(value.as_str().unwrap(), request.header(name), "{name}");
+    }
     assert_eq!(
         attempt["request_body"].as_str().unwrap().as_bytes(),
         &request.body[..]

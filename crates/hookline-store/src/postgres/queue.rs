@@ -267,7 +267,12 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     )
     .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
     .bind(column(|a| a.url.clone()))
-    .bind(stored(|c| &c.request_headers_json))
+    .bind(
+        completions
+            .iter()
+            .map(Completion::all_request_headers_json)
+            .collect::<Vec<_>>(),
+    )
     .bind(column(|a| a.request_body.clone()))
     .bind(
         attempts

@@ -3,7 +3,7 @@
 
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
-use hookline_core::envelope::Envelope;
+use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
@@ -250,29 +250,42 @@ pub fn list_attempts_of(
     id: &DeliveryId,
 ) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
-        "SELECT {}, request_body_from_event FROM attempts
+        "SELECT {}, request_body_from_event, request_headers_from_event FROM attempts
          WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
         rows::ATTEMPT_COLUMNS
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let attempts = stmt
         .query_map(params![id.as_str(), org.as_str()], |r| {
-            // Column 18 is the one after `ATTEMPT_COLUMNS`.
-            Ok((rows::attempt(r)?, rows::request_body_of(r.get(18)?)?))
+            // Columns 18 and 19 are the ones after `ATTEMPT_COLUMNS`.
+            Ok((
+                rows::attempt(r)?,
+                rows::request_body_of(r.get(18)?)?,
+                r.get::<_, bool>(19)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     // Every attempt of a delivery carries the same event.
     let mut event = None;
     let mut rebuilt = Vec::with_capacity(attempts.len());
-    for (mut attempt, body) in attempts {
+    for (mut attempt, body, headers_from_event) in attempts {
+        if body == RequestBody::AsSent && !headers_from_event {
+            rebuilt.push(attempt);
+            continue;
+        }
+        if event.is_none() {
+            event = get_event(conn, org, &attempt.event_id)?;
+        }
+        let event = event.as_ref().ok_or_else(|| {
+            StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
+        })?;
         if let RequestBody::EventEnvelope { include_raw } = body {
-            if event.is_none() {
-                event = get_event(conn, org, &attempt.event_id)?;
-            }
-            let event = event.as_ref().ok_or_else(|| {
-                StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
-            })?;
             attempt.request_body = Envelope::of(event, include_raw).to_text();
+        }
+        if headers_from_event {
+            let mut headers = event_headers(event, &attempt.delivery_id, attempt.started_at);
+            headers.append(&mut attempt.request_headers);
+            attempt.request_headers = headers;
         }
         rebuilt.push(attempt);
     }

@@ -248,8 +248,9 @@ pub fn complete(
     completions: &[Completion],
 ) -> StoreResult<()> {
     let mut insert_attempt = conn.prepare_cached(&format!(
-        "INSERT INTO attempts ({}, request_body_from_event) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-             ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        "INSERT INTO attempts ({}, request_body_from_event, request_headers_from_event)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20)",
         rows::ATTEMPT_COLUMNS
     ))?;
     let mut update_delivery = conn.prepare_cached(
@@ -283,6 +284,7 @@ pub fn complete(
             a.error_kind.map(ErrorKind::as_str),
             a.error_message,
             rows::request_body_from_event(c.request_body),
+            c.request_headers_from_event,
         ])?;
         let (new_state, run_at) = match c.next {
             NextStep::Delivered => ("delivered", None),

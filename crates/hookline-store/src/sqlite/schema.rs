@@ -264,6 +264,11 @@ CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event
     r#"
 ALTER TABLE attempts ADD COLUMN request_body_from_event INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 1: the attempt's request began with its event's headers (`event_headers`), which
+    // reads rebuild, and `request_headers` holds only those after them. 0: it holds all.
+    r#"
+ALTER TABLE attempts ADD COLUMN request_headers_from_event INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.
