@@ -311,3 +311,73 @@ impl Default for AutoDisable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hookline_core::delivery::Attempt;
+    use hookline_core::envelope::event_headers;
+    use hookline_core::ids::{AttemptId, DeliveryId, EventId};
+
+    use super::*;
+    use crate::test_support;
+
+    /// An attempt sent at `at` whose headers are the event's, then a signature.
+    fn attempt_from_event(at: Millis) -> Attempt {
+        let destination = Arc::new(test_support::destination());
+        let event = test_support::event_for(&destination);
+        let delivery_id = DeliveryId::generate();
+        let mut request_headers = event_headers(&event, &delivery_id, at);
+        request_headers.push(("webhook-signature".into(), "v1,c2ln".into()));
+        Attempt {
+            id: AttemptId::generate(),
+            org_id: event.org_id.clone(),
+            delivery_id,
+            destination_id: destination.id.clone(),
+            event_id: event.id.clone(),
+            event_type: event.event_type.as_str().into(),
+            number: 1,
+            started_at: at,
+            url: destination.settings.url.as_str().into(),
+            request_headers,
+            request_body: String::new(),
+            response_status: Some(200),
+            response_headers: Vec::new(),
+            response_body: None,
+            response_truncated: false,
+            latency_ms: 1,
+            error_kind: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn only_headers_that_begin_exactly_as_the_event_gives_them_are_left_out() {
+        let at = 1_800_000_000_500;
+        assert!(begins_with_event_headers(&attempt_from_event(at)));
+
+        let mut swapped = attempt_from_event(at);
+        swapped.request_headers.swap(1, 3);
+        let mut other_event = attempt_from_event(at);
+        other_event.event_id = EventId::generate();
+        let mut later = attempt_from_event(at);
+        later.started_at += 1_000;
+        let mut short = attempt_from_event(at);
+        short.request_headers.truncate(5);
+        for attempt in [swapped, other_event, later, short] {
+            assert!(!begins_with_event_headers(&attempt));
+            let completion = Completion::new(
+                "node".into(),
+                attempt.clone(),
+                NextStep::Delivered,
+                at,
+                AutoDisable::default(),
+                Sent::FromEvent { include_raw: false },
+            );
+            assert!(!completion.request_headers_from_event);
+            assert_eq!(
+                completion.request_headers_json,
+                crate::raw::header_json(&attempt.request_headers)
+            );
+        }
+    }
+}
