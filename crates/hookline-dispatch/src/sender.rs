@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, ErrorKind};
-use hookline_core::envelope::{Envelope, event_headers};
+use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers};
 use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::sealed::MasterKey;
@@ -249,23 +249,19 @@ fn request(
     Ok(request)
 }
 
-/// The headers every attempt carries (`webhook-signature` when it is signed).
-const KNOWN_HEADERS: [&str; 8] = [
-    "content-type",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "hookline-delivery-id",
-    "hookline-stream",
-    "hookline-event-type",
-];
+/// The headers every attempt carries besides its event's (`webhook-signature` when it
+/// is signed).
+const SENDER_HEADERS: [&str; 2] = ["user-agent", "webhook-signature"];
 
-/// The name ready-made if it is one of `KNOWN_HEADERS`: parsing those again for each
+/// Every header name an attempt itself sets: its event's, then the sender's.
+fn known_headers() -> impl Iterator<Item = &'static str> {
+    EVENT_HEADER_NAMES.into_iter().chain(SENDER_HEADERS)
+}
+
+/// The name ready-made if it is one of `known_headers`: parsing those again for each
 /// request (and copying the ones HTTP does not define) showed in profiles.
 fn known_header_name(name: &str) -> Option<HeaderName> {
-    KNOWN_HEADERS
-        .into_iter()
+    known_headers()
         .find(|known| *known == name)
         .map(HeaderName::from_static)
 }
@@ -314,7 +310,7 @@ mod tests {
     #[test]
     fn every_known_header_name_is_valid_and_others_are_left_to_parse() {
         // `from_static` panics on a name HTTP would refuse, so this runs each once.
-        for name in KNOWN_HEADERS {
+        for name in known_headers() {
             assert_eq!(known_header_name(name).unwrap().as_str(), name);
         }
         assert!(known_header_name("x-custom").is_none());
