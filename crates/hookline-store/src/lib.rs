@@ -9,6 +9,7 @@ mod in_flight;
 mod model;
 pub mod postgres;
 mod raw;
+mod request_note;
 pub mod sqlite;
 #[cfg(test)]
 mod test_support;

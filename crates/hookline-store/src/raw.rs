@@ -10,6 +10,7 @@ use hookline_core::sealed::SealedKeys;
 use hookline_core::url_policy::UrlPolicy;
 
 use crate::StoreError;
+use crate::request_note::{RequestBody, RequestNote};
 
 /// Builds a raw row from any backend's row: `raw_row!(RawEvent, row.get)` reads
 /// column 0, 1, 2 … into the fields in order, with the backend's own getter.
@@ -82,6 +83,8 @@ macro_rules! raw_row {
             latency_ms: $row.$get(15)?,
             error_kind: $row.$get(16)?,
             error_message: $row.$get(17)?,
+            request_body_from_event: $row.$get(18)?,
+            request_headers_from_event: $row.$get(19)?,
         }
     };
 }
@@ -228,9 +231,12 @@ impl RawDelivery {
     }
 }
 
+/// The last two are the note of what the event gives (`request_note`): the body's code
+/// and whether the headers began with the event's.
 pub const ATTEMPT_COLUMNS: &str = "id, org_id, delivery_id, destination_id, event_id, event_type, \
      number, started_at, url, request_headers, request_body, response_status, response_headers, \
-     response_body, response_truncated, latency_ms, error_kind, error_message";
+     response_body, response_truncated, latency_ms, error_kind, error_message, \
+     request_body_from_event, request_headers_from_event";
 
 pub struct RawAttempt {
     pub id: String,
@@ -251,11 +257,18 @@ pub struct RawAttempt {
     pub latency_ms: i64,
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
+    pub request_body_from_event: i64,
+    pub request_headers_from_event: bool,
 }
 
 impl RawAttempt {
-    pub fn parse(self) -> Result<Attempt, StoreError> {
-        Ok(Attempt {
+    /// The attempt as stored, and the note of what its event gives (`request_note`).
+    pub fn parse(self) -> Result<(Attempt, RequestNote), StoreError> {
+        let note = RequestNote {
+            body: RequestBody::from_code(self.request_body_from_event)?,
+            headers_from_event: self.request_headers_from_event,
+        };
+        let attempt = Attempt {
             id: AttemptId::from_trusted(self.id),
             org_id: OrgId::from_trusted(self.org_id),
             delivery_id: DeliveryId::from_trusted(self.delivery_id),
@@ -277,7 +290,8 @@ impl RawAttempt {
                 .map(|k| ErrorKind::from_trusted(&k).ok_or_else(|| corrupt("error kind", k)))
                 .transpose()?,
             error_message: self.error_message,
-        })
+        };
+        Ok((attempt, note))
     }
 }
 

@@ -1,7 +1,8 @@
 //! What an attempt sent that its event gives (the envelope as body, the event's headers)
 //! is stored as a note of that, not as a copy, and is read back exactly as sent: with
 //! and without `raw`, for data whose text a round trip through the database could
-//! change, and after a restart.
+//! change, and after a restart. Each test runs on both stores: SQLite in a temp dir, and
+//! a fresh database on the test PostgreSQL server (`HOOKLINE_TEST_POSTGRES_URL`).
 
 mod fixture;
 
@@ -11,6 +12,7 @@ use hookline_core::delivery::Attempt;
 use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
+use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{
     ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, InFlight, NextStep, Org,
@@ -31,13 +33,94 @@ fn awkward_event() -> NewEvent {
     event
 }
 
+/// Where a test's store keeps its data, so it can be reopened and looked into.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    /// The URL of a database of its own.
+    Postgres(String),
+}
+
+impl Backend {
+    async fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    async fn postgres() -> Self {
+        let base = std::env::var("HOOKLINE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
+        let name = format!("hl_test_{}", OrgId::generate().as_str().to_lowercase());
+        let mut admin =
+            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+                .await
+                .expect("the test PostgreSQL server is reachable");
+        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        Self::Postgres(format!("{base}/{name}"))
+    }
+
+    /// A store on this data, as a fresh process would open it.
+    async fn open(&self) -> Box<dyn Store> {
+        match self {
+            Self::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).unwrap()),
+            Self::Postgres(url) => Box::new(PgStore::connect(url, 2).await.unwrap()),
+        }
+    }
+
+    /// Each attempt's stored `request_body` length, its body note and its headers note,
+    /// and how many headers `request_headers` holds.
+    async fn stored_requests(&self) -> Vec<(i64, i64, bool, usize)> {
+        const SQL: &str = "SELECT length(request_body), request_body_from_event,
+                                  request_headers_from_event, request_headers FROM attempts";
+        let count = |json: &str| {
+            serde_json::from_str::<Vec<(String, String)>>(json)
+                .unwrap()
+                .len()
+        };
+        let mut stored: Vec<(i64, i64, bool, usize)> = match self {
+            Self::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
+                let mut select = conn.prepare(SQL).unwrap();
+                select
+                    .query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            count(&r.get::<_, String>(3)?),
+                        ))
+                    })
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap()
+            }
+            Self::Postgres(url) => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                    .await
+                    .unwrap();
+                sqlx::query_as::<_, (i32, i64, bool, String)>(SQL)
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(length, body, headers, json)| {
+                        (i64::from(length), body, headers, count(&json))
+                    })
+                    .collect()
+            }
+        };
+        stored.sort();
+        stored
+    }
+}
+
 /// A store with one destination per settings, one awkward event published to them all,
 /// and each delivery claimed by `node-a`.
 async fn claimed_fan_out(
+    backend: &Backend,
     destinations: &[Value],
-) -> (tempfile::TempDir, SqliteStore, OrgId, Vec<ClaimedDelivery>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
+) -> (Box<dyn Store>, OrgId, Vec<ClaimedDelivery>) {
+    let store = backend.open().await;
     let org = Org::new("o", T0);
     let (record, _) = ApiKeyRecord::issue(&org.id, T0);
     store.create_org(&org, &record).await.unwrap();
@@ -57,7 +140,24 @@ async fn claimed_fan_out(
         .await
         .unwrap();
     assert_eq!(claimed.len(), destinations.len());
-    (dir, store, org.id, claimed)
+    (store, org.id, claimed)
+}
+
+/// Runs the async test `body` once on each store.
+macro_rules! on_both_stores {
+    ($body:ident) => {
+        mod $body {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$body(super::Backend::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$body(super::Backend::postgres().await).await;
+            }
+        }
+    };
 }
 
 /// `claimed`'s attempt as the sender makes it: the envelope, the event's headers, then
@@ -87,32 +187,10 @@ fn completion(attempt: Attempt, sent: Sent) -> Completion {
     )
 }
 
-/// Each attempt's stored `request_body` length, its body note and its headers note, and
-/// how many headers `request_headers` holds.
-fn stored_requests(dir: &tempfile::TempDir) -> Vec<(i64, i64, i64, usize)> {
-    let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
-    let mut stored: Vec<(i64, i64, i64, usize)> = conn
-        .prepare(
-            "SELECT length(request_body), request_body_from_event, request_headers_from_event,
-                    request_headers FROM attempts",
-        )
-        .unwrap()
-        .query_map([], |r| {
-            let headers: Vec<(String, String)> =
-                serde_json::from_str(&r.get::<_, String>(3)?).unwrap();
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, headers.len()))
-        })
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
-    stored.sort();
-    stored
-}
-
-#[tokio::test]
-async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent() {
-    let (dir, store, org, claimed) =
-        claimed_fan_out(&[json!({"include_raw": false}), json!({"include_raw": true})]).await;
+on_both_stores!(what_the_event_gives_is_kept_by_reference_and_read_back_as_sent);
+async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent(backend: Backend) {
+    let destinations = [json!({"include_raw": false}), json!({"include_raw": true})];
+    let (store, org, claimed) = claimed_fan_out(&backend, &destinations).await;
 
     let mut sent = Vec::new();
     let mut completions = Vec::new();
@@ -126,7 +204,7 @@ async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent() {
 
     // Read back from the file alone: the event as stored, not as the writer cached it.
     drop(store);
-    let reopened = SqliteStore::open(dir.path()).unwrap();
+    let reopened = backend.open().await;
     for (delivery_id, include_raw, attempt) in &sent {
         let read = reopened.list_attempts_of(&org, delivery_id).await.unwrap();
         assert_eq!(read.len(), 1);
@@ -140,12 +218,15 @@ async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent() {
     drop(reopened);
 
     // No copy of either body, and only the three headers the event does not give.
-    assert_eq!(stored_requests(&dir), [(0, 1, 1, 3), (0, 2, 1, 3)]);
+    assert_eq!(
+        backend.stored_requests().await,
+        [(0, 1, true, 3), (0, 2, true, 3)]
+    );
 }
 
-#[tokio::test]
-async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole() {
-    let (dir, store, org, claimed) = claimed_fan_out(&[json!({})]).await;
+on_both_stores!(headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole);
+async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole(backend: Backend) {
+    let (store, org, claimed) = claimed_fan_out(&backend, &[json!({})]).await;
     let mut attempt = sent_from_event(&claimed[0]);
     // A second later than the attempt started: not what `event_headers` would rebuild.
     attempt.request_headers[2].1 = (T0 / 1000 + 2).to_string();
@@ -161,12 +242,12 @@ async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole() {
         .await
         .unwrap();
     assert_eq!(read[0].request_headers, headers);
-    assert_eq!(stored_requests(&dir), [(0, 1, 0, 9)]);
+    assert_eq!(backend.stored_requests().await, [(0, 1, false, 9)]);
 }
 
-#[tokio::test]
-async fn other_requests_are_stored_as_sent() {
-    let (dir, store, org, claimed) = claimed_fan_out(&[json!({})]).await;
+on_both_stores!(other_requests_are_stored_as_sent);
+async fn other_requests_are_stored_as_sent(backend: Backend) {
+    let (store, org, claimed) = claimed_fan_out(&backend, &[json!({})]).await;
     let completion = fixture::delivered("node-a", &claimed[0], T0);
     store.complete(vec![completion]).await.unwrap();
     let attempts = store
@@ -175,5 +256,5 @@ async fn other_requests_are_stored_as_sent() {
         .unwrap();
     assert_eq!(attempts[0].request_body, "{}");
     assert_eq!(attempts[0].request_headers.len(), 1);
-    assert_eq!(stored_requests(&dir), [(2, 0, 0, 1)]);
+    assert_eq!(backend.stored_requests().await, [(2, 0, false, 1)]);
 }

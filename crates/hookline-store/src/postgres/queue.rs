@@ -251,7 +251,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
              $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[],
              $12::bigint[], $13::text[], $14::text[], $15::bool[], $16::bigint[], $17::text[],
-             $18::text[])"
+             $18::text[], $19::bigint[], $20::bool[])"
     ))
     .bind(column(|a| a.id.to_string()))
     .bind(column(|a| a.org_id.to_string()))
@@ -267,12 +267,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     )
     .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
     .bind(column(|a| a.url.clone()))
-    .bind(
-        completions
-            .iter()
-            .map(Completion::all_request_headers_json)
-            .collect::<Vec<_>>(),
-    )
+    .bind(stored(|c| &c.request_headers_json))
     .bind(column(|a| a.request_body.clone()))
     .bind(
         attempts
@@ -304,6 +299,18 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
         attempts
             .iter()
             .map(|a| a.error_message.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        completions
+            .iter()
+            .map(|c| c.note.body.code())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        completions
+            .iter()
+            .map(|c| c.note.headers_from_event)
             .collect::<Vec<_>>(),
     )
     .execute(&mut *conn)

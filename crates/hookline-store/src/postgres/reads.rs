@@ -10,6 +10,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::rows;
 use crate::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
+use crate::request_note;
 use crate::{
     ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
 };
@@ -226,10 +227,16 @@ pub async fn list_attempts_of(
     let mut q = select(ATTEMPT_COLUMNS, "attempts", org);
     filter(&mut q, "delivery_id =", Some(id.to_string()));
     q.push(" ORDER BY id");
-    q.build()
-        .fetch_all(conn)
+    let noted = q
+        .build()
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(rows::attempt)
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    let event = match request_note::event_to_read(&noted) {
+        Some(event_id) => get_event(conn, org, event_id).await?,
+        None => None,
+    };
+    request_note::rebuild(noted, event.as_ref())
 }

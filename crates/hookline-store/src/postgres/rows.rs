@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 
 use crate::StoreResult;
 use crate::raw::raw_row;
+use crate::request_note::RequestNote;
 
 pub fn event(row: &PgRow) -> StoreResult<Event> {
     raw_row!(RawEvent, row.try_get).parse()
@@ -22,6 +23,7 @@ pub fn delivery(row: &PgRow) -> StoreResult<Delivery> {
     raw_row!(RawDelivery, row.try_get).parse()
 }
 
-pub fn attempt(row: &PgRow) -> StoreResult<Attempt> {
+/// The attempt as stored and its note (`request_note`).
+pub fn attempt(row: &PgRow) -> StoreResult<(Attempt, RequestNote)> {
     raw_row!(RawAttempt, row.try_get).parse()
 }

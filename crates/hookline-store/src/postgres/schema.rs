@@ -119,6 +119,13 @@ CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
 ALTER TABLE destinations ADD COLUMN one_shot BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE orgs ADD COLUMN signing_keys TEXT;
 "#,
+    // An attempt keeps a note of what its event gives rather than a copy (see
+    // `request_note`): the body's code (0: `request_body` holds what was sent) and
+    // whether `request_headers` holds only the headers after the event's.
+    r#"
+ALTER TABLE attempts ADD COLUMN request_body_from_event BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN request_headers_from_event BOOLEAN NOT NULL DEFAULT FALSE;
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

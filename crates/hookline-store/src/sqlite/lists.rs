@@ -3,7 +3,6 @@
 
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
-use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
@@ -11,9 +10,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{rows, stream_index};
+use crate::request_note;
 use crate::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, RequestBody,
-    StoreError, StoreResult,
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
 };
 
 /// A WHERE clause built up from optional filters, with its parameters.
@@ -250,44 +249,16 @@ pub fn list_attempts_of(
     id: &DeliveryId,
 ) -> StoreResult<Vec<Attempt>> {
     let sql = format!(
-        "SELECT {}, request_body_from_event, request_headers_from_event FROM attempts
-         WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
+        "SELECT {} FROM attempts WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
         rows::ATTEMPT_COLUMNS
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let attempts = stmt
-        .query_map(params![id.as_str(), org.as_str()], |r| {
-            // Columns 18 and 19 are the ones after `ATTEMPT_COLUMNS`.
-            Ok((
-                rows::attempt(r)?,
-                rows::request_body_of(r.get(18)?)?,
-                r.get::<_, bool>(19)?,
-            ))
-        })?
+    let noted = conn
+        .prepare_cached(&sql)?
+        .query_map(params![id.as_str(), org.as_str()], rows::attempt)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    // Every attempt of a delivery carries the same event.
-    let mut event = None;
-    let mut rebuilt = Vec::with_capacity(attempts.len());
-    for (mut attempt, body, headers_from_event) in attempts {
-        if body == RequestBody::AsSent && !headers_from_event {
-            rebuilt.push(attempt);
-            continue;
-        }
-        if event.is_none() {
-            event = get_event(conn, org, &attempt.event_id)?;
-        }
-        let event = event.as_ref().ok_or_else(|| {
-            StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
-        })?;
-        if let RequestBody::EventEnvelope { include_raw } = body {
-            attempt.request_body = Envelope::of(event, include_raw).to_text();
-        }
-        if headers_from_event {
-            let mut headers = event_headers(event, &attempt.delivery_id, attempt.started_at);
-            headers.append(&mut attempt.request_headers);
-            attempt.request_headers = headers;
-        }
-        rebuilt.push(attempt);
-    }
-    Ok(rebuilt)
+    let event = match request_note::event_to_read(&noted) {
+        Some(event_id) => get_event(conn, org, event_id)?,
+        None => None,
+    };
+    request_note::rebuild(noted, event.as_ref())
 }

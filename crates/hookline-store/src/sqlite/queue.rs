@@ -16,8 +16,7 @@ use super::WriterState;
 use super::rows;
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
 use crate::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, RequestBody,
-    StoreResult,
+    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreResult,
 };
 
 /// Makes every lease expire now; only sound while this process owns the database file.
@@ -248,7 +247,7 @@ pub fn complete(
     completions: &[Completion],
 ) -> StoreResult<()> {
     let mut insert_attempt = conn.prepare_cached(&format!(
-        "INSERT INTO attempts ({}, request_body_from_event, request_headers_from_event)
+        "INSERT INTO attempts ({})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
              ?18, ?19, ?20)",
         rows::ATTEMPT_COLUMNS
@@ -272,10 +271,7 @@ pub fn complete(
             a.started_at,
             a.url,
             c.request_headers_json,
-            match c.request_body {
-                RequestBody::AsSent => a.request_body.as_str(),
-                RequestBody::EventEnvelope { .. } => "",
-            },
+            a.request_body,
             a.response_status,
             c.response_headers_json,
             a.response_body,
@@ -283,8 +279,8 @@ pub fn complete(
             a.latency_ms,
             a.error_kind.map(ErrorKind::as_str),
             a.error_message,
-            rows::request_body_from_event(c.request_body),
-            c.request_headers_from_event,
+            c.note.body.code(),
+            c.note.headers_from_event,
         ])?;
         let (new_state, run_at) = match c.next {
             NextStep::Delivered => ("delivered", None),
