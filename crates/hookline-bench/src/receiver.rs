@@ -19,13 +19,16 @@ use hyper_util::rt::TokioIo;
 
 use crate::clock::unix_micros;
 
+/// Keys that are already SipHash values need no second SipHash to be placed.
+type HashedIds = HashSet<u64, rustc_hash::FxBuildHasher>;
+
 #[derive(Default)]
 pub struct Counts {
     pub requests: AtomicU64,
     /// Hashes of `webhook-id`s answered 200: events.
-    ids: Mutex<HashSet<u64>>,
+    ids: Mutex<HashedIds>,
     /// Hashes of `hookline-delivery-id`s answered 200: deliveries.
-    deliveries: Mutex<HashSet<u64>>,
+    deliveries: Mutex<HashedIds>,
     latencies_us: Mutex<Vec<u64>>,
 }
 
@@ -53,14 +56,19 @@ impl Counts {
 /// Finds `"sent_us":<digits>` without parsing the whole body.
 fn sent_us(body: &[u8]) -> Option<u64> {
     let needle = b"\"sent_us\":";
-    let at = body.windows(needle.len()).position(|w| w == needle)? + needle.len();
-    let digits: Vec<u8> = body[at..]
-        .iter()
-        .copied()
-        .skip_while(|b| *b == b' ')
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+    let at = memchr::memmem::find(body, needle)? + needle.len();
+    let rest = &body[at..];
+    let digits = rest.iter().skip_while(|b| **b == b' ');
+    let (value, count) = digits.take_while(|b| b.is_ascii_digit()).try_fold(
+        (0u64, 0),
+        |(value, count), digit| {
+            let value = value
+                .checked_mul(10)?
+                .checked_add(u64::from(digit - b'0'))?;
+            Some((value, count + 1))
+        },
+    )?;
+    (count > 0).then_some(value)
 }
 
 async fn handle(
@@ -150,5 +158,10 @@ mod tests {
         assert_eq!(sent_us(br#"{"data":{"sent_us":123,"n":1}}"#), Some(123));
         assert_eq!(sent_us(br#"{"data":{"sent_us": 77}}"#), Some(77));
         assert_eq!(sent_us(br#"{"data":{}}"#), None);
+        assert_eq!(sent_us(br#"{"data":{"sent_us":"x"}}"#), None);
+        assert_eq!(
+            sent_us(br#"{"data":{"sent_us":99999999999999999999}}"#),
+            None
+        );
     }
 }
