@@ -192,9 +192,9 @@ pub enum NextStep {
 pub struct Completion {
     pub node_id: String,
     /// The attempt less what the fields below hold for it: its headers, and its body
-    /// when the note stands for it. `new` drops those in the sender's task, where they
-    /// were made, rather than on the embedded store's writer thread, whose frees made
-    /// the sender's next allocations miss the cache.
+    /// when the note stands for it. `new` frees those in the sender's task, on the
+    /// thread that made them and while they are still in its cache, rather than when the
+    /// recorder drops the written batch, later and often on another worker thread.
     pub(crate) attempt: Attempt,
     /// The request headers a store keeps, as stored (`header_json`): all of them, or
     /// those after the event's own when `note.headers_from_event`. Made by `new`, in
