@@ -411,7 +411,8 @@ impl Dispatcher {
             Sent::FromEvent {
                 include_raw: claimed.destination.settings.include_raw,
             },
-        );
+        )
+        .at_row(claimed.row_hint);
         // The recorder writes it, and wakes the loop if it is a retry; `step` and
         // shutdown flush the recorder before they count on it being stored.
         let _ = self.records.send(Record::Finished(completion));

@@ -176,6 +176,11 @@ pub struct ClaimedDelivery {
     /// Shared: the deliveries of one event to many destinations are sent from one copy.
     pub event: Arc<Event>,
     pub destination: Arc<Destination>,
+    /// The store's own handle on the delivery's row (SQLite's rowid), which the
+    /// completion hands back (`Completion::at_row`) so that recording the attempt need
+    /// not search for the row by id. None from a store without one, or for a delivery
+    /// that is not stored (a test ping).
+    pub row_hint: Option<i64>,
 }
 
 /// Where a delivery goes after an attempt.
@@ -203,6 +208,8 @@ pub struct Completion {
     pub(crate) request_headers_json: String,
     pub(crate) response_headers_json: String,
     pub(crate) note: RequestNote,
+    /// `ClaimedDelivery::row_hint` of the delivery, when the caller passes it on.
+    pub(crate) row_hint: Option<i64>,
     pub next: NextStep,
     pub now: Millis,
     pub auto_disable: AutoDisable,
@@ -243,10 +250,17 @@ impl Completion {
             request_headers_json,
             response_headers_json,
             note,
+            row_hint: None,
             next,
             now,
             auto_disable,
         }
+    }
+
+    /// Passes on the claimed delivery's `row_hint`; a store checks it against the id.
+    pub fn at_row(mut self, row_hint: Option<i64>) -> Self {
+        self.row_hint = row_hint;
+        self
     }
 }
 

@@ -45,6 +45,17 @@ async fn state_of(store: &SqliteStore, org: &OrgId, id: &DeliveryId) -> (Deliver
     (delivery.state, delivery.attempts)
 }
 
+/// The rowid of delivery `id` in the store's file.
+fn rowid_of(dir: &tempfile::TempDir, id: &DeliveryId) -> i64 {
+    let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
+    conn.query_row(
+        "SELECT rowid FROM deliveries WHERE id = ?1",
+        [id.as_str()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// What `node` claims at `now`, holding nothing before.
 async fn claims(store: &SqliteStore, node: &str, now: i64) -> Vec<ClaimedDelivery> {
     store.claim_due(&claim(node, now)).await.unwrap()
@@ -210,7 +221,7 @@ fn hand_off(
 
 #[tokio::test]
 async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
-    let (_dir, store, org) = store_with_destination(json!({"timeout_secs": 10})).await;
+    let (dir, store, org) = store_with_destination(json!({"timeout_secs": 10})).await;
     let (in_flight, mut handed) = hand_off(&store, 10);
     let published = store
         .publish(&org, fixture::event("s", json!({"n": 1})), T0)
@@ -221,6 +232,10 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
     let delivery = handed.try_recv().expect("handed over once committed");
     assert_eq!(delivery.attempt, 1);
     assert_eq!(delivery.event, published.event);
+    assert_eq!(
+        delivery.row_hint,
+        Some(rowid_of(&dir, &delivery.delivery_id))
+    );
     assert_eq!(in_flight.count(&delivery.destination.id), 1);
     assert_eq!(
         state_of(&store, &org, &delivery.delivery_id).await,
@@ -399,4 +414,40 @@ async fn what_one_destination_cannot_take_of_its_share_goes_to_another() {
     let claimed = claim_six(&store).await;
     let (counts, _) = split(&claimed, &destinations);
     assert_eq!(counts, [1, 5], "b takes the share a has no room for");
+}
+
+#[tokio::test]
+async fn a_completion_goes_to_its_claimed_row_and_a_wrong_row_hint_changes_no_other() {
+    let (dir, store, org) = store_with_destination(json!({})).await;
+    for n in 0..2 {
+        let event = fixture::event("s", json!({"n": n}));
+        store.publish(&org, event, T0).await.unwrap();
+    }
+    let claimed = claims(&store, "node-a", T0).await;
+    assert_eq!(claimed.len(), 2);
+    for delivery in &claimed {
+        assert_eq!(
+            delivery.row_hint,
+            Some(rowid_of(&dir, &delivery.delivery_id))
+        );
+    }
+
+    // The first one's record names the second one's row: the id decides.
+    let misdirected = fixture::delivered("node-a", &claimed[0], T0).at_row(claimed[1].row_hint);
+    store.complete(vec![misdirected]).await.unwrap();
+    assert_eq!(
+        state_of(&store, &org, &claimed[0].delivery_id).await,
+        (DeliveryState::Delivered, 1)
+    );
+    assert_eq!(
+        state_of(&store, &org, &claimed[1].delivery_id).await,
+        (DeliveryState::Delivering, 1)
+    );
+    // Without a hint the row is found by id.
+    let unhinted = fixture::delivered("node-a", &claimed[1], T0).at_row(None);
+    store.complete(vec![unhinted]).await.unwrap();
+    assert_eq!(
+        state_of(&store, &org, &claimed[1].delivery_id).await,
+        (DeliveryState::Delivered, 1)
+    );
 }

@@ -63,6 +63,7 @@ pub async fn send(
         attempt: 1,
         event: Arc::new(event),
         destination: Arc::new(destination),
+        row_hint: None,
     };
     let (attempt, delivered) = state.dispatcher.send_test(&ping).await;
     let mut body = attempt_view(&attempt);

@@ -231,6 +231,7 @@ pub async fn claim(
                     .ok_or_else(corrupt)?,
                 delivery_id: DeliveryId::from_trusted(id),
                 attempt: attempt as u32,
+                row_hint: None,
             })
         })
         .collect()

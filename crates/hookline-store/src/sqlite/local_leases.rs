@@ -93,9 +93,19 @@ impl LocalLeases {
             attempt: 1,
             event: event.clone(),
             destination: destination.clone(),
+            // Known once the row is in: `inserted_as`.
+            row_hint: None,
         };
         self.handed.push((handoff, claimed));
         Some(lease)
+    }
+
+    /// The delivery last leased at publish was stored as row `rowid`, which its
+    /// completion can then go straight to.
+    pub fn inserted_as(&mut self, rowid: i64) {
+        if let Some((_, claimed)) = self.handed.last_mut() {
+            claimed.row_hint = Some(rowid);
+        }
     }
 
     /// The open transaction committed: its leases stand, and the deliveries leased at

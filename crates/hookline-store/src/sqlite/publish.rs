@@ -85,9 +85,12 @@ pub fn publish(
             lease.as_ref().map(|l| l.node_id()),
         ])?;
         deliveries += 1;
-        if lease.is_none() {
-            queued += 1;
-            state.due().mark(destination.id.as_str(), now);
+        match lease {
+            Some(_) => state.leases.inserted_as(conn.last_insert_rowid()),
+            None => {
+                queued += 1;
+                state.due().mark(destination.id.as_str(), now);
+            }
         }
     }
     conn.prepare_cached(

@@ -52,6 +52,7 @@ pub(super) fn lease_until(now: Millis, destination: &Destination, margin_ms: Mil
 
 /// A leased row on its way out of `claim`.
 struct Leased {
+    rowid: i64,
     delivery_id: DeliveryId,
     attempt: u32,
     event_id: String,
@@ -66,7 +67,7 @@ struct DueRows<'conn> {
 
 impl DueRows<'_> {
     /// Up to `cap` of `destination_id`'s due rows (fewer if it has fewer free places),
-    /// each with its rowid, not yet leased. Parks a disabled destination, and forgets a
+    /// not yet leased. Parks a disabled destination, and forgets a
     /// destination's due time once it has nothing more due.
     fn take(
         &mut self,
@@ -75,7 +76,7 @@ impl DueRows<'_> {
         req: &ClaimRequest,
         destination_id: &str,
         cap: usize,
-    ) -> StoreResult<Vec<(i64, Leased)>> {
+    ) -> StoreResult<Vec<Leased>> {
         let destination = state.destinations.by_id(conn, destination_id)?;
         if !destination.settings.enabled {
             state.due().park(destination_id);
@@ -90,17 +91,15 @@ impl DueRows<'_> {
             true => &mut self.heads,
             false => &mut self.any,
         };
-        let rows: Vec<(i64, Leased)> = statement
+        let rows: Vec<Leased> = statement
             .query_map(params![destination_id, req.now, room], |r| {
-                Ok((
-                    r.get(0)?,
-                    Leased {
-                        delivery_id: DeliveryId::from_trusted(r.get(1)?),
-                        attempt: r.get(2)?,
-                        event_id: r.get(3)?,
-                        destination: destination.clone(),
-                    },
-                ))
+                Ok(Leased {
+                    rowid: r.get(0)?,
+                    delivery_id: DeliveryId::from_trusted(r.get(1)?),
+                    attempt: r.get(2)?,
+                    event_id: r.get(3)?,
+                    destination: destination.clone(),
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
         if rows.len() < room {
@@ -124,9 +123,9 @@ pub fn claim(
              attempts = attempts + 1, updated_at = ?3
          WHERE rowid = ?4",
     )?;
-    let mut lease = |state: &mut WriterState, rowid: i64, taken: &Leased| -> StoreResult<()> {
+    let mut lease = |state: &mut WriterState, taken: &Leased| -> StoreResult<()> {
         let until = lease_until(req.now, &taken.destination, req.lease_margin_ms);
-        lease_row.execute(params![until, req.node_id, req.now, rowid])?;
+        lease_row.execute(params![until, req.node_id, req.now, taken.rowid])?;
         state
             .leases
             .hold(&req.in_flight, &taken.delivery_id, &taken.destination);
@@ -149,12 +148,13 @@ pub fn claim(
         let held = req.in_flight.count(&destination.id);
         if destination.settings.enabled && held < destination.settings.max_in_flight {
             let taken = Leased {
+                rowid,
                 delivery_id: DeliveryId::from_trusted(delivery_id),
                 attempt,
                 event_id,
                 destination,
             };
-            lease(state, rowid, &taken)?;
+            lease(state, &taken)?;
             leased.push(taken);
         }
     }
@@ -179,8 +179,8 @@ pub fn claim(
         }
         let rows = due.take(conn, state, req, &destination_id, cap)?;
         let took_all = rows.len() == cap;
-        for (rowid, taken) in rows {
-            lease(state, rowid, &taken)?;
+        for taken in rows {
+            lease(state, &taken)?;
             leased.push(taken);
         }
         if took_all {
@@ -192,8 +192,8 @@ pub fn claim(
         if cap == 0 {
             break;
         }
-        for (rowid, taken) in due.take(conn, state, req, &destination_id, cap)? {
-            lease(state, rowid, &taken)?;
+        for taken in due.take(conn, state, req, &destination_id, cap)? {
+            lease(state, &taken)?;
             leased.push(taken);
         }
     }
@@ -208,6 +208,7 @@ pub fn claim(
                 attempt: l.attempt,
                 event,
                 destination: l.destination,
+                row_hint: Some(l.rowid),
             })
         })
         .collect()
@@ -241,6 +242,14 @@ fn cached_event(
     Ok(event)
 }
 
+/// Moves a leased delivery on after its attempt. The claim's rowid (?10) spares the
+/// search through `deliveries_org`; the row must still be the delivery's, and `complete`
+/// runs a hint that finds nothing again without it.
+const FINISH_DELIVERY: &str = "UPDATE deliveries SET state = ?1, run_at = ?2, lease_until = NULL,
+         leased_by = NULL, last_attempt_at = ?3, response_code = ?4, error = ?5, updated_at = ?6
+     WHERE rowid = coalesce(?10, (SELECT rowid FROM deliveries WHERE org_id = ?9 AND id = ?7))
+       AND org_id = ?9 AND id = ?7 AND state = 'delivering' AND leased_by = ?8";
+
 pub fn complete(
     conn: &Connection,
     state: &mut WriterState,
@@ -252,11 +261,7 @@ pub fn complete(
              ?18, ?19, ?20)",
         rows::ATTEMPT_COLUMNS
     ))?;
-    let mut update_delivery = conn.prepare_cached(
-        "UPDATE deliveries SET state = ?1, run_at = ?2, lease_until = NULL, leased_by = NULL,
-             last_attempt_at = ?3, response_code = ?4, error = ?5, updated_at = ?6
-         WHERE org_id = ?9 AND id = ?7 AND state = 'delivering' AND leased_by = ?8",
-    )?;
+    let mut update_delivery = conn.prepare_cached(FINISH_DELIVERY)?;
     let mut health: HashMap<&str, HealthDelta> = HashMap::new();
     for c in completions {
         let a = &c.attempt;
@@ -291,17 +296,24 @@ pub fn complete(
             (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
             _ => a.error_message.clone(),
         };
-        let changed = update_delivery.execute(params![
-            new_state,
-            run_at,
-            a.started_at,
-            a.response_status,
-            error,
-            c.now,
-            a.delivery_id.as_str(),
-            c.node_id,
-            a.org_id.as_str(),
-        ])?;
+        let mut finish = |row_hint: Option<i64>| {
+            update_delivery.execute(params![
+                new_state,
+                run_at,
+                a.started_at,
+                a.response_status,
+                error,
+                c.now,
+                a.delivery_id.as_str(),
+                c.node_id,
+                a.org_id.as_str(),
+                row_hint,
+            ])
+        };
+        let changed = match finish(c.row_hint)? {
+            0 if c.row_hint.is_some() => finish(None)?,
+            changed => changed,
+        };
         if let (NextStep::RetryAt(at), 1) = (c.next, changed) {
             state.due().mark(a.destination_id.as_str(), at);
         }
@@ -440,5 +452,24 @@ mod tests {
         let org = stored.org_id.as_str();
         let found = cached_event(&conn, &mut state, org, stored.id.as_str()).unwrap();
         assert_eq!(*found, stored);
+    }
+
+    #[test]
+    fn a_completion_goes_to_its_row_by_rowid_and_to_the_org_index_only_without_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::schema::migrate(&mut conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {FINISH_DELIVERY}"))
+            .unwrap()
+            .query_map([rusqlite::types::Null; 10], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(
+            plan.starts_with("SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)"),
+            "{plan}"
+        );
+        assert!(plan.contains("INDEX deliveries_org"), "{plan}");
     }
 }
