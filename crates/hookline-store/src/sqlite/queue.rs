@@ -67,8 +67,8 @@ struct DueRows<'conn> {
 
 impl DueRows<'_> {
     /// Up to `cap` of `destination_id`'s due rows (fewer if it has fewer free places),
-    /// not yet leased. Parks a disabled destination, and forgets a
-    /// destination's due time once it has nothing more due.
+    /// not yet leased. Parks a disabled destination, and forgets a destination's due
+    /// time once it has nothing more due.
     fn take(
         &mut self,
         conn: &Connection,
