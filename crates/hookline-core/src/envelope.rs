@@ -20,6 +20,12 @@ pub const EVENT_HEADER_NAMES: [&str; 6] = [
     "hookline-event-type",
 ];
 
+/// The `webhook-timestamp` of an attempt sent at `sent_at`, in whole seconds: the
+/// header's value and the second every signature signs.
+pub fn webhook_timestamp(sent_at: Millis) -> i64 {
+    sent_at.div_euclid(1000)
+}
+
 /// The values of `EVENT_HEADER_NAMES` for an attempt of `delivery_id` sent at `sent_at`,
 /// with room for the headers that follow them.
 pub fn event_headers(
@@ -30,7 +36,7 @@ pub fn event_headers(
     let values = [
         "application/json".to_owned(),
         event.id.to_string(),
-        sent_at.div_euclid(1000).to_string(),
+        webhook_timestamp(sent_at).to_string(),
         delivery_id.to_string(),
         event.stream.as_str().to_owned(),
         event.event_type.as_str().to_owned(),

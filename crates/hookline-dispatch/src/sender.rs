@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, ErrorKind};
-use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers};
+use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers, webhook_timestamp};
 use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::sealed::MasterKey;
@@ -76,7 +76,7 @@ impl Sender {
         // Only ever the event's envelope: the recorded attempt keeps a note of that rather
         // than a copy of the body (`Sent::FromEvent`).
         let body = Envelope::of(event, destination.settings.include_raw).to_text();
-        let timestamp = now.div_euclid(1000);
+        let timestamp = webhook_timestamp(now);
         let keys = self.keys.open(destination);
         // The event's headers first, as the recorded attempt declares (`Sent::FromEvent`).
         let mut headers = event_headers(event, &claimed.delivery_id, now);

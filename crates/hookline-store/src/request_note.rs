@@ -6,7 +6,7 @@
 //! `rebuild` when it is read.
 
 use hookline_core::delivery::Attempt;
-use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers};
+use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers, webhook_timestamp};
 use hookline_core::event::Event;
 use hookline_core::ids::EventId;
 
@@ -134,7 +134,7 @@ fn begins_with_event_headers(attempt: &Attempt) -> bool {
     ];
     // Compared as text, as `event_headers` writes it: "+17…" or "017…" would parse to
     // the same second and yet not be rebuilt as sent.
-    let timestamp = attempt.started_at.div_euclid(1000).to_string();
+    let timestamp = webhook_timestamp(attempt.started_at).to_string();
     first.iter().zip(EVENT_HEADER_NAMES).zip(known).all(
         |(((name, value), expected_name), expected)| {
             name == expected_name && expected.is_none_or(|e| value == e)
