@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hookline_core::api_key::NewApiKey;
 use hookline_core::clock::Millis;
-use hookline_core::delivery::{Attempt, DeliveryState};
+use hookline_core::delivery::{Attempt, DeliveryState, ErrorKind};
 use hookline_core::destination::Destination;
 use hookline_core::event::{Event, EventType, StreamName};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
@@ -254,6 +254,24 @@ impl Completion {
             next,
             now,
             auto_disable,
+        }
+    }
+
+    /// The delivery's state after this attempt, as stored, and when it is due again.
+    pub(crate) fn next_state(&self) -> (&'static str, Option<Millis>) {
+        match self.next {
+            NextStep::Delivered => ("delivered", None),
+            NextStep::RetryAt(at) => ("failed", Some(at)),
+            NextStep::DeadLetter | NextStep::Gone => ("dead_letter", None),
+        }
+    }
+
+    /// The delivery's `error` after this attempt: the status for an HTTP error, else
+    /// what the attempt says went wrong.
+    pub(crate) fn delivery_error(&self) -> Option<String> {
+        match (self.attempt.error_kind, self.attempt.response_status) {
+            (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
+            _ => self.attempt.error_message.clone(),
         }
     }
 

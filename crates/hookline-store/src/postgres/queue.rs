@@ -321,17 +321,10 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
     let mut run_ats = Vec::with_capacity(completions.len());
     let mut errors = Vec::with_capacity(completions.len());
     for c in completions {
-        let (state, run_at) = match c.next {
-            NextStep::Delivered => ("delivered", None),
-            NextStep::RetryAt(at) => ("failed", Some(at)),
-            NextStep::DeadLetter | NextStep::Gone => ("dead_letter", None),
-        };
+        let (state, run_at) = c.next_state();
         states.push(state);
         run_ats.push(run_at);
-        errors.push(match (c.attempt.error_kind, c.attempt.response_status) {
-            (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
-            _ => c.attempt.error_message.clone(),
-        });
+        errors.push(c.delivery_error());
     }
     sqlx::query(
         "UPDATE deliveries d SET state = u.state, run_at = u.run_at, lease_until = NULL,

@@ -287,15 +287,8 @@ pub fn complete(
             c.note.body.code(),
             c.note.headers_from_event,
         ])?;
-        let (new_state, run_at) = match c.next {
-            NextStep::Delivered => ("delivered", None),
-            NextStep::RetryAt(at) => ("failed", Some(at)),
-            NextStep::DeadLetter | NextStep::Gone => ("dead_letter", None),
-        };
-        let error = match (a.error_kind, a.response_status) {
-            (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
-            _ => a.error_message.clone(),
-        };
+        let (new_state, run_at) = c.next_state();
+        let error = c.delivery_error();
         let mut finish = |row_hint: Option<i64>| {
             update_delivery.execute(params![
                 new_state,
