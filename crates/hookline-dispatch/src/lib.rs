@@ -6,6 +6,7 @@
 
 mod client;
 mod key_cache;
+mod places;
 mod recorder;
 mod resolver;
 mod sender;
@@ -31,6 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use client::ClientError;
+use places::Places;
 use recorder::{Record, record_completions};
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
 use sender::Sender;
@@ -97,6 +99,7 @@ pub struct Dispatcher {
     /// that takes them holds the lock.
     handed: Mutex<mpsc::UnboundedReceiver<ClaimedDelivery>>,
     rate_limiter: RateLimiter,
+    places: Places,
 }
 
 /// A claimed delivery and when its attempt may start (later only under a rate limit).
@@ -137,11 +140,12 @@ impl Dispatcher {
             sender,
             store,
             clock,
-            config,
             wake,
             in_flight,
             handed: Mutex::new(handed),
             rate_limiter: RateLimiter::default(),
+            places: Places::new(config.max_concurrency),
+            config,
         })
     }
 
@@ -375,9 +379,23 @@ impl Dispatcher {
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
-        let (attempt, result) = self.sender.attempt(&claimed, self.clock.now_ms()).await;
-        // The receiver is done with us: free the destination's slot now. The delivery
+        // A delivery held at publish beyond the free places waits here for one.
+        let place = self.places.take(&claimed.destination).await;
+        let now = self.clock.now_ms();
+        // What waited may have been leased under settings since changed (a pause, a new
+        // URL), or for less time than its attempt could take now: back to the queue, to
+        // be claimed afresh under what stands.
+        if !self.in_flight.is_current(&claimed.delivery_id) || !claimed.lease_outlasts_attempt(now)
+        {
+            drop(place);
+            self.hand_back(&[Handback::of(&claimed, now)]).await;
+            self.wake();
+            return;
+        }
+        let (attempt, result) = self.sender.attempt(&claimed, now).await;
+        // The receiver is done with us: free the destination's place now. The delivery
         // stays leased until its result is recorded, so no claim can take it meanwhile.
+        drop(place);
         drop(slot);
         let now = self.clock.now_ms();
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);

@@ -1,6 +1,8 @@
 //! The node's loop with attempts open: `max_concurrency` bounds the attempts open at
 //! once, across destinations, however many each destination's own `max_in_flight`
-//! would allow; and work that falls due is claimed even while every open attempt hangs.
+//! would allow; deliveries held at publish beyond the free places wait for one, and
+//! go back to the queue if their destination changes meanwhile; and work that falls
+//! due is claimed even while every open attempt hangs.
 
 mod support;
 
@@ -8,9 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use hookline_core::clock::Clock;
 use hookline_core::delivery::DeliveryState;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::DispatcherConfig;
+use hookline_store::{HELD_ROUNDS, Store};
 use serde_json::json;
 use support::Fixture;
 use tokio_util::sync::CancellationToken;
@@ -129,4 +133,128 @@ async fn queued_work_is_claimed_at_once_when_the_loop_wakes_for_a_hand_over() {
         1,
         "the other still hangs"
     );
+}
+
+#[tokio::test]
+async fn deliveries_held_at_publish_beyond_the_free_places_wait_for_one() {
+    let fixture = Fixture::new().await;
+    let (url, gauge) = slow_receiver(Duration::from_millis(50)).await;
+    fixture
+        .destination(json!({"url": url, "max_in_flight": 2}))
+        .await;
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        url_policy: UrlPolicy::dev(),
+        ..DispatcherConfig::default()
+    });
+    let held = HELD_ROUNDS as usize * 2;
+    for _ in 0..=held {
+        fixture.publish().await;
+    }
+    let deliveries = fixture.deliveries().await;
+    let states: Vec<DeliveryState> = deliveries.iter().map(|d| d.state).collect();
+    assert_eq!(
+        &states[1..],
+        vec![DeliveryState::Delivering; held],
+        "each of the first {held} leased to this node at publish"
+    );
+    assert_eq!(
+        states[0],
+        DeliveryState::Pending,
+        "the newest one is queued"
+    );
+
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+    wait_for_answers(&gauge, held + 1, Duration::from_secs(10)).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(gauge.answered.load(Ordering::SeqCst), held + 1);
+    assert_eq!(
+        gauge.most.load(Ordering::SeqCst),
+        2,
+        "never more than 2 open"
+    );
+    for delivery in fixture.deliveries().await {
+        assert_eq!(delivery.state, DeliveryState::Delivered);
+        assert_eq!(fixture.attempts_of(&delivery).await.len(), 1, "sent once");
+    }
+}
+
+#[tokio::test]
+async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_paused() {
+    let fixture = Fixture::new().await;
+    let (url, gauge) = slow_receiver(Duration::from_millis(300)).await;
+    let id = fixture
+        .destination(json!({"url": url, "max_in_flight": 1}))
+        .await;
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        url_policy: UrlPolicy::dev(),
+        ..DispatcherConfig::default()
+    });
+    for _ in 0..3 {
+        fixture.publish().await;
+    }
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gauge.open.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let org = &fixture.org.id;
+    let mut paused = fixture
+        .store
+        .get_destination(org, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    paused.settings.enabled = false;
+    let now = fixture.clock.now_ms();
+    let store = &fixture.store;
+    assert!(
+        store
+            .update_destination_settings(org, &id, &paused.settings, now)
+            .await
+            .unwrap()
+    );
+
+    wait_for_answers(&gauge, 1, Duration::from_secs(10)).await;
+    // Time enough for the next to be sent, had it not gone back to the queue.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        gauge.answered.load(Ordering::SeqCst),
+        1,
+        "only the one already sending"
+    );
+    assert_eq!(gauge.open.load(Ordering::SeqCst), 0);
+    let mut states: Vec<(DeliveryState, u32)> = fixture
+        .deliveries()
+        .await
+        .iter()
+        .map(|d| (d.state, d.attempts))
+        .collect();
+    states.sort_by_key(|(state, _)| *state as u8);
+    assert_eq!(
+        states,
+        [
+            (DeliveryState::Pending, 0),
+            (DeliveryState::Pending, 0),
+            (DeliveryState::Delivered, 1)
+        ],
+        "the two that waited are queued again, their attempts not counted"
+    );
+
+    // Resumed, the destination gets them from the queue.
+    paused.settings.enabled = true;
+    assert!(
+        store
+            .update_destination_settings(org, &id, &paused.settings, now)
+            .await
+            .unwrap()
+    );
+    dispatcher.wake();
+    wait_for_answers(&gauge, 3, Duration::from_secs(10)).await;
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(gauge.answered.load(Ordering::SeqCst), 3);
+    assert_eq!(gauge.most.load(Ordering::SeqCst), 1);
 }

@@ -4,6 +4,10 @@
 //! embedded store hands fresh deliveries straight to the dispatcher (see `Handoff`) —
 //! so a destination's `max_in_flight` and the node's concurrency hold whichever path
 //! leased them.
+//!
+//! At publish the node may hold more than it can send at once (`HELD_ROUNDS`): the
+//! dispatcher keeps those waiting for a place to send from rather than leaving them to
+//! a claim, which would write each row a second time. Claims take only free places.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +16,12 @@ use hookline_core::destination::Destination;
 use hookline_core::ids::{DeliveryId, DestinationId};
 
 use crate::Handback;
+
+/// How many times its sending places a node holds of a destination at publish (and of
+/// all destinations together): one round being sent, the others waiting in order.
+/// Measured in `fanout` (BENCHMARKS.md): more than 4 took no more deliveries off the
+/// claims, and each waiting delivery is a task and a lease held in memory.
+pub const HELD_ROUNDS: u32 = 4;
 
 pub struct InFlight {
     /// Places on this node across all destinations.
@@ -23,8 +33,22 @@ pub struct InFlight {
 struct Held {
     /// Whose place each held delivery takes (its org is what a hand-back needs). Shared,
     /// not copied: a node takes and frees thousands of places a second.
-    places: HashMap<DeliveryId, Arc<Destination>>,
-    per_destination: HashMap<DestinationId, u32>,
+    places: HashMap<DeliveryId, Place>,
+    per_destination: HashMap<DestinationId, DestinationHeld>,
+}
+
+struct Place {
+    destination: Arc<Destination>,
+    /// The destination's `changes` when this place was taken.
+    changes_seen: u32,
+}
+
+#[derive(Default)]
+struct DestinationHeld {
+    count: u32,
+    /// Bumped by `changed`: a delivery held from before was leased under settings that
+    /// no longer stand.
+    changes: u32,
 }
 
 impl Held {
@@ -32,17 +56,28 @@ impl Held {
         if self.places.contains_key(delivery) {
             return;
         }
-        match self.per_destination.get_mut(&destination.id) {
-            Some(count) => *count += 1,
-            None => {
-                self.per_destination.insert(destination.id.clone(), 1);
-            }
-        }
-        self.places.insert(delivery.clone(), destination.clone());
+        let held = match self.per_destination.get_mut(&destination.id) {
+            Some(held) => held,
+            None => self
+                .per_destination
+                .entry(destination.id.clone())
+                .or_default(),
+        };
+        held.count += 1;
+        let changes_seen = held.changes;
+        self.places.insert(
+            delivery.clone(),
+            Place {
+                destination: destination.clone(),
+                changes_seen,
+            },
+        );
     }
 
     fn count(&self, destination: &DestinationId) -> u32 {
-        self.per_destination.get(destination).copied().unwrap_or(0)
+        self.per_destination
+            .get(destination)
+            .map_or(0, |held| held.count)
     }
 }
 
@@ -87,7 +122,11 @@ impl InFlight {
 
     /// Every destination with deliveries held, and how many.
     pub fn per_destination(&self) -> HashMap<DestinationId, u32> {
-        self.held().per_destination.clone()
+        let held = self.held();
+        held.per_destination
+            .iter()
+            .map(|(id, held)| (id.clone(), held.count))
+            .collect()
     }
 
     /// Holds `delivery` whatever the limits (it is already leased); holding it twice
@@ -96,12 +135,16 @@ impl InFlight {
         self.held().insert(delivery, destination);
     }
 
-    /// Holds `delivery` only if its destination is under its `max_in_flight` and the
-    /// node has room; says whether it did.
+    /// Holds `delivery` at publish only if this node holds fewer than `HELD_ROUNDS` times
+    /// its destination's `max_in_flight` and its own capacity; says whether it did.
     pub fn try_hold(&self, delivery: &DeliveryId, destination: &Arc<Destination>) -> bool {
         let mut held = self.held();
-        let fits = held.places.len() < self.capacity
-            && held.count(&destination.id) < destination.settings.max_in_flight;
+        let fits = held.places.len() < self.capacity * HELD_ROUNDS as usize
+            && held.count(&destination.id)
+                < destination
+                    .settings
+                    .max_in_flight
+                    .saturating_mul(HELD_ROUNDS);
         if fits {
             held.insert(delivery, destination);
         }
@@ -110,14 +153,32 @@ impl InFlight {
 
     pub fn release(&self, delivery: &DeliveryId) {
         let mut held = self.held();
-        if let Some(destination) = held.places.remove(delivery)
-            && let Some(count) = held.per_destination.get_mut(&destination.id)
+        if let Some(place) = held.places.remove(delivery)
+            && let Some(destination) = held.per_destination.get_mut(&place.destination.id)
         {
-            *count -= 1;
-            if *count == 0 {
-                held.per_destination.remove(&destination.id);
+            destination.count -= 1;
+            if destination.count == 0 {
+                held.per_destination.remove(&place.destination.id);
             }
         }
+    }
+
+    /// The destination's settings, keys or existence changed: what this node holds of it
+    /// was leased under the old ones (see `is_current`).
+    pub fn changed(&self, destination: &DestinationId) {
+        if let Some(held) = self.held().per_destination.get_mut(destination) {
+            held.changes = held.changes.wrapping_add(1);
+        }
+    }
+
+    /// Whether `delivery` is held and its destination has not changed since.
+    pub fn is_current(&self, delivery: &DeliveryId) -> bool {
+        let held = self.held();
+        held.places.get(delivery).is_some_and(|place| {
+            held.per_destination
+                .get(&place.destination.id)
+                .is_some_and(|destination| destination.changes == place.changes_seen)
+        })
     }
 
     /// Every held delivery, as a hand-back due at `run_at`.
@@ -125,8 +186,8 @@ impl InFlight {
         self.held()
             .places
             .iter()
-            .map(|(delivery, destination)| Handback {
-                org_id: destination.org_id.clone(),
+            .map(|(delivery, place)| Handback {
+                org_id: place.destination.org_id.clone(),
                 delivery_id: delivery.clone(),
                 run_at,
             })
@@ -145,31 +206,55 @@ mod tests {
         Arc::new(destination)
     }
 
-    #[test]
-    fn a_destination_gets_no_more_than_its_limit_and_a_release_frees_a_place() {
-        let in_flight = InFlight::new(10);
-        let dst = limited(2);
-        let [d1, d2, d3] = [(); 3].map(|_| DeliveryId::generate());
-        assert!(in_flight.try_hold(&d1, &dst));
-        assert!(in_flight.try_hold(&d2, &dst));
-        assert!(!in_flight.try_hold(&d3, &dst));
-        assert_eq!(in_flight.count(&dst.id), 2);
-        in_flight.release(&d1);
-        assert!(in_flight.try_hold(&d3, &dst));
-        assert_eq!(in_flight.count(&dst.id), 2);
-        assert_eq!(in_flight.room(), 8);
+    /// `count` fresh delivery ids.
+    fn deliveries(count: u32) -> Vec<DeliveryId> {
+        (0..count).map(|_| DeliveryId::generate()).collect()
     }
 
     #[test]
-    fn the_node_capacity_bounds_every_destination_together() {
+    fn a_destination_is_held_up_to_its_rounds_of_places_and_a_release_frees_one() {
+        let in_flight = InFlight::new(100);
+        let dst = limited(2);
+        let held = deliveries(2 * HELD_ROUNDS);
+        for delivery in &held {
+            assert!(in_flight.try_hold(delivery, &dst));
+        }
+        let one_more = DeliveryId::generate();
+        assert!(!in_flight.try_hold(&one_more, &dst));
+        assert_eq!(in_flight.count(&dst.id), 2 * HELD_ROUNDS);
+        in_flight.release(&held[0]);
+        assert!(in_flight.try_hold(&one_more, &dst));
+        assert_eq!(in_flight.count(&dst.id), 2 * HELD_ROUNDS);
+        assert_eq!(in_flight.room(), 100 - 2 * HELD_ROUNDS as usize);
+    }
+
+    #[test]
+    fn the_node_holds_its_rounds_of_capacity_across_destinations_and_claims_get_no_room() {
         let in_flight = InFlight::new(2);
         let [a, b, c] = [(); 3].map(|_| limited(5));
-        let [d1, d2, d3] = [(); 3].map(|_| DeliveryId::generate());
-        assert!(in_flight.try_hold(&d1, &a));
-        assert!(in_flight.try_hold(&d2, &b));
-        assert!(!in_flight.try_hold(&d3, &c));
-        assert_eq!(in_flight.room(), 0);
+        let held = deliveries(2 * HELD_ROUNDS);
+        for (i, delivery) in held.iter().enumerate() {
+            assert!(in_flight.try_hold(delivery, if i % 2 == 0 { &a } else { &b }));
+        }
+        assert!(!in_flight.try_hold(&DeliveryId::generate(), &c));
+        assert_eq!(in_flight.room(), 0, "nothing free for a claim to take");
         assert_eq!(in_flight.count(&c.id), 0);
+    }
+
+    #[test]
+    fn a_change_of_its_destination_leaves_what_was_held_before_not_current() {
+        let in_flight = InFlight::new(10);
+        let (changed, other) = (limited(5), limited(5));
+        let [before, unrelated, after] = [(); 3].map(|_| DeliveryId::generate());
+        assert!(in_flight.try_hold(&before, &changed));
+        assert!(in_flight.try_hold(&unrelated, &other));
+        in_flight.changed(&changed.id);
+        assert!(in_flight.try_hold(&after, &changed));
+        assert!(!in_flight.is_current(&before));
+        assert!(in_flight.is_current(&unrelated));
+        assert!(in_flight.is_current(&after), "held under the new settings");
+        in_flight.release(&after);
+        assert!(!in_flight.is_current(&after), "no longer held");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
 pub use error::StoreError;
-pub use in_flight::InFlight;
+pub use in_flight::{HELD_ROUNDS, InFlight};
 pub use model::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -181,6 +181,33 @@ pub struct ClaimedDelivery {
     /// not search for the row by id. None from a store without one, or for a delivery
     /// that is not stored (a test ping).
     pub row_hint: Option<i64>,
+    /// When the lease ends and the delivery may be claimed again: an attempt that could
+    /// not end before then must not start (the dispatcher hands it back instead).
+    pub lease_until: Millis,
+}
+
+impl ClaimedDelivery {
+    /// Whether an attempt started at `now` ends, at its timeout, within the lease.
+    pub fn lease_outlasts_attempt(&self, now: Millis) -> bool {
+        now + attempt_limit_ms(&self.destination) <= self.lease_until
+    }
+}
+
+/// The longest one attempt to `destination` may take.
+fn attempt_limit_ms(destination: &Destination) -> Millis {
+    i64::from(destination.settings.timeout_secs) * 1000
+}
+
+/// Until when a delivery of `destination` leased at `now` stays this node's: `rounds`
+/// attempts' timeouts (one for a claim; `HELD_ROUNDS` for a delivery held at publish,
+/// which may wait for its place behind the others held), plus `margin_ms`.
+pub(crate) fn lease_until(
+    now: Millis,
+    destination: &Destination,
+    rounds: u32,
+    margin_ms: Millis,
+) -> Millis {
+    now + i64::from(rounds) * attempt_limit_ms(destination) + margin_ms
 }
 
 /// Where a delivery goes after an attempt.
@@ -297,5 +324,29 @@ impl Default for AutoDisable {
             after_ms: 5 * 24 * 3600 * 1000,
             min_failures: 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support;
+
+    #[test]
+    fn an_attempt_starts_only_if_its_timeout_ends_within_the_lease() {
+        let destination = Arc::new(test_support::destination());
+        let timeout_ms = i64::from(destination.settings.timeout_secs) * 1000;
+        let claimed = ClaimedDelivery {
+            delivery_id: DeliveryId::generate(),
+            attempt: 1,
+            event: Arc::new(test_support::event_for(&destination)),
+            lease_until: lease_until(1_000, &destination, 2, 500),
+            destination,
+            row_hint: None,
+        };
+        assert_eq!(claimed.lease_until, 1_000 + 2 * timeout_ms + 500);
+        let last_start = claimed.lease_until - timeout_ms;
+        assert!(claimed.lease_outlasts_attempt(last_start));
+        assert!(!claimed.lease_outlasts_attempt(last_start + 1));
     }
 }

@@ -13,7 +13,8 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::{
-    ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handback, Handoff, InFlight, Org, Store,
+    ApiKeyRecord, ClaimRequest, ClaimedDelivery, HELD_ROUNDS, Handback, Handoff, InFlight, Org,
+    Store,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -241,9 +242,12 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
         state_of(&store, &org, &delivery.delivery_id).await,
         (DeliveryState::Delivering, 1)
     );
-    // The lease is the node's, for the timeout plus the margin: a claim elsewhere cannot
-    // take it before then, and the node's own completion lands.
-    assert!(claims(&store, "node-b", T0 + 14_999).await.is_empty());
+    // The lease is the node's for as long as it may wait for a place behind the others
+    // held (each round up to the 10 s timeout), its own attempt, and the margin: a claim
+    // elsewhere cannot take it before then, and the node's own completion lands.
+    let until = T0 + i64::from(HELD_ROUNDS) * 10_000 + 5_000;
+    assert_eq!(delivery.lease_until, until);
+    assert!(claims(&store, "node-b", until - 1).await.is_empty());
     store
         .complete(vec![fixture::delivered("node-a", &delivery, T0)])
         .await
@@ -255,35 +259,47 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
 }
 
 #[tokio::test]
-async fn beyond_max_in_flight_fresh_deliveries_wait_in_the_queue() {
+async fn beyond_its_rounds_of_max_in_flight_fresh_deliveries_wait_in_the_queue() {
     let (_dir, store, org) = store_with_destination(json!({"max_in_flight": 2})).await;
     let (in_flight, mut handed) = hand_off(&store, 10);
+    let held = 2 * HELD_ROUNDS;
     let mut queued = 0;
-    for n in 0..5 {
+    for n in 0..held + 3 {
         let event = fixture::event("s", json!({"n": n}));
         queued += store.publish(&org, event, T0).await.unwrap().queued;
     }
     assert_eq!(queued, 3);
-    let first = handed.try_recv().unwrap();
-    let second = handed.try_recv().unwrap();
-    assert!(handed.try_recv().is_err(), "only two places");
+    let mut handed_over = Vec::new();
+    while let Ok(delivery) = handed.try_recv() {
+        handed_over.push(delivery);
+    }
+    assert_eq!(
+        handed_over.len(),
+        held as usize,
+        "two places, {HELD_ROUNDS} rounds"
+    );
 
-    // A claim for the same node sees the places taken at publish.
+    // A claim for the same node sees the places taken at publish, and takes one only
+    // once fewer than `max_in_flight` are held.
     let node_a = ClaimRequest {
         in_flight: in_flight.clone(),
         ..claim("node-a", T0)
     };
+    let (last, finished) = handed_over.split_last().unwrap();
+    for delivery in &finished[1..] {
+        in_flight.release(&delivery.delivery_id);
+    }
     assert!(store.claim_due(&node_a).await.unwrap().is_empty());
-    in_flight.release(&first.delivery_id);
+    in_flight.release(&finished[0].delivery_id);
     let claimed = store.claim_due(&node_a).await.unwrap();
     assert_eq!(claimed.len(), 1, "one place freed");
-    assert_eq!(claimed[0].event.data["n"], 2, "the oldest waiting one");
-    assert_eq!(in_flight.count(&second.destination.id), 2);
+    assert_eq!(claimed[0].event.data["n"], held, "the oldest waiting one");
+    assert_eq!(in_flight.count(&last.destination.id), 2);
 
     // With the queue not empty, even a free place does not let a newer one jump it.
-    in_flight.release(&second.delivery_id);
+    in_flight.release(&last.delivery_id);
     let later = store
-        .publish(&org, fixture::event("s", json!({"n": 5})), T0)
+        .publish(&org, fixture::event("s", json!({"n": held + 3})), T0)
         .await
         .unwrap();
     assert_eq!(later.queued, 1);
@@ -294,14 +310,19 @@ async fn beyond_max_in_flight_fresh_deliveries_wait_in_the_queue() {
 async fn the_node_capacity_bounds_what_is_handed_over() {
     let (_dir, store, org) = store_with_destination(json!({"max_in_flight": 50})).await;
     let (_in_flight, mut handed) = hand_off(&store, 1);
-    for n in 0..2 {
+    for n in 0..=HELD_ROUNDS {
         store
             .publish(&org, fixture::event("s", json!({"n": n})), T0)
             .await
             .unwrap();
     }
-    assert!(handed.try_recv().is_ok());
-    assert!(handed.try_recv().is_err(), "the node had room for one");
+    for _ in 0..HELD_ROUNDS {
+        assert!(handed.try_recv().is_ok());
+    }
+    assert!(
+        handed.try_recv().is_err(),
+        "the node had room for one, {HELD_ROUNDS} rounds"
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use hookline_core::ValidationError;
+use hookline_core::clock::Millis;
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
 use hookline_core::ids::DeliveryId;
 use hookline_store::ClaimedDelivery;
@@ -64,6 +65,8 @@ pub async fn send(
         event: Arc::new(event),
         destination: Arc::new(destination),
         row_hint: None,
+        // Never stored, so never claimed by anyone else.
+        lease_until: Millis::MAX,
     };
     let (attempt, delivered) = state.dispatcher.send_test(&ping).await;
     let mut body = attempt_view(&attempt);

@@ -42,7 +42,7 @@ impl Fixture {
     }
 
     /// Adds an org-wide destination with these settings (checked under the dev policy).
-    pub async fn destination(&self, settings: Value) {
+    pub async fn destination(&self, settings: Value) -> DestinationId {
         let settings =
             DestinationSettings::from_json(settings.as_object().unwrap(), &UrlPolicy::dev())
                 .unwrap();
@@ -58,6 +58,7 @@ impl Fixture {
             updated_at: self.clock.now_ms(),
         };
         self.store.insert_destination(&destination).await.unwrap();
+        destination.id
     }
 
     pub async fn publish(&self) {

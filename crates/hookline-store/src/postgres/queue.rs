@@ -13,6 +13,7 @@ use sqlx::{PgConnection, Row};
 
 use super::{rows, writes};
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
+use crate::model::lease_until;
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use crate::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreError,
@@ -223,12 +224,15 @@ pub async fn claim(
         .map(|(id, attempt, event_id, destination_id)| {
             let corrupt =
                 || StoreError::Corrupt(format!("delivery {id} lost its event or destination"));
+            let destination = destinations
+                .get(&destination_id)
+                .cloned()
+                .ok_or_else(corrupt)?;
             Ok(ClaimedDelivery {
                 event: events.get(&event_id).cloned().ok_or_else(corrupt)?,
-                destination: destinations
-                    .get(&destination_id)
-                    .cloned()
-                    .ok_or_else(corrupt)?,
+                // As the statement above sets it, from the same destination row.
+                lease_until: lease_until(req.now, &destination, 1, req.lease_margin_ms),
+                destination,
                 delivery_id: DeliveryId::from_trusted(id),
                 attempt: attempt as u32,
                 row_hint: None,

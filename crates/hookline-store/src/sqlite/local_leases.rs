@@ -11,6 +11,8 @@ use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 
+use crate::in_flight::HELD_ROUNDS;
+use crate::model::lease_until;
 use crate::{ClaimedDelivery, Handoff, InFlight};
 
 #[derive(Default)]
@@ -84,8 +86,9 @@ impl LocalLeases {
         }
         self.held
             .push((handoff.in_flight.clone(), delivery_id.clone()));
+        let until = lease_until(now, destination, HELD_ROUNDS, handoff.lease_margin_ms);
         let lease = PublishLease {
-            until: super::queue::lease_until(now, destination, handoff.lease_margin_ms),
+            until,
             handoff: handoff.clone(),
         };
         let claimed = ClaimedDelivery {
@@ -95,6 +98,7 @@ impl LocalLeases {
             destination: destination.clone(),
             // Known once the row is in: `inserted_as`.
             row_hint: None,
+            lease_until: until,
         };
         self.handed.push((handoff, claimed));
         Some(lease)
@@ -168,7 +172,12 @@ mod tests {
         );
 
         let lease = leases.lease_at_publish(&id, &destination, &event, false, 1_000);
-        assert_eq!(lease.map(|l| l.until), Some(1_000 + 30_000 + 5_000));
+        // Time for every round held before it to use its whole 30 s timeout, and its own.
+        let rounds = i64::from(HELD_ROUNDS);
+        assert_eq!(
+            lease.map(|l| l.until),
+            Some(1_000 + rounds * 30_000 + 5_000)
+        );
         leases.undone();
         assert!(
             in_flight.is_empty(),

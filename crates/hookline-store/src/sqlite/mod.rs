@@ -288,6 +288,19 @@ impl SqliteStore {
             .await
     }
 
+    /// What the dispatcher holds of destination `id` was leased under settings that have
+    /// changed since: it must not be sent on the strength of those (`InFlight::changed`).
+    fn destination_changed(&self, id: &hookline_core::ids::DestinationId) {
+        let handoff = self
+            .shared
+            .handoff
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(handoff) = handoff.as_ref() {
+            handoff.in_flight.changed(id);
+        }
+    }
+
     /// When the earliest waiting delivery falls due, from the writer's index.
     fn next_due_in_index(&self) -> Option<hookline_core::clock::Millis> {
         self.shared

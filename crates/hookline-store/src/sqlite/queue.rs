@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::WriterState;
 use super::rows;
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
+use crate::model::lease_until;
 use crate::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreResult,
 };
@@ -43,11 +44,6 @@ fn due_rows_sql(extra: &str) -> String {
            AND d.run_at <= ?2 {extra}
          ORDER BY d.run_at, d.id LIMIT ?3"
     )
-}
-
-/// Until when an attempt to `destination` leased at `now` may run before others take over.
-pub(super) fn lease_until(now: Millis, destination: &Destination, margin_ms: Millis) -> Millis {
-    now + i64::from(destination.settings.timeout_secs) * 1000 + margin_ms
 }
 
 /// A leased row on its way out of `claim`.
@@ -109,6 +105,11 @@ impl DueRows<'_> {
     }
 }
 
+/// Until when a claim's lease of a delivery to `destination` lasts.
+fn claim_lease_until(req: &ClaimRequest, destination: &Destination) -> Millis {
+    lease_until(req.now, destination, 1, req.lease_margin_ms)
+}
+
 pub fn claim(
     conn: &Connection,
     state: &mut WriterState,
@@ -124,7 +125,7 @@ pub fn claim(
          WHERE rowid = ?4",
     )?;
     let mut lease = |state: &mut WriterState, taken: &Leased| -> StoreResult<()> {
-        let until = lease_until(req.now, &taken.destination, req.lease_margin_ms);
+        let until = claim_lease_until(req, &taken.destination);
         lease_row.execute(params![until, req.node_id, req.now, taken.rowid])?;
         state
             .leases
@@ -207,6 +208,7 @@ pub fn claim(
                 delivery_id: l.delivery_id,
                 attempt: l.attempt,
                 event,
+                lease_until: claim_lease_until(req, &l.destination),
                 destination: l.destination,
                 row_hint: Some(l.rowid),
             })

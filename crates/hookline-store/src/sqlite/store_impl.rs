@@ -132,11 +132,14 @@ impl Store for SqliteStore {
         settings: &DestinationSettings,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
-        self.write(move |conn, state| {
-            writes::update_destination_settings(conn, state, &org, &id, &settings, now)
-        })
-        .await
+        let (org, changed, settings) = (org.clone(), id.clone(), settings.clone());
+        let updated = self
+            .write(move |conn, state| {
+                writes::update_destination_settings(conn, state, &org, &changed, &settings, now)
+            })
+            .await?;
+        self.destination_changed(id);
+        Ok(updated)
     }
 
     async fn replace_destination_keys(
@@ -147,12 +150,15 @@ impl Store for SqliteStore {
         expected: &SealedKeys,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, id) = (org.clone(), id.clone());
+        let (org, changed) = (org.clone(), id.clone());
         let (keys, expected) = (keys.clone(), expected.clone());
-        self.write(move |conn, state| {
-            writes::replace_destination_keys(conn, state, &org, &id, &keys, &expected, now)
-        })
-        .await
+        let replaced = self
+            .write(move |conn, state| {
+                writes::replace_destination_keys(conn, state, &org, &changed, &keys, &expected, now)
+            })
+            .await?;
+        self.destination_changed(id);
+        Ok(replaced)
     }
 
     async fn delete_destination(
@@ -161,9 +167,12 @@ impl Store for SqliteStore {
         id: &DestinationId,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, id) = (org.clone(), id.clone());
-        self.write(move |conn, state| writes::delete_destination(conn, state, &org, &id, now))
-            .await
+        let (org, deleted) = (org.clone(), id.clone());
+        let found = self
+            .write(move |conn, state| writes::delete_destination(conn, state, &org, &deleted, now))
+            .await?;
+        self.destination_changed(id);
+        Ok(found)
     }
 
     async fn list_deliveries(
