@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use client::ClientError;
-use places::Places;
+use places::{Place, Places};
 use recorder::{Record, record_completions};
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
 use sender::Sender;
@@ -170,17 +170,18 @@ impl Dispatcher {
     /// returns how many deliveries it took.
     pub async fn step(self: &Arc<Self>) -> Result<usize, StoreError> {
         let mut tasks = JoinSet::new();
+        let shutdown = CancellationToken::new();
         let mut taken = 0;
         {
             let mut handed = self.handed.lock().await;
             while let Ok(delivery) = handed.try_recv() {
-                self.start(&mut tasks, delivery, 0);
+                self.start(&mut tasks, delivery, 0, &shutdown);
                 taken += 1;
             }
         }
         let (due, count) = self.claim(self.config.batch_size).await?;
         for (delivery, start_at) in due {
-            self.start(&mut tasks, delivery, start_at);
+            self.start(&mut tasks, delivery, start_at, &shutdown);
         }
         while tasks.join_next().await.is_some() {}
         self.flush_records().await;
@@ -211,7 +212,7 @@ impl Dispatcher {
         while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             while let Ok(delivery) = handed.try_recv() {
-                self.start(&mut tasks, delivery, 0);
+                self.start(&mut tasks, delivery, 0, &shutdown);
             }
             let mut claimed_any = false;
             let claiming = claim_wanted || last_claim.elapsed() >= self.config.poll_interval;
@@ -220,7 +221,7 @@ impl Dispatcher {
                 let round = self.claim_round().await;
                 claimed_any = round.claimed > 0;
                 for (delivery, start_at) in round.send {
-                    self.start(&mut tasks, delivery, start_at);
+                    self.start(&mut tasks, delivery, start_at, &shutdown);
                 }
                 if round.full {
                     continue;
@@ -238,7 +239,7 @@ impl Dispatcher {
                 _ = tokio::time::sleep(pause) => claim_wanted = true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => claim_wanted = waiting,
                 Some(delivery) = handed.recv() => {
-                    self.start(&mut tasks, delivery, 0);
+                    self.start(&mut tasks, delivery, 0, &shutdown);
                 }
                 _ = shutdown.cancelled() => {}
             }
@@ -365,12 +366,52 @@ impl Dispatcher {
         tasks: &mut JoinSet<()>,
         claimed: ClaimedDelivery,
         start_at: Millis,
+        shutdown: &CancellationToken,
     ) {
-        tasks.spawn(Box::pin(self.clone().deliver(claimed, start_at)));
+        let delivering = self.clone().deliver(claimed, start_at, shutdown.clone());
+        tasks.spawn(Box::pin(delivering));
     }
 
-    /// Makes one attempt of a claimed delivery, no earlier than `start_at`, and records it.
-    async fn deliver(self: Arc<Self>, claimed: ClaimedDelivery, start_at: Millis) {
+    /// A place to send `claimed` from, once one is free (a delivery held at publish
+    /// beyond the free places waits here); or None, once it is back in the queue unsent:
+    /// at shutdown, as in `run`, or when what it was leased under no longer stands (its
+    /// destination changed while it waited, or its lease could end before its attempt),
+    /// to be claimed afresh under what stands now.
+    async fn place_for(
+        &self,
+        claimed: &ClaimedDelivery,
+        shutdown: &CancellationToken,
+    ) -> Option<Place<'_>> {
+        let place = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => None,
+            place = self.places.take(&claimed.destination) => Some(place),
+        };
+        let now = self.clock.now_ms();
+        match place {
+            Some(place)
+                if self.in_flight.is_current(&claimed.delivery_id)
+                    && claimed.lease_outlasts_attempt(now) =>
+            {
+                Some(place)
+            }
+            unsent => {
+                drop(unsent);
+                self.hand_back(&[Handback::of(claimed, now)]).await;
+                self.wake();
+                None
+            }
+        }
+    }
+
+    /// Makes one attempt of a claimed delivery, no earlier than `start_at`, and records it;
+    /// or, if `shutdown` comes while it waits for a place, hands it back unsent.
+    async fn deliver(
+        self: Arc<Self>,
+        claimed: ClaimedDelivery,
+        start_at: Millis,
+        shutdown: CancellationToken,
+    ) {
         let slot = InFlightSlot {
             dispatcher: &self,
             id: claimed.delivery_id.clone(),
@@ -379,24 +420,11 @@ impl Dispatcher {
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
-        // A delivery held at publish beyond the free places waits here for one.
-        let place = self.places.take(&claimed.destination).await;
-        let now = self.clock.now_ms();
-        // What waited may have been leased under settings since changed (a pause, a new
-        // URL), or for less time than its attempt could take now: back to the queue, to
-        // be claimed afresh under what stands.
-        if !self.in_flight.is_current(&claimed.delivery_id) || !claimed.lease_outlasts_attempt(now)
-        {
-            drop(place);
-            self.hand_back(&[Handback::of(&claimed, now)]).await;
-            self.wake();
+        let Some(place) = self.place_for(&claimed, &shutdown).await else {
             return;
-        }
+        };
+        let now = self.clock.now_ms();
         let (attempt, result) = self.sender.attempt(&claimed, now).await;
-        // The receiver is done with us: free the destination's place now. The delivery
-        // stays leased until its result is recorded, so no claim can take it meanwhile.
-        drop(place);
-        drop(slot);
         let now = self.clock.now_ms();
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
         let next = match claimed
@@ -410,6 +438,15 @@ impl Dispatcher {
             Decision::DeadLetter => NextStep::DeadLetter,
             Decision::Gone => NextStep::Gone,
         };
+        if next == NextStep::Gone {
+            // The receiver wants no more: what waits for this destination must not go
+            // out before the store has recorded that and disabled it.
+            self.in_flight.changed(&claimed.destination.id);
+        }
+        // The receiver is done with us: free the destination's place now. The delivery
+        // stays leased until its result is recorded, so no claim can take it meanwhile.
+        drop(place);
+        drop(slot);
         tracing::debug!(
             delivery = %claimed.delivery_id,
             attempt = claimed.attempt,

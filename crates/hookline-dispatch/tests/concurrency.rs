@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use hookline_core::clock::Clock;
 use hookline_core::delivery::DeliveryState;
 use hookline_core::url_policy::UrlPolicy;
@@ -29,6 +30,11 @@ struct Gauge {
 
 /// A receiver that holds every request for `hold` before answering 200.
 async fn slow_receiver(hold: Duration) -> (String, Arc<Gauge>) {
+    slow_receiver_answering(hold, StatusCode::OK).await
+}
+
+/// A receiver that holds every request for `hold` before answering `status`.
+async fn slow_receiver_answering(hold: Duration, status: StatusCode) -> (String, Arc<Gauge>) {
     let gauge = Arc::new(Gauge::default());
     let seen = gauge.clone();
     let app = axum::Router::new().fallback(move || {
@@ -39,7 +45,7 @@ async fn slow_receiver(hold: Duration) -> (String, Arc<Gauge>) {
             tokio::time::sleep(hold).await;
             gauge.open.fetch_sub(1, Ordering::SeqCst);
             gauge.answered.fetch_add(1, Ordering::SeqCst);
-            "ok"
+            (status, "ok")
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -257,4 +263,91 @@ async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_
     running.await.unwrap();
     assert_eq!(gauge.answered.load(Ordering::SeqCst), 3);
     assert_eq!(gauge.most.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn at_shutdown_deliveries_still_waiting_for_a_place_go_back_to_the_queue_unsent() {
+    let fixture = Fixture::new().await;
+    let (url, gauge) = slow_receiver(Duration::from_millis(300)).await;
+    fixture
+        .destination(json!({"url": url, "max_in_flight": 1}))
+        .await;
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        url_policy: UrlPolicy::dev(),
+        // Time enough to send both waiting ones, were they started.
+        shutdown_grace: Duration::from_secs(5),
+        ..DispatcherConfig::default()
+    });
+    for _ in 0..3 {
+        fixture.publish().await;
+    }
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gauge.open.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+
+    assert_eq!(
+        gauge.answered.load(Ordering::SeqCst),
+        1,
+        "the attempt under way finished; none started after the shutdown"
+    );
+    let mut states: Vec<(DeliveryState, u32)> = fixture
+        .deliveries()
+        .await
+        .iter()
+        .map(|d| (d.state, d.attempts))
+        .collect();
+    states.sort_by_key(|(state, _)| *state as u8);
+    assert_eq!(
+        states,
+        [
+            (DeliveryState::Pending, 0),
+            (DeliveryState::Pending, 0),
+            (DeliveryState::Delivered, 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn deliveries_waiting_for_a_place_are_not_sent_after_the_receiver_answers_gone() {
+    let fixture = Fixture::new().await;
+    let (url, gauge) = slow_receiver_answering(Duration::from_millis(100), StatusCode::GONE).await;
+    fixture
+        .destination(json!({"url": url, "max_in_flight": 1}))
+        .await;
+    let dispatcher = fixture.dispatcher(DispatcherConfig {
+        url_policy: UrlPolicy::dev(),
+        ..DispatcherConfig::default()
+    });
+    for _ in 0..3 {
+        fixture.publish().await;
+    }
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+    wait_for_answers(&gauge, 1, Duration::from_secs(10)).await;
+    // Time enough for the next two to be sent, had they not gone back to the queue.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.cancel();
+    running.await.unwrap();
+
+    assert_eq!(
+        gauge.answered.load(Ordering::SeqCst),
+        1,
+        "410 Gone disables it"
+    );
+    let mut states: Vec<DeliveryState> =
+        fixture.deliveries().await.iter().map(|d| d.state).collect();
+    states.sort_by_key(|state| *state as u8);
+    assert_eq!(
+        states,
+        [
+            DeliveryState::Pending,
+            DeliveryState::Pending,
+            DeliveryState::DeadLetter
+        ]
+    );
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use hookline_core::clock::Millis;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::DeliveryId;
+use hookline_core::ids::{DeliveryId, DestinationId};
 
 use crate::in_flight::HELD_ROUNDS;
 use crate::model::lease_until;
@@ -102,6 +102,18 @@ impl LocalLeases {
         };
         self.handed.push((handoff, claimed));
         Some(lease)
+    }
+
+    /// Tells the dispatcher, if any, that destination `id` is changing (see
+    /// `InFlight::changed`). A rollback leaves it told: its deliveries go back to the
+    /// queue and are claimed again, which costs a write and loses nothing.
+    pub fn destination_changed(&self, id: &str) {
+        let handoff = self.handoff.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(handoff) = handoff.as_ref() {
+            handoff
+                .in_flight
+                .changed(&DestinationId::from_trusted(id.to_owned()));
+        }
     }
 
     /// The delivery last leased at publish was stored as row `rowid`, which its

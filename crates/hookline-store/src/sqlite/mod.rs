@@ -55,6 +55,14 @@ impl WriterState {
         self.due.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Destination `id` of `org` changes in the open transaction (settings, keys,
+    /// deletion, disabling): the cache forgets the org's, and what the dispatcher holds
+    /// of it must not be sent under the old settings (`InFlight::changed`).
+    fn destination_changed(&mut self, org: &str, id: &str) {
+        self.destinations.forget_org(org);
+        self.leases.destination_changed(id);
+    }
+
     /// After a rollback: what the undone writes put in memory (a destination read back,
     /// a destination dropped from the due index because a claim had leased its last
     /// due row) must not outlive them, or a due row could wait unseen until a restart.
@@ -286,19 +294,6 @@ impl SqliteStore {
             .writer
             .run(Admission::Wait, Durability::ProcessCrash, f)
             .await
-    }
-
-    /// What the dispatcher holds of destination `id` was leased under settings that have
-    /// changed since: it must not be sent on the strength of those (`InFlight::changed`).
-    fn destination_changed(&self, id: &hookline_core::ids::DestinationId) {
-        let handoff = self
-            .shared
-            .handoff
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(handoff) = handoff.as_ref() {
-            handoff.in_flight.changed(id);
-        }
     }
 
     /// When the earliest waiting delivery falls due, from the writer's index.

@@ -317,7 +317,7 @@ pub fn complete(
             .or_default()
             .record(a.started_at, c.next == NextStep::Delivered);
         if c.next == NextStep::Gone {
-            state.destinations.forget_org(a.org_id.as_str());
+            state.destination_changed(a.org_id.as_str(), a.destination_id.as_str());
             state.due().park(a.destination_id.as_str());
             conn.execute(
                 "UPDATE destinations SET enabled = 0, disabled_reason = 'gone', updated_at = ?1
@@ -368,7 +368,7 @@ fn auto_disable(
         .optional()?;
     if let Some((org, failures)) = disabled {
         let org = OrgId::from_trusted(org);
-        state.destinations.forget_org(org.as_str());
+        state.destination_changed(org.as_str(), destination_id);
         state.due().park(destination_id);
         super::publish::publish(
             conn,

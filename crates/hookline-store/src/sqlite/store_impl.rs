@@ -132,14 +132,11 @@ impl Store for SqliteStore {
         settings: &DestinationSettings,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, changed, settings) = (org.clone(), id.clone(), settings.clone());
-        let updated = self
-            .write(move |conn, state| {
-                writes::update_destination_settings(conn, state, &org, &changed, &settings, now)
-            })
-            .await?;
-        self.destination_changed(id);
-        Ok(updated)
+        let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
+        self.write(move |conn, state| {
+            writes::update_destination_settings(conn, state, &org, &id, &settings, now)
+        })
+        .await
     }
 
     async fn replace_destination_keys(
@@ -150,15 +147,12 @@ impl Store for SqliteStore {
         expected: &SealedKeys,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, changed) = (org.clone(), id.clone());
+        let (org, id) = (org.clone(), id.clone());
         let (keys, expected) = (keys.clone(), expected.clone());
-        let replaced = self
-            .write(move |conn, state| {
-                writes::replace_destination_keys(conn, state, &org, &changed, &keys, &expected, now)
-            })
-            .await?;
-        self.destination_changed(id);
-        Ok(replaced)
+        self.write(move |conn, state| {
+            writes::replace_destination_keys(conn, state, &org, &id, &keys, &expected, now)
+        })
+        .await
     }
 
     async fn delete_destination(
@@ -167,12 +161,9 @@ impl Store for SqliteStore {
         id: &DestinationId,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, deleted) = (org.clone(), id.clone());
-        let found = self
-            .write(move |conn, state| writes::delete_destination(conn, state, &org, &deleted, now))
-            .await?;
-        self.destination_changed(id);
-        Ok(found)
+        let (org, id) = (org.clone(), id.clone());
+        self.write(move |conn, state| writes::delete_destination(conn, state, &org, &id, now))
+            .await
     }
 
     async fn list_deliveries(

@@ -91,7 +91,7 @@ pub fn update_destination_settings(
         .iter()
         .find(|d| d.id == *id)
         .map(|d| d.settings.ordered);
-    state.destinations.forget_org(org.as_str());
+    state.destination_changed(org.as_str(), id.as_str());
     if was_ordered.is_some_and(|was| was != settings.ordered) {
         // Unfinished deliveries follow the destination into (or out of) the stream-order
         // index; finished ones never need it. Each state through its own partial index.
@@ -150,7 +150,7 @@ pub fn replace_destination_keys(
     expected: &SealedKeys,
     now: Millis,
 ) -> StoreResult<bool> {
-    state.destinations.forget_org(org.as_str());
+    state.destination_changed(org.as_str(), id.as_str());
     let changed = conn.execute(
         "UPDATE destinations SET secret = ?1, updated_at = ?2
          WHERE id = ?3 AND org_id = ?4 AND deleted_at IS NULL AND secret = ?5",
@@ -172,7 +172,7 @@ pub fn delete_destination(
     id: &DestinationId,
     now: Millis,
 ) -> StoreResult<bool> {
-    state.destinations.forget_org(org.as_str());
+    state.destination_changed(org.as_str(), id.as_str());
     state.due().forget(id.as_str());
     let deleted = conn.execute(
         "UPDATE destinations SET deleted_at = ?1, enabled = 0, updated_at = ?1
