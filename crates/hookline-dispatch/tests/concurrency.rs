@@ -13,8 +13,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use hookline_core::clock::Clock;
 use hookline_core::delivery::DeliveryState;
+use hookline_core::ids::DestinationId;
 use hookline_core::url_policy::UrlPolicy;
-use hookline_dispatch::DispatcherConfig;
+use hookline_dispatch::{Dispatcher, DispatcherConfig};
 use hookline_store::{HELD_ROUNDS, Store};
 use serde_json::json;
 use support::Fixture;
@@ -186,26 +187,89 @@ async fn deliveries_held_at_publish_beyond_the_free_places_wait_for_one() {
     }
 }
 
-#[tokio::test]
-async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_paused() {
+/// A running dispatcher, three deliveries held for it at publish, and their destination
+/// with a single place.
+struct OnePlace {
+    fixture: Fixture,
+    id: DestinationId,
+    gauge: Arc<Gauge>,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+}
+
+/// `OnePlace`, its destination at `receiver`, its dispatcher configured by `config`
+/// (under the dev policy).
+async fn three_held_for_one_place(
+    (url, gauge): (String, Arc<Gauge>),
+    config: DispatcherConfig,
+) -> OnePlace {
     let fixture = Fixture::new().await;
-    let (url, gauge) = slow_receiver(Duration::from_millis(300)).await;
     let id = fixture
         .destination(json!({"url": url, "max_in_flight": 1}))
         .await;
     let dispatcher = fixture.dispatcher(DispatcherConfig {
         url_policy: UrlPolicy::dev(),
-        ..DispatcherConfig::default()
+        ..config
     });
     for _ in 0..3 {
         fixture.publish().await;
     }
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+    OnePlace {
+        fixture,
+        id,
+        gauge,
+        dispatcher,
+        shutdown,
+        running,
+    }
+}
+
+/// Polls until `gauge` has a request open, for at most ten seconds.
+async fn wait_until_open(gauge: &Gauge) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while gauge.open.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Each delivery's state and attempts, in the order of `DeliveryState`.
+async fn states_and_attempts(fixture: &Fixture) -> Vec<(DeliveryState, u32)> {
+    let mut states: Vec<(DeliveryState, u32)> = fixture
+        .deliveries()
+        .await
+        .iter()
+        .map(|d| (d.state, d.attempts))
+        .collect();
+    states.sort_by_key(|(state, _)| *state as u8);
+    states
+}
+
+/// Three deliveries to one place: the first sent, the two that waited back in the queue
+/// with their attempts not counted.
+const ONE_SENT_TWO_BACK_IN_THE_QUEUE: [(DeliveryState, u32); 3] = [
+    (DeliveryState::Pending, 0),
+    (DeliveryState::Pending, 0),
+    (DeliveryState::Delivered, 1),
+];
+
+#[tokio::test]
+async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_paused() {
+    let OnePlace {
+        fixture,
+        id,
+        gauge,
+        dispatcher,
+        shutdown,
+        running,
+    } = three_held_for_one_place(
+        slow_receiver(Duration::from_millis(300)).await,
+        DispatcherConfig::default(),
+    )
+    .await;
+    wait_until_open(&gauge).await;
     let org = &fixture.org.id;
     let mut paused = fixture
         .store
@@ -232,20 +296,9 @@ async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_
         "only the one already sending"
     );
     assert_eq!(gauge.open.load(Ordering::SeqCst), 0);
-    let mut states: Vec<(DeliveryState, u32)> = fixture
-        .deliveries()
-        .await
-        .iter()
-        .map(|d| (d.state, d.attempts))
-        .collect();
-    states.sort_by_key(|(state, _)| *state as u8);
     assert_eq!(
-        states,
-        [
-            (DeliveryState::Pending, 0),
-            (DeliveryState::Pending, 0),
-            (DeliveryState::Delivered, 1)
-        ],
+        states_and_attempts(&fixture).await,
+        ONE_SENT_TWO_BACK_IN_THE_QUEUE,
         "the two that waited are queued again, their attempts not counted"
     );
 
@@ -267,26 +320,22 @@ async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_
 
 #[tokio::test]
 async fn at_shutdown_deliveries_still_waiting_for_a_place_go_back_to_the_queue_unsent() {
-    let fixture = Fixture::new().await;
-    let (url, gauge) = slow_receiver(Duration::from_millis(300)).await;
-    fixture
-        .destination(json!({"url": url, "max_in_flight": 1}))
-        .await;
-    let dispatcher = fixture.dispatcher(DispatcherConfig {
-        url_policy: UrlPolicy::dev(),
-        // Time enough to send both waiting ones, were they started.
-        shutdown_grace: Duration::from_secs(5),
-        ..DispatcherConfig::default()
-    });
-    for _ in 0..3 {
-        fixture.publish().await;
-    }
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gauge.open.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let OnePlace {
+        fixture,
+        gauge,
+        shutdown,
+        running,
+        ..
+    } = three_held_for_one_place(
+        slow_receiver(Duration::from_millis(300)).await,
+        DispatcherConfig {
+            // Time enough to send both waiting ones, were they started.
+            shutdown_grace: Duration::from_secs(5),
+            ..DispatcherConfig::default()
+        },
+    )
+    .await;
+    wait_until_open(&gauge).await;
     shutdown.cancel();
     running.await.unwrap();
 
@@ -295,39 +344,25 @@ async fn at_shutdown_deliveries_still_waiting_for_a_place_go_back_to_the_queue_u
         1,
         "the attempt under way finished; none started after the shutdown"
     );
-    let mut states: Vec<(DeliveryState, u32)> = fixture
-        .deliveries()
-        .await
-        .iter()
-        .map(|d| (d.state, d.attempts))
-        .collect();
-    states.sort_by_key(|(state, _)| *state as u8);
     assert_eq!(
-        states,
-        [
-            (DeliveryState::Pending, 0),
-            (DeliveryState::Pending, 0),
-            (DeliveryState::Delivered, 1)
-        ]
+        states_and_attempts(&fixture).await,
+        ONE_SENT_TWO_BACK_IN_THE_QUEUE
     );
 }
 
 #[tokio::test]
 async fn deliveries_waiting_for_a_place_are_not_sent_after_the_receiver_answers_gone() {
-    let fixture = Fixture::new().await;
-    let (url, gauge) = slow_receiver_answering(Duration::from_millis(100), StatusCode::GONE).await;
-    fixture
-        .destination(json!({"url": url, "max_in_flight": 1}))
-        .await;
-    let dispatcher = fixture.dispatcher(DispatcherConfig {
-        url_policy: UrlPolicy::dev(),
-        ..DispatcherConfig::default()
-    });
-    for _ in 0..3 {
-        fixture.publish().await;
-    }
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let OnePlace {
+        fixture,
+        gauge,
+        shutdown,
+        running,
+        ..
+    } = three_held_for_one_place(
+        slow_receiver_answering(Duration::from_millis(100), StatusCode::GONE).await,
+        DispatcherConfig::default(),
+    )
+    .await;
     wait_for_answers(&gauge, 1, Duration::from_secs(10)).await;
     // Time enough for the next two to be sent, had they not gone back to the queue.
     tokio::time::sleep(Duration::from_millis(500)).await;
