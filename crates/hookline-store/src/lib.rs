@@ -11,6 +11,8 @@ pub mod postgres;
 mod raw;
 mod request_note;
 pub mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod test_databases;
 #[cfg(test)]
 mod test_support;
 

@@ -14,6 +14,7 @@ use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
+use hookline_store::test_databases::fresh_postgres_database;
 use hookline_store::{
     ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, InFlight, NextStep, Org,
     Sent, Store,
@@ -46,17 +47,7 @@ impl Backend {
     }
 
     async fn postgres() -> Self {
-        let base = std::env::var("HOOKLINE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
-        let name = format!("hl_test_{}", OrgId::generate().as_str().to_lowercase());
-        let mut admin =
-            <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
-                .await
-                .expect("the test PostgreSQL server is reachable");
-        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        Self::Postgres(format!("{base}/{name}"))
+        Self::Postgres(fresh_postgres_database().await)
     }
 
     /// A store on this data, as a fresh process would open it.

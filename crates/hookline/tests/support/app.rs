@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use hookline::configuration::ServeConfig;
 use hookline::startup;
 use hookline_dispatch::DispatcherConfig;
+use hookline_store::test_databases::fresh_postgres_database;
 use hookline_store::{ApiKeyRecord, Org};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -38,20 +39,6 @@ pub async fn create_org(config: &ServeConfig, name: &str) -> (hookline_core::ids
     let (record, key) = ApiKeyRecord::issue(&org.id, 0);
     store.create_org(&org, &record).await.unwrap();
     (org.id, key)
-}
-
-/// A new, empty database on the test PostgreSQL server; its URL.
-pub async fn fresh_postgres_database() -> String {
-    let base = std::env::var("HOOKLINE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
-    let name = format!("hl_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
-        .await
-        .expect("the test PostgreSQL server is reachable");
-    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    format!("{base}/{name}")
 }
 
 impl TestApp {

@@ -1,0 +1,18 @@
+//! A fresh PostgreSQL database per test, so that tests never see each other's rows: on
+//! the server `HOOKLINE_TEST_POSTGRES_URL` names, or the local one (`scripts/test` drops
+//! what earlier runs left).
+
+/// Creates an empty database with a name of its own; returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let base = std::env::var("HOOKLINE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned());
+    let unique = hookline_core::ids::OrgId::generate();
+    let name = format!("hl_test_{}", unique.as_str().to_lowercase());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{base}/postgres"))
+        .await
+        .expect("the test PostgreSQL server is reachable");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("a test database can be created");
+    format!("{base}/{name}")
+}
