@@ -33,13 +33,14 @@ pub struct InFlight {
 struct Held {
     /// Whose place each held delivery takes (its org is what a hand-back needs). Shared,
     /// not copied: a node takes and frees thousands of places a second.
-    places: HashMap<DeliveryId, Place>,
+    places: HashMap<DeliveryId, Hold>,
     per_destination: HashMap<DestinationId, DestinationHeld>,
 }
 
-struct Place {
+/// A delivery held for this node: whose it is, and as of which change.
+struct Hold {
     destination: Arc<Destination>,
-    /// The destination's `changes` when this place was taken.
+    /// The destination's `changes` when it was held.
     changes_seen: u32,
 }
 
@@ -67,7 +68,7 @@ impl Held {
         let changes_seen = held.changes;
         self.places.insert(
             delivery.clone(),
-            Place {
+            Hold {
                 destination: destination.clone(),
                 changes_seen,
             },
@@ -153,12 +154,12 @@ impl InFlight {
 
     pub fn release(&self, delivery: &DeliveryId) {
         let mut held = self.held();
-        if let Some(place) = held.places.remove(delivery)
-            && let Some(destination) = held.per_destination.get_mut(&place.destination.id)
+        if let Some(hold) = held.places.remove(delivery)
+            && let Some(destination) = held.per_destination.get_mut(&hold.destination.id)
         {
             destination.count -= 1;
             if destination.count == 0 {
-                held.per_destination.remove(&place.destination.id);
+                held.per_destination.remove(&hold.destination.id);
             }
         }
     }
@@ -174,10 +175,10 @@ impl InFlight {
     /// Whether `delivery` is held and its destination has not changed since.
     pub fn is_current(&self, delivery: &DeliveryId) -> bool {
         let held = self.held();
-        held.places.get(delivery).is_some_and(|place| {
+        held.places.get(delivery).is_some_and(|hold| {
             held.per_destination
-                .get(&place.destination.id)
-                .is_some_and(|destination| destination.changes == place.changes_seen)
+                .get(&hold.destination.id)
+                .is_some_and(|destination| destination.changes == hold.changes_seen)
         })
     }
 
@@ -186,8 +187,8 @@ impl InFlight {
         self.held()
             .places
             .iter()
-            .map(|(delivery, place)| Handback {
-                org_id: place.destination.org_id.clone(),
+            .map(|(delivery, hold)| Handback {
+                org_id: hold.destination.org_id.clone(),
                 delivery_id: delivery.clone(),
                 run_at,
             })
