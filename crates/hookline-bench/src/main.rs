@@ -39,7 +39,7 @@ enum Scenario {
 #[derive(Parser)]
 #[command(
     about = "Benchmark a Hookline server process: publish, deliver, report.",
-    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench loopback   # the host's ceiling, no server\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256"
+    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench loopback   # the host's ceiling, no server\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256\n  target/release/hookline-bench throughput --publishers 128"
 )]
 struct Cli {
     /// Which scenario to run.
@@ -58,6 +58,11 @@ struct Cli {
     /// one destination may be open at once, so the ceiling of a one-destination run.
     #[arg(long, default_value_t = 64)]
     max_in_flight: u32,
+    /// Concurrent publishers (HTTP keep-alive, each waiting for its answer) of the
+    /// full-speed scenarios: throughput, fanout 1→10 and backlog's fill; overload uses
+    /// four times as many.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    publishers: u16,
     /// The hookline binary (default: the one beside this binary).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -79,6 +84,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         nodes: cli.nodes,
         scale: Scale { smoke: cli.smoke },
         max_in_flight: cli.max_in_flight,
+        publishers: cli.publishers.into(),
     };
     let wanted = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
     let mut reports = Vec::new();

@@ -30,6 +30,8 @@ pub struct Bench {
     pub nodes: usize,
     pub scale: Scale,
     pub max_in_flight: u32,
+    /// Concurrent publishers at full speed (four times as many in `overload`).
+    pub publishers: usize,
 }
 
 struct Run {
@@ -155,9 +157,11 @@ async fn flood_one_destination(
 
 pub async fn throughput(bench: &Bench) -> anyhow::Result<Report> {
     let events = bench.scale.pick(100_000, 2_000);
-    Ok(flood_one_destination(bench, "throughput", events, 64)
-        .await?
-        .0)
+    Ok(
+        flood_one_destination(bench, "throughput", events, bench.publishers)
+            .await?
+            .0,
+    )
 }
 
 pub async fn fanout(bench: &Bench) -> anyhow::Result<Vec<Report>> {
@@ -168,7 +172,7 @@ pub async fn fanout(bench: &Bench) -> anyhow::Result<Vec<Report>> {
     let events = bench.scale.pick(10_000, 300);
     let started = Instant::now();
     let usage = run.server.usage();
-    let published = run.publisher.concurrent(events, 64).await;
+    let published = run.publisher.concurrent(events, bench.publishers).await;
     let expected = published.accepted * 10;
     let elapsed = run.wait_deliveries(expected, started, DRAIN_LIMIT).await;
     let ten = run.report("fanout 1→10", &published, expected, elapsed, usage);
@@ -221,7 +225,7 @@ pub async fn backlog(bench: &Bench) -> anyhow::Result<Report> {
         ids.push(run.destination("/ok", json!({"enabled": false})).await?);
     }
     let events = bench.scale.pick(100_000, 300);
-    let published = run.publisher.concurrent(events, 64).await;
+    let published = run.publisher.concurrent(events, bench.publishers).await;
     let expected = published.accepted * 10;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let queued_rss = run.server.rss_mb();
@@ -276,9 +280,11 @@ pub async fn isolation(bench: &Bench) -> anyhow::Result<Report> {
 
 pub async fn overload(bench: &Bench) -> anyhow::Result<Report> {
     let events = bench.scale.pick(60_000, 2_000);
-    let (mut report, published) = flood_one_destination(bench, "overload", events, 256).await?;
+    let publishers = 4 * bench.publishers;
+    let (mut report, published) =
+        flood_one_destination(bench, "overload", events, publishers).await?;
     report.notes.push(format!(
-        "256 concurrent publishers: {} accepted, {} refused with 429/503 + Retry-After, {} other 5xx",
+        "{publishers} concurrent publishers: {} accepted, {} refused with 429/503 + Retry-After, {} other 5xx",
         published.accepted, published.throttled_with_retry_after, published.server_errors
     ));
     Ok(report)
