@@ -13,7 +13,6 @@ use sqlx::{PgConnection, Row};
 
 use super::{rows, writes};
 use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
-use crate::model::lease_until;
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use crate::{
     AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreError,
@@ -196,13 +195,13 @@ pub async fn claim(
         .execute(&mut *conn)
         .await?;
     }
-    let leased: Vec<(String, i64, String, String)> = sqlx::query_as(
+    let leased: Vec<(String, i64, String, String, Millis)> = sqlx::query_as(
         "UPDATE deliveries d SET state = 'delivering',
              lease_until = $1 + t.timeout_secs * 1000 + $2, leased_by = $3,
              attempts = d.attempts + 1, updated_at = $1
          FROM destinations t
          WHERE d.id = ANY($4) AND t.id = d.destination_id
-         RETURNING d.id, d.attempts, d.event_id, d.destination_id",
+         RETURNING d.id, d.attempts, d.event_id, d.destination_id, d.lease_until",
     )
     .bind(req.now)
     .bind(req.lease_margin_ms)
@@ -210,7 +209,7 @@ pub async fn claim(
     .bind(&chosen)
     .fetch_all(&mut *conn)
     .await?;
-    let event_ids: Vec<&str> = leased.iter().map(|(_, _, e, _)| e.as_str()).collect();
+    let event_ids: Vec<&str> = leased.iter().map(|(_, _, e, _, _)| e.as_str()).collect();
     let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY($1)");
     let events: HashMap<String, Arc<Event>> = sqlx::query(&sql)
         .bind(&event_ids)
@@ -221,18 +220,16 @@ pub async fn claim(
         .collect::<StoreResult<_>>()?;
     leased
         .into_iter()
-        .map(|(id, attempt, event_id, destination_id)| {
+        .map(|(id, attempt, event_id, destination_id, lease_until)| {
             let corrupt =
                 || StoreError::Corrupt(format!("delivery {id} lost its event or destination"));
-            let destination = destinations
-                .get(&destination_id)
-                .cloned()
-                .ok_or_else(corrupt)?;
             Ok(ClaimedDelivery {
                 event: events.get(&event_id).cloned().ok_or_else(corrupt)?,
-                // As the statement above sets it, from the same destination row.
-                lease_until: lease_until(req.now, &destination, 1, req.lease_margin_ms),
-                destination,
+                destination: destinations
+                    .get(&destination_id)
+                    .cloned()
+                    .ok_or_else(corrupt)?,
+                lease_until,
                 delivery_id: DeliveryId::from_trusted(id),
                 attempt: attempt as u32,
                 row_hint: None,
