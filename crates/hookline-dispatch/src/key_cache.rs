@@ -3,7 +3,7 @@
 //! on every attempt would cost more than signing, so the sender keeps them open per
 //! destination.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use hookline_core::destination::Destination;

@@ -3,7 +3,7 @@
 //! for this node than that (see `hookline_store::InFlight`): their tasks wait here, in
 //! the order they asked, until an attempt ends and frees a place.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Arc, Mutex};
 
 use hookline_core::destination::Destination;

@@ -5,7 +5,7 @@
 //! The slots are kept per node: with several nodes a destination may get up to
 //! `nodes × rate` attempts a second.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Mutex;
 
 use hookline_core::clock::Millis;

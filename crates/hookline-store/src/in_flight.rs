@@ -9,7 +9,7 @@
 //! dispatcher keeps those waiting for a place to send from rather than leaving them to
 //! a claim, which would write each row a second time. Claims take only free places.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hookline_core::destination::Destination;

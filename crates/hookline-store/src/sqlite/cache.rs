@@ -4,7 +4,7 @@
 //! at a time, and every write that changes a destination forgets that org's entry.
 //! Sound because one server process owns the database.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use hookline_core::destination::Destination;

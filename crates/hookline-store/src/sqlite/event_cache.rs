@@ -5,7 +5,9 @@
 //! load. Events never change once stored, so an entry is never stale; it is bounded by
 //! the bytes of event data it holds and forgets the oldest first.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use hookline_core::event::Event;

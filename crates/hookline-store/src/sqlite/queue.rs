@@ -2,7 +2,7 @@
 //! attempts came to, and handing leases back. Claims never stay open across an HTTP
 //! call: the transaction that leases a batch commits before anything is sent.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use hookline_core::clock::Millis;

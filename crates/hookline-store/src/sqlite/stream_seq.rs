@@ -4,7 +4,7 @@
 //! Only the writer thread writes `streams` (administrative commands never publish), so
 //! what it remembers stays true; what an undone transaction counted is forgotten with it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -55,7 +55,7 @@ impl StreamSeqs {
                 }
             },
             None => {
-                let streams = HashMap::from([(stream.to_owned(), seq)]);
+                let streams = HashMap::from_iter([(stream.to_owned(), seq)]);
                 self.last.insert(org.to_owned(), streams);
             }
         }
