@@ -4,6 +4,7 @@
 //! Nothing here does I/O, so all of it is unit-tested without a database or a network.
 
 pub mod api_key;
+pub mod auto_disable;
 pub mod clock;
 pub mod delivery;
 pub mod destination;

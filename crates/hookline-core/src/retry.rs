@@ -71,12 +71,14 @@ pub enum AttemptResult {
     NoResponse,
 }
 
+/// Where a delivery goes after an attempt: the policy's answer, which the store records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum NextStep {
     Delivered,
-    RetryIn(Millis),
+    /// Due again at this time.
+    RetryAt(Millis),
     DeadLetter,
-    /// 410: dead-letter this delivery and disable the destination.
+    /// 410 Gone: dead-letter this delivery and disable the destination.
     Gone,
 }
 
@@ -87,18 +89,24 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// `attempts_made` counts the attempt that just ended; `jitter` is in [-1, 1].
-    pub fn decide(&self, attempts_made: u32, result: AttemptResult, jitter: f64) -> Decision {
+    /// `attempts_made` counts the attempt that just ended at `now`; `jitter` is in [-1, 1].
+    pub fn decide(
+        &self,
+        attempts_made: u32,
+        result: AttemptResult,
+        jitter: f64,
+        now: Millis,
+    ) -> NextStep {
         let retry_after = match result {
-            AttemptResult::Success => return Decision::Delivered,
-            AttemptResult::Status { code: 410, .. } => return Decision::Gone,
+            AttemptResult::Success => return NextStep::Delivered,
+            AttemptResult::Status { code: 410, .. } => return NextStep::Gone,
             AttemptResult::Status { code, .. }
                 if (400..500).contains(&code)
                     && code != 408
                     && code != 429
                     && !self.retry_on_4xx =>
             {
-                return Decision::DeadLetter;
+                return NextStep::DeadLetter;
             }
             AttemptResult::Status {
                 code: 429 | 503,
@@ -111,7 +119,7 @@ impl RetryPolicy {
             .secs()
             .get(attempts_made.saturating_sub(1) as usize)
         else {
-            return Decision::DeadLetter;
+            return NextStep::DeadLetter;
         };
         let delay_ms = match retry_after {
             Some(secs) => secs.min(MAX_RETRY_AFTER_SECS) as i64 * 1000,
@@ -120,7 +128,7 @@ impl RetryPolicy {
                 (base * (1.0 + JITTER_FRACTION * jitter.clamp(-1.0, 1.0))).round() as i64
             }
         };
-        Decision::RetryIn(delay_ms)
+        NextStep::RetryAt(now + delay_ms)
     }
 }
 
@@ -157,51 +165,58 @@ mod tests {
     fn default_schedule_is_eight_attempts() {
         let p = RetryPolicy::default();
         assert_eq!(p.schedule.max_attempts(), 8);
-        assert_eq!(p.decide(1, status(500), 0.0), Decision::RetryIn(5_000));
-        assert_eq!(p.decide(7, status(500), 0.0), Decision::RetryIn(36_000_000));
-        assert_eq!(p.decide(8, status(500), 0.0), Decision::DeadLetter);
+        // A retry falls due its delay after the attempt ended.
+        assert_eq!(
+            p.decide(1, status(500), 0.0, 1_000),
+            NextStep::RetryAt(6_000)
+        );
+        assert_eq!(
+            p.decide(7, status(500), 0.0, 0),
+            NextStep::RetryAt(36_000_000)
+        );
+        assert_eq!(p.decide(8, status(500), 0.0, 0), NextStep::DeadLetter);
     }
 
     #[test]
     fn jitter_stays_within_ten_percent() {
         let p = policy(&[100], false);
         assert_eq!(
-            p.decide(1, AttemptResult::NoResponse, 1.0),
-            Decision::RetryIn(110_000)
+            p.decide(1, AttemptResult::NoResponse, 1.0, 0),
+            NextStep::RetryAt(110_000)
         );
         assert_eq!(
-            p.decide(1, AttemptResult::NoResponse, -1.0),
-            Decision::RetryIn(90_000)
+            p.decide(1, AttemptResult::NoResponse, -1.0, 0),
+            NextStep::RetryAt(90_000)
         );
         assert_eq!(
-            p.decide(1, AttemptResult::NoResponse, 7.0),
-            Decision::RetryIn(110_000)
+            p.decide(1, AttemptResult::NoResponse, 7.0, 0),
+            NextStep::RetryAt(110_000)
         );
     }
 
     #[test]
     fn client_errors_are_final_unless_asked() {
         let p = policy(&[1, 1], false);
-        assert_eq!(p.decide(1, status(400), 0.0), Decision::DeadLetter);
-        assert_eq!(p.decide(1, status(404), 0.0), Decision::DeadLetter);
-        assert_eq!(p.decide(1, status(408), 0.0), Decision::RetryIn(1_000));
-        assert_eq!(p.decide(1, status(429), 0.0), Decision::RetryIn(1_000));
-        assert_eq!(p.decide(1, status(503), 0.0), Decision::RetryIn(1_000));
-        assert_eq!(p.decide(1, status(302), 0.0), Decision::RetryIn(1_000));
+        assert_eq!(p.decide(1, status(400), 0.0, 0), NextStep::DeadLetter);
+        assert_eq!(p.decide(1, status(404), 0.0, 0), NextStep::DeadLetter);
+        assert_eq!(p.decide(1, status(408), 0.0, 0), NextStep::RetryAt(1_000));
+        assert_eq!(p.decide(1, status(429), 0.0, 0), NextStep::RetryAt(1_000));
+        assert_eq!(p.decide(1, status(503), 0.0, 0), NextStep::RetryAt(1_000));
+        assert_eq!(p.decide(1, status(302), 0.0, 0), NextStep::RetryAt(1_000));
         let lenient = policy(&[1], true);
         assert_eq!(
-            lenient.decide(1, status(404), 0.0),
-            Decision::RetryIn(1_000)
+            lenient.decide(1, status(404), 0.0, 0),
+            NextStep::RetryAt(1_000)
         );
     }
 
     #[test]
     fn gone_and_success_end_the_delivery() {
         let p = policy(&[1], true);
-        assert_eq!(p.decide(1, status(410), 0.0), Decision::Gone);
+        assert_eq!(p.decide(1, status(410), 0.0, 0), NextStep::Gone);
         assert_eq!(
-            p.decide(1, AttemptResult::Success, 0.0),
-            Decision::Delivered
+            p.decide(1, AttemptResult::Success, 0.0, 0),
+            NextStep::Delivered
         );
     }
 
@@ -212,13 +227,13 @@ mod tests {
             code,
             retry_after_secs: Some(secs),
         };
-        assert_eq!(p.decide(1, with(429, 2), 0.5), Decision::RetryIn(2_000));
+        assert_eq!(p.decide(1, with(429, 2), 0.5, 0), NextStep::RetryAt(2_000));
         assert_eq!(
-            p.decide(1, with(503, 7200), 0.0),
-            Decision::RetryIn(3_600_000)
+            p.decide(1, with(503, 7200), 0.0, 0),
+            NextStep::RetryAt(3_600_000)
         );
-        assert_eq!(p.decide(1, with(500, 2), 0.0), Decision::RetryIn(60_000));
-        assert_eq!(p.decide(3, with(429, 2), 0.0), Decision::DeadLetter);
+        assert_eq!(p.decide(1, with(500, 2), 0.0, 0), NextStep::RetryAt(60_000));
+        assert_eq!(p.decide(3, with(429, 2), 0.0, 0), NextStep::DeadLetter);
     }
 
     #[test]

@@ -16,15 +16,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookline_core::auto_disable::AutoDisable;
 use hookline_core::clock::{Clock, Millis};
 use hookline_core::delivery::Attempt;
 use hookline_core::ids::DeliveryId;
-use hookline_core::retry::{AttemptResult, Decision};
+use hookline_core::retry::{AttemptResult, NextStep};
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, Handoff, InFlight, NextStep,
-    Sent, Store, StoreError,
+    ClaimRequest, ClaimedDelivery, Completion, Handback, Handoff, InFlight, Sent, Store, StoreError,
 };
 use rand::Rng;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
@@ -126,7 +126,13 @@ impl Dispatcher {
         let (records, received) = mpsc::unbounded_channel();
         let sender = Sender::new(&config, master)?;
         let wake = Arc::new(Notify::new());
-        tokio::spawn(record_completions(store.clone(), received, wake.clone()));
+        tokio::spawn(record_completions(
+            store.clone(),
+            config.node_id.clone(),
+            config.auto_disable,
+            received,
+            wake.clone(),
+        ));
         let in_flight = Arc::new(InFlight::new(config.max_concurrency));
         let (deliveries, handed) = mpsc::unbounded_channel();
         store.hand_off_at_publish(Handoff {
@@ -427,17 +433,11 @@ impl Dispatcher {
         let (attempt, result) = self.sender.attempt(&claimed, now).await;
         let now = self.clock.now_ms();
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-        let next = match claimed
+        let next = claimed
             .destination
             .settings
             .retry
-            .decide(claimed.attempt, result, jitter)
-        {
-            Decision::Delivered => NextStep::Delivered,
-            Decision::RetryIn(delay) => NextStep::RetryAt(now + delay),
-            Decision::DeadLetter => NextStep::DeadLetter,
-            Decision::Gone => NextStep::Gone,
-        };
+            .decide(claimed.attempt, result, jitter, now);
         if next == NextStep::Gone {
             // The receiver wants no more: what waits for this destination must not go
             // out before the store has recorded that and disabled it.
@@ -458,11 +458,9 @@ impl Dispatcher {
         // `Sender::attempt` sends the event's envelope and headers, so the store need not
         // keep a copy of them.
         let completion = Completion::new(
-            self.config.node_id.clone(),
             attempt,
             next,
             now,
-            self.config.auto_disable,
             Sent::FromEvent {
                 include_raw: claimed.destination.settings.include_raw,
             },

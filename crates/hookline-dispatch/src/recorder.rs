@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use hookline_store::{Completion, NextStep, Store};
+use hookline_core::auto_disable::AutoDisable;
+use hookline_core::retry::NextStep;
+use hookline_store::{CompletedBatch, Completion, Store};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// What the recorder is sent.
@@ -23,10 +25,13 @@ pub(crate) enum Record {
 const COMPLETION_BATCH: usize = 512;
 
 /// Writes finished attempts in batches: whatever has finished while the previous batch
-/// was being written goes into the next one. Once a retry is written, `wake` tells the
-/// dispatcher's loop, which then waits for it to fall due.
+/// was being written goes into the next one, as this node's (`node_id`) under its
+/// `auto_disable` rule. Once a retry is written, `wake` tells the dispatcher's loop,
+/// which then waits for it to fall due.
 pub(crate) async fn record_completions(
     store: Arc<dyn Store>,
+    node_id: String,
+    auto_disable: AutoDisable,
     mut records: mpsc::UnboundedReceiver<Record>,
     wake: Arc<Notify>,
 ) {
@@ -51,7 +56,12 @@ pub(crate) async fn record_completions(
             let retries = completions
                 .iter()
                 .any(|c| matches!(c.next, NextStep::RetryAt(_)));
-            if let Err(e) = store.complete(completions).await {
+            let batch = CompletedBatch {
+                node_id: node_id.clone(),
+                auto_disable,
+                completions,
+            };
+            if let Err(e) = store.complete(batch).await {
                 tracing::warn!(
                     count,
                     error = %e,

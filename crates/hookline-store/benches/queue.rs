@@ -94,11 +94,12 @@ async fn drain(store: &SqliteStore) -> usize {
             return total;
         }
         total += claimed.len();
-        let completions: Vec<Completion> = claimed
-            .iter()
-            .map(|c| fixture::delivered("bench", c, NOW))
-            .collect();
-        store.complete(completions).await.unwrap();
+        let completions: Vec<Completion> =
+            claimed.iter().map(|c| fixture::delivered(c, NOW)).collect();
+        store
+            .complete(fixture::batch("bench", completions))
+            .await
+            .unwrap();
         for delivery in &claimed {
             request.in_flight.release(&delivery.delivery_id);
         }

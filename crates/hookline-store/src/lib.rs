@@ -117,9 +117,11 @@ pub trait Store: Send + Sync + 'static {
     /// holds each leased delivery in `request.in_flight` before answering.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records finished attempts and moves their deliveries on; a delivery whose lease
-    /// this node no longer holds keeps its state (the attempt is still recorded).
-    /// Takes them by value: the embedded store hands them to its writer thread as they are.
-    async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()>;
+    /// the batch's node no longer holds keeps its state (the attempt is still recorded).
+    /// A destination with no success in the batch is disabled if the batch's
+    /// `auto_disable` says so. Takes the batch by value: the embedded store hands it to
+    /// its writer thread as it is.
+    async fn complete(&self, batch: CompletedBatch) -> StoreResult<()>;
     /// Gives leased deliveries back untried, each due again at its time (at once on
     /// shutdown; later when a rate limit defers it). The attempt is not counted.
     async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()>;

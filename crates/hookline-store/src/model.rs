@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use hookline_core::api_key::NewApiKey;
+use hookline_core::auto_disable::AutoDisable;
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, DeliveryState, ErrorKind};
 use hookline_core::destination::Destination;
 use hookline_core::event::{Event, EventType, StreamName};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
+use hookline_core::retry::NextStep;
 
 use crate::InFlight;
 use crate::request_note::{RequestBody, RequestNote};
@@ -210,19 +212,19 @@ pub(crate) fn lease_until(
     now + i64::from(rounds) * attempt_limit_ms(destination) + margin_ms
 }
 
-/// Where a delivery goes after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextStep {
-    Delivered,
-    RetryAt(Millis),
-    DeadLetter,
-    /// Dead-letter and disable the destination: the receiver answered 410 Gone.
-    Gone,
+/// A batch of finished attempts, as one node's recorder hands them to the store.
+#[derive(Debug, Clone)]
+pub struct CompletedBatch {
+    /// The node whose leases the attempts ran under: a delivery now leased to another
+    /// keeps its state (the attempt is still recorded).
+    pub node_id: String,
+    /// When a destination with no success in the batch is disabled.
+    pub auto_disable: AutoDisable,
+    pub completions: Vec<Completion>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Completion {
-    pub node_id: String,
     /// The attempt less what the fields below hold for it: its headers, and its body
     /// when the note stands for it. `new` frees those in the sender's task, on the
     /// thread that made them and while they are still in its cache, rather than when the
@@ -239,7 +241,6 @@ pub struct Completion {
     pub(crate) row_hint: Option<i64>,
     pub next: NextStep,
     pub now: Millis,
-    pub auto_disable: AutoDisable,
 }
 
 /// How an attempt's request was made: a store keeps a note of what it can rebuild from
@@ -254,14 +255,7 @@ pub enum Sent {
 }
 
 impl Completion {
-    pub fn new(
-        node_id: String,
-        mut attempt: Attempt,
-        next: NextStep,
-        now: Millis,
-        auto_disable: AutoDisable,
-        sent: Sent,
-    ) -> Self {
+    pub fn new(mut attempt: Attempt, next: NextStep, now: Millis, sent: Sent) -> Self {
         let note = RequestNote::of(sent, &attempt);
         let request_headers = std::mem::take(&mut attempt.request_headers);
         let request_headers_json =
@@ -272,7 +266,6 @@ impl Completion {
             attempt.request_body = String::new();
         }
         Self {
-            node_id,
             attempt,
             request_headers_json,
             response_headers_json,
@@ -280,7 +273,6 @@ impl Completion {
             row_hint: None,
             next,
             now,
-            auto_disable,
         }
     }
 
@@ -306,24 +298,6 @@ impl Completion {
     pub fn at_row(mut self, row_hint: Option<i64>) -> Self {
         self.row_hint = row_hint;
         self
-    }
-}
-
-/// When a destination that only fails is disabled: after `after_ms` without a success
-/// (counted from its creation if it never had one) and at least `min_failures` failed
-/// attempts in a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AutoDisable {
-    pub after_ms: Millis,
-    pub min_failures: i64,
-}
-
-impl Default for AutoDisable {
-    fn default() -> Self {
-        Self {
-            after_ms: 5 * 24 * 3600 * 1000,
-            min_failures: 20,
-        }
     }
 }
 

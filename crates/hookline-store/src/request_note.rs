@@ -150,7 +150,8 @@ mod tests {
     use hookline_core::ids::{AttemptId, DeliveryId, EventId};
 
     use super::*;
-    use crate::{AutoDisable, Completion, NextStep, test_support};
+    use crate::{Completion, test_support};
+    use hookline_core::retry::NextStep;
 
     /// An attempt of `event` sent at `at` whose headers are the event's, then a signature.
     fn attempt_from_event(event: &Event, at: Millis) -> Attempt {
@@ -201,11 +202,9 @@ mod tests {
         for attempt in [swapped, other_event, later, short, padded] {
             assert!(!begins_with_event_headers(&attempt));
             let completion = Completion::new(
-                "node".into(),
                 attempt.clone(),
                 NextStep::Delivered,
                 at,
-                AutoDisable::default(),
                 Sent::FromEvent { include_raw: false },
             );
             assert!(!completion.note.headers_from_event);

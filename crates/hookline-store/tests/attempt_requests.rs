@@ -12,12 +12,12 @@ use hookline_core::delivery::Attempt;
 use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
+use hookline_core::retry::NextStep;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::test_databases::fresh_postgres_database;
 use hookline_store::{
-    ApiKeyRecord, AutoDisable, ClaimRequest, ClaimedDelivery, Completion, InFlight, NextStep, Org,
-    Sent, Store,
+    ApiKeyRecord, ClaimRequest, ClaimedDelivery, Completion, InFlight, Org, Sent, Store,
 };
 use serde_json::{Value, json};
 
@@ -168,14 +168,7 @@ fn sent_from_event(claimed: &ClaimedDelivery) -> Attempt {
 
 fn completion(attempt: Attempt, sent: Sent) -> Completion {
     let now = attempt.started_at;
-    Completion::new(
-        "node-a".into(),
-        attempt,
-        NextStep::Delivered,
-        now,
-        AutoDisable::default(),
-        sent,
-    )
+    Completion::new(attempt, NextStep::Delivered, now, sent)
 }
 
 on_both_stores!(what_the_event_gives_is_kept_by_reference_and_read_back_as_sent);
@@ -191,7 +184,10 @@ async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent(backend
         sent.push((delivery.delivery_id.clone(), include_raw, attempt.clone()));
         completions.push(completion(attempt, Sent::FromEvent { include_raw }));
     }
-    store.complete(completions).await.unwrap();
+    store
+        .complete(fixture::batch("node-a", completions))
+        .await
+        .unwrap();
 
     // Read back from the file alone: the event as stored, not as the writer cached it.
     drop(store);
@@ -224,7 +220,7 @@ async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole(backen
     let headers = attempt.request_headers.clone();
     let sent = Sent::FromEvent { include_raw: false };
     store
-        .complete(vec![completion(attempt, sent)])
+        .complete(fixture::batch("node-a", vec![completion(attempt, sent)]))
         .await
         .unwrap();
 
@@ -239,8 +235,11 @@ async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole(backen
 on_both_stores!(other_requests_are_stored_as_sent);
 async fn other_requests_are_stored_as_sent(backend: Backend) {
     let (store, org, claimed) = claimed_fan_out(&backend, &[json!({})]).await;
-    let completion = fixture::delivered("node-a", &claimed[0], T0);
-    store.complete(vec![completion]).await.unwrap();
+    let completion = fixture::delivered(&claimed[0], T0);
+    store
+        .complete(fixture::batch("node-a", vec![completion]))
+        .await
+        .unwrap();
     let attempts = store
         .list_attempts_of(&org, &claimed[0].delivery_id)
         .await

@@ -88,13 +88,19 @@ async fn an_expired_lease_is_claimed_again_and_the_old_holder_cannot_complete() 
 
     // node-a finishes late: its attempt is recorded, but the delivery stays node-b's.
     store
-        .complete(vec![fixture::delivered("node-a", &first[0], T0 + 16_000)])
+        .complete(fixture::batch(
+            "node-a",
+            vec![fixture::delivered(&first[0], T0 + 16_000)],
+        ))
         .await
         .unwrap();
     let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
     assert_eq!(state, DeliveryState::Delivering);
     store
-        .complete(vec![fixture::delivered("node-b", &second[0], T0 + 16_500)])
+        .complete(fixture::batch(
+            "node-b",
+            vec![fixture::delivered(&second[0], T0 + 16_500)],
+        ))
         .await
         .unwrap();
     let (state, _) = state_of(&store, &org, &first[0].delivery_id).await;
@@ -188,7 +194,10 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
     assert_eq!(*fresh[0].event, stored(&store, &fresh[0].event).await);
 
     store
-        .complete(vec![fixture::delivered("node-a", &fresh[0], T0)])
+        .complete(fixture::batch(
+            "node-a",
+            vec![fixture::delivered(&fresh[0], T0)],
+        ))
         .await
         .unwrap();
 
@@ -249,7 +258,10 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
     assert_eq!(delivery.lease_until, until);
     assert!(claims(&store, "node-b", until - 1).await.is_empty());
     store
-        .complete(vec![fixture::delivered("node-a", &delivery, T0)])
+        .complete(fixture::batch(
+            "node-a",
+            vec![fixture::delivered(&delivery, T0)],
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -454,8 +466,11 @@ async fn a_completion_goes_to_its_claimed_row_and_a_wrong_row_hint_changes_no_ot
     }
 
     // The first one's record names the second one's row: the id decides.
-    let misdirected = fixture::delivered("node-a", &claimed[0], T0).at_row(claimed[1].row_hint);
-    store.complete(vec![misdirected]).await.unwrap();
+    let misdirected = fixture::delivered(&claimed[0], T0).at_row(claimed[1].row_hint);
+    store
+        .complete(fixture::batch("node-a", vec![misdirected]))
+        .await
+        .unwrap();
     assert_eq!(
         state_of(&store, &org, &claimed[0].delivery_id).await,
         (DeliveryState::Delivered, 1)
@@ -465,8 +480,11 @@ async fn a_completion_goes_to_its_claimed_row_and_a_wrong_row_hint_changes_no_ot
         (DeliveryState::Delivering, 1)
     );
     // Without a hint the row is found by id.
-    let unhinted = fixture::delivered("node-a", &claimed[1], T0).at_row(None);
-    store.complete(vec![unhinted]).await.unwrap();
+    let unhinted = fixture::delivered(&claimed[1], T0).at_row(None);
+    store
+        .complete(fixture::batch("node-a", vec![unhinted]))
+        .await
+        .unwrap();
     assert_eq!(
         state_of(&store, &org, &claimed[1].delivery_id).await,
         (DeliveryState::Delivered, 1)

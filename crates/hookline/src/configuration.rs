@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use hookline_core::auto_disable::AutoDisable;
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::DispatcherConfig;
+use hookline_store::Store;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{AutoDisable, Store};
 use ipnet::IpNet;
 use serde::Deserialize;
 

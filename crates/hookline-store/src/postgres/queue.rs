@@ -12,12 +12,13 @@ use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
 use super::{rows, writes};
-use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
+use crate::health::HealthDelta;
 use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use crate::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreError,
-    StoreResult,
+    ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, StoreError, StoreResult,
 };
+use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
+use hookline_core::retry::NextStep;
 
 /// The condition that delivery `d` is the head of its stream for its destination.
 const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
@@ -240,7 +241,8 @@ pub async fn claim(
 
 /// Records a batch in three statements whatever its size: attempts and delivery
 /// updates go in as arrays (`UNNEST`), health once per destination.
-pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> StoreResult<()> {
+pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreResult<()> {
+    let completions = &batch.completions;
     let attempts: Vec<&hookline_core::delivery::Attempt> =
         completions.iter().map(|c| &c.attempt).collect();
     let column = |f: fn(&hookline_core::delivery::Attempt) -> String| -> Vec<String> {
@@ -332,9 +334,9 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
              leased_by = NULL, last_attempt_at = u.started_at, response_code = u.code,
              error = u.error, updated_at = u.now
          FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::text[], $7::text[], $8::bigint[])
-              AS u(id, state, run_at, started_at, code, error, node, now)
-         WHERE d.id = u.id AND d.state = 'delivering' AND d.leased_by = u.node",
+                     $6::text[], $8::bigint[])
+              AS u(id, state, run_at, started_at, code, error, now)
+         WHERE d.id = u.id AND d.state = 'delivering' AND d.leased_by = $7",
     )
     .bind(column(|a| a.delivery_id.to_string()))
     .bind(&states)
@@ -347,12 +349,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
             .collect::<Vec<_>>(),
     )
     .bind(&errors)
-    .bind(
-        completions
-            .iter()
-            .map(|c| c.node_id.clone())
-            .collect::<Vec<_>>(),
-    )
+    .bind(&batch.node_id)
     .bind(completions.iter().map(|c| c.now).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
@@ -371,7 +368,7 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
             gone.insert(destination, c.now);
         }
     }
-    let policy = completions.first().map(|c| (c.auto_disable, c.now));
+    let now = completions.iter().map(|c| c.now).max().unwrap_or_default();
     for (destination_id, delta) in health {
         if let Some(now) = gone.get(destination_id) {
             sqlx::query(
@@ -383,48 +380,62 @@ pub async fn complete(conn: &mut PgConnection, completions: &[Completion]) -> St
             .execute(&mut *conn)
             .await?;
         }
-        sqlx::query(
+        // The row stays locked to this transaction from here, so what it returns
+        // still stands when `auto_disable` acts on it.
+        let standing: Option<(String, bool, i64, i64)> = sqlx::query_as(
             "UPDATE destinations SET
                  last_attempt_at = GREATEST(COALESCE(last_attempt_at, 0), $1),
                  last_success_at = CASE WHEN $2::BIGINT IS NULL THEN last_success_at
                                         ELSE GREATEST(COALESCE(last_success_at, 0), $2) END,
                  consecutive_failures = CASE WHEN $2::BIGINT IS NULL
                                              THEN consecutive_failures + $3 ELSE $3 END
-             WHERE id = $4",
+             WHERE id = $4
+             RETURNING org_id, enabled, consecutive_failures,
+                       COALESCE(last_success_at, created_at)",
         )
         .bind(delta.last_attempt_at)
         .bind(delta.last_success_at)
         .bind(delta.failures_since_success)
         .bind(destination_id)
-        .execute(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-        if let (Some((rule, now)), None) = (policy, delta.last_success_at) {
-            auto_disable(conn, destination_id, rule, now).await?;
+        if let (Some((org, true, consecutive_failures, since)), None) =
+            (standing, delta.last_success_at)
+        {
+            let failing = FailingSince {
+                consecutive_failures,
+                since,
+            };
+            auto_disable(conn, &org, destination_id, failing, batch.auto_disable, now).await?;
         }
     }
     Ok(())
 }
 
-/// Disables the destination if it has only failed for long enough, and says so on the
-/// org's `hookline` stream.
+/// Disables the destination if `rule` says it has only failed for long enough, and says
+/// so on the org's `hookline` stream.
 async fn auto_disable(
     conn: &mut PgConnection,
+    org: &str,
     destination_id: &str,
+    failing: FailingSince,
     rule: AutoDisable,
     now: Millis,
 ) -> StoreResult<()> {
-    let disabled: Option<(String, i64)> = sqlx::query_as(&auto_disable_sql('$'))
-        .bind(now)
-        .bind(destination_id)
-        .bind(rule.min_failures)
-        .bind(rule.after_ms)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some((org, failures)) = disabled {
-        let org = hookline_core::ids::OrgId::from_trusted(org);
-        let event = destination_disabled(destination_id, failures);
-        writes::publish(conn, &org, event, now, true).await?;
+    if !rule.disables(failing, now) {
+        return Ok(());
     }
+    sqlx::query(
+        "UPDATE destinations SET enabled = FALSE, disabled_reason = 'failing', updated_at = $1
+         WHERE id = $2",
+    )
+    .bind(now)
+    .bind(destination_id)
+    .execute(&mut *conn)
+    .await?;
+    let org = hookline_core::ids::OrgId::from_trusted(org.to_owned());
+    let event = destination_disabled(destination_id, failing.consecutive_failures);
+    writes::publish(conn, &org, event, now, true).await?;
     Ok(())
 }
 

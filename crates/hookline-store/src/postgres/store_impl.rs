@@ -191,8 +191,8 @@ impl Store for PgStore {
         Ok(claimed)
     }
 
-    async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()> {
-        in_tx!(self, |conn| queue::complete(conn, &completions))
+    async fn complete(&self, batch: CompletedBatch) -> StoreResult<()> {
+        in_tx!(self, |conn| queue::complete(conn, &batch))
     }
 
     async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()> {

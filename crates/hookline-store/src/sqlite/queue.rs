@@ -14,11 +14,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::WriterState;
 use super::rows;
-use crate::health::{HealthDelta, auto_disable_sql, destination_disabled};
+use crate::health::HealthDelta;
 use crate::model::lease_until;
-use crate::{
-    AutoDisable, ClaimRequest, ClaimedDelivery, Completion, Handback, NextStep, StoreResult,
-};
+use crate::{ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, StoreResult};
+use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
+use hookline_core::retry::NextStep;
 
 /// Makes every lease expire now; only sound while this process owns the database file.
 pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
@@ -255,7 +255,7 @@ const FINISH_DELIVERY: &str = "UPDATE deliveries SET state = ?1, run_at = ?2, le
 pub fn complete(
     conn: &Connection,
     state: &mut WriterState,
-    completions: &[Completion],
+    batch: &CompletedBatch,
 ) -> StoreResult<()> {
     let mut insert_attempt = conn.prepare_cached(&format!(
         "INSERT INTO attempts ({})
@@ -265,7 +265,7 @@ pub fn complete(
     ))?;
     let mut update_delivery = conn.prepare_cached(FINISH_DELIVERY)?;
     let mut health: HashMap<&str, HealthDelta> = HashMap::new();
-    for c in completions {
+    for c in &batch.completions {
         let a = &c.attempt;
         insert_attempt.execute(params![
             a.id.as_str(),
@@ -300,7 +300,7 @@ pub fn complete(
                 error,
                 c.now,
                 a.delivery_id.as_str(),
-                c.node_id,
+                batch.node_id,
                 a.org_id.as_str(),
                 row_hint,
             ])
@@ -335,7 +335,12 @@ pub fn complete(
                                          ELSE ?3 END
          WHERE id = ?4",
     )?;
-    let policy = completions.first().map(|c| (c.auto_disable, c.now));
+    let now = batch
+        .completions
+        .iter()
+        .map(|c| c.now)
+        .max()
+        .unwrap_or_default();
     for (destination_id, delta) in health {
         update_health.execute(params![
             delta.last_attempt_at,
@@ -343,15 +348,15 @@ pub fn complete(
             delta.failures_since_success,
             destination_id
         ])?;
-        if let (Some((rule, now)), None) = (policy, delta.last_success_at) {
-            auto_disable(conn, state, destination_id, rule, now)?;
+        if delta.last_success_at.is_none() {
+            auto_disable(conn, state, destination_id, batch.auto_disable, now)?;
         }
     }
     Ok(())
 }
 
-/// Disables the destination if it has only failed for long enough, and says so on the
-/// org's `hookline` stream.
+/// Disables the destination if `rule` says it has only failed for long enough, and says
+/// so on the org's `hookline` stream.
 fn auto_disable(
     conn: &Connection,
     state: &mut WriterState,
@@ -359,25 +364,37 @@ fn auto_disable(
     rule: AutoDisable,
     now: Millis,
 ) -> StoreResult<()> {
-    let disabled: Option<(String, i64)> = conn
-        .prepare_cached(&auto_disable_sql('?'))?
-        .query_row(
-            params![now, destination_id, rule.min_failures, rule.after_ms],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    let failing = conn
+        .prepare_cached(
+            "SELECT org_id, consecutive_failures, COALESCE(last_success_at, created_at)
+             FROM destinations WHERE id = ?1 AND enabled = 1",
+        )?
+        .query_row(params![destination_id], |r| {
+            let failing = FailingSince {
+                consecutive_failures: r.get(1)?,
+                since: r.get(2)?,
+            };
+            Ok((r.get::<_, String>(0)?, failing))
+        })
         .optional()?;
-    if let Some((org, failures)) = disabled {
-        let org = OrgId::from_trusted(org);
-        state.destination_changed(org.as_str(), destination_id);
-        state.due().park(destination_id);
-        super::publish::publish(
-            conn,
-            state,
-            &org,
-            destination_disabled(destination_id, failures),
-            now,
-        )?;
-    }
+    let Some((org, failing)) = failing.filter(|(_, failing)| rule.disables(*failing, now)) else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "UPDATE destinations SET enabled = 0, disabled_reason = 'failing', updated_at = ?1
+         WHERE id = ?2",
+    )?
+    .execute(params![now, destination_id])?;
+    let org = OrgId::from_trusted(org);
+    state.destination_changed(org.as_str(), destination_id);
+    state.due().park(destination_id);
+    super::publish::publish(
+        conn,
+        state,
+        &org,
+        destination_disabled(destination_id, failing.consecutive_failures),
+        now,
+    )?;
     Ok(())
 }
 

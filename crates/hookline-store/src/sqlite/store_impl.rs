@@ -205,11 +205,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn complete(&self, completions: Vec<Completion>) -> StoreResult<()> {
-        // Shared, so that the attempts are freed here rather than on the writer thread:
-        // the allocator's frees from another thread cost the writer 3% of its time.
-        let completions = std::sync::Arc::new(completions);
-        let written = completions.clone();
+    async fn complete(&self, batch: CompletedBatch) -> StoreResult<()> {
+        // Shared, so that the attempts are freed here rather than on the writer thread,
+        // where the allocator's frees from another thread slowed the writer.
+        let batch = std::sync::Arc::new(batch);
+        let written = batch.clone();
         self.write_bookkeeping(move |conn, state| queue::complete(conn, state, &written))
             .await
     }
