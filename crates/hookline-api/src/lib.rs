@@ -27,7 +27,7 @@ pub struct AppState {
     pub url_policy: Arc<UrlPolicy>,
     /// Seals destination keys before they are stored, and opens them for hints.
     pub master_key: MasterKey,
-    /// Woken when new work is committed; sends test pings.
+    /// Sends test pings.
     pub dispatcher: Arc<Dispatcher>,
 }
 

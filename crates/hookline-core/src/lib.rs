@@ -18,6 +18,8 @@ pub mod retry;
 pub mod sealed;
 pub mod secret;
 pub mod signing;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod url_policy;
 
 pub use error::ValidationError;

@@ -4,7 +4,9 @@
 //! `step` runs one claim-and-send round to completion so tests can drain the queue
 //! deterministically; `run` is the long-lived loop with back-pressure and shutdown.
 
+mod admission;
 mod client;
+mod in_flight;
 mod key_cache;
 mod places;
 mod recorder;
@@ -19,18 +21,21 @@ use std::time::Duration;
 use hookline_core::auto_disable::AutoDisable;
 use hookline_core::clock::{Clock, Millis};
 use hookline_core::delivery::Attempt;
+use hookline_core::destination::Destination;
+use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use hookline_core::retry::{AttemptResult, NextStep};
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_store::{
-    ClaimRequest, ClaimedDelivery, Completion, Handback, Handoff, InFlight, Sent, Store, StoreError,
+    ClaimRequest, ClaimedDelivery, Completion, Handback, Sent, Store, StoreError,
 };
 use rand::Rng;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use admission::{HELD_ROUNDS, InFlight, NodeAdmission};
 pub use client::ClientError;
 use places::{Place, Places};
 use recorder::{Record, record_completions};
@@ -92,10 +97,11 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     sender: Sender,
     config: DispatcherConfig,
+    /// Notified by the store when it commits due work, and by the recorder.
     wake: Arc<Notify>,
     /// What this node holds; the store adds what it leases to us, attempts free it.
-    in_flight: Arc<InFlight>,
-    /// Fresh deliveries the store leased to us at publish (see `Handoff`); the loop
+    admission: Arc<NodeAdmission>,
+    /// Fresh deliveries the store leased to us at publish (`NodeAdmission`); the loop
     /// that takes them holds the lock.
     handed: Mutex<mpsc::UnboundedReceiver<ClaimedDelivery>>,
     rate_limiter: RateLimiter,
@@ -115,8 +121,9 @@ struct ClaimRound {
 
 impl Dispatcher {
     /// Must be called inside a Tokio runtime: it starts the task that records attempts.
-    /// `master` opens the destinations' sealed signing keys. Asks `store` to hand fresh
-    /// deliveries to this dispatcher as they are published.
+    /// `master` opens the destinations' sealed signing keys. Attaches itself to `store`,
+    /// which then wakes it when work is committed and may hand it fresh deliveries as
+    /// they are published.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -133,21 +140,20 @@ impl Dispatcher {
             received,
             wake.clone(),
         ));
-        let in_flight = Arc::new(InFlight::new(config.max_concurrency));
-        let (deliveries, handed) = mpsc::unbounded_channel();
-        store.hand_off_at_publish(Handoff {
-            node_id: config.node_id.clone(),
-            lease_margin_ms: config.lease_margin.as_millis() as Millis,
-            in_flight: in_flight.clone(),
-            deliveries,
-        });
+        let (admission, handed) = NodeAdmission::new(
+            config.node_id.clone(),
+            config.lease_margin.as_millis() as Millis,
+            config.max_concurrency,
+            wake.clone(),
+        );
+        store.attach(admission.clone());
         Ok(Self {
             records,
             sender,
             store,
             clock,
             wake,
-            in_flight,
+            admission,
             handed: Mutex::new(handed),
             rate_limiter: RateLimiter::default(),
             places: Places::new(config.max_concurrency),
@@ -155,20 +161,20 @@ impl Dispatcher {
         })
     }
 
-    /// Notify this after committing new or newly due work; the loop claims at once.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
-
-    /// Tells the loop new work was committed.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Sends `ping` once, now, exactly as a delivery would be sent, and records nothing:
-    /// the attempt, and whether the receiver answered 2xx.
-    pub async fn send_test(&self, ping: &ClaimedDelivery) -> (Attempt, bool) {
-        let (attempt, result) = self.sender.attempt(ping, self.clock.now_ms()).await;
+    /// Sends `event` to `destination` once, now, exactly as a delivery would be sent,
+    /// whether the destination is paused or not, and records nothing: the attempt, and
+    /// whether the receiver answered 2xx.
+    pub async fn send_test(&self, destination: Destination, event: Event) -> (Attempt, bool) {
+        let ping = ClaimedDelivery {
+            delivery_id: DeliveryId::generate(),
+            attempt: 1,
+            event: Arc::new(event),
+            destination: Arc::new(destination),
+            row_hint: None,
+            // Never stored, so never claimed by anyone else.
+            lease_until: Millis::MAX,
+        };
+        let (attempt, result) = self.sender.attempt(&ping, self.clock.now_ms()).await;
         (attempt, matches!(result, AttemptResult::Success))
     }
 
@@ -266,7 +272,7 @@ impl Dispatcher {
     async fn claim_round(&self) -> ClaimRound {
         // Attempts still being sent count, not tasks waiting for their result to be
         // written: those hold no connection, and the writer bounds them by itself.
-        let limit = (self.config.batch_size as usize).min(self.in_flight.room()) as u32;
+        let limit = (self.config.batch_size as usize).min(self.admission.in_flight().room()) as u32;
         let (send, claimed) = match limit {
             0 => (Vec::new(), 0),
             _ => self.claim(limit).await.unwrap_or_else(|e| {
@@ -317,7 +323,7 @@ impl Dispatcher {
         if finished.is_ok() {
             return;
         }
-        let unfinished = self.in_flight.handbacks(self.clock.now_ms());
+        let unfinished = self.admission.in_flight().handbacks(self.clock.now_ms());
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
         // Attempts that ended before the abort are recorded, not handed back; a store
@@ -333,7 +339,7 @@ impl Dispatcher {
     /// Gives the leases back to the store and frees their places on this node.
     async fn hand_back(&self, handbacks: &[Handback]) {
         for handback in handbacks {
-            self.in_flight.release(&handback.delivery_id);
+            self.admission.in_flight().release(&handback.delivery_id);
         }
         let released = self
             .store
@@ -352,9 +358,7 @@ impl Dispatcher {
             .claim_due(&ClaimRequest {
                 now: self.clock.now_ms(),
                 limit,
-                lease_margin_ms: self.config.lease_margin.as_millis() as Millis,
-                node_id: self.config.node_id.clone(),
-                in_flight: self.in_flight.clone(),
+                node: self.admission.clone(),
             })
             .await?;
         let count = claimed.len();
@@ -396,15 +400,15 @@ impl Dispatcher {
         let now = self.clock.now_ms();
         match place {
             Some(place)
-                if self.in_flight.is_current(&claimed.delivery_id)
-                    && claimed.lease_outlasts_attempt(now) =>
+                if self.admission.in_flight().is_current(&claimed.delivery_id)
+                    && admission::lease_outlasts_attempt(claimed, now) =>
             {
                 Some(place)
             }
             unsent => {
                 drop(unsent);
+                // The store wakes the loop to claim it afresh.
                 self.hand_back(&[Handback::of(claimed, now)]).await;
-                self.wake();
                 None
             }
         }
@@ -441,7 +445,7 @@ impl Dispatcher {
         if next == NextStep::Gone {
             // The receiver wants no more: what waits for this destination must not go
             // out before the store has recorded that and disabled it.
-            self.in_flight.changed(&claimed.destination.id);
+            self.admission.in_flight().changed(&claimed.destination.id);
         }
         // The receiver is done with us: free the destination's place now. The delivery
         // stays leased until its result is recorded, so no claim can take it meanwhile.
@@ -480,6 +484,6 @@ struct InFlightSlot<'a> {
 
 impl Drop for InFlightSlot<'_> {
     fn drop(&mut self) {
-        self.dispatcher.in_flight.release(&self.id);
+        self.dispatcher.admission.in_flight().release(&self.id);
     }
 }

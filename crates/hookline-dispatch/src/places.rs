@@ -1,6 +1,6 @@
 //! Places to send from: at most a destination's `max_in_flight` attempts to it at once,
 //! and at most the node's `max_concurrency` in all. The store may hold more deliveries
-//! for this node than that (see `hookline_store::InFlight`): their tasks wait here, in
+//! for this node than that (see `InFlight`): their tasks wait here, in
 //! the order they asked, until an attempt ends and frees a place.
 
 use foldhash::{HashMap, HashMapExt};
@@ -105,28 +105,13 @@ impl Drop for Place<'_> {
 mod tests {
     use std::time::Duration;
 
-    use hookline_core::destination::{DestinationHealth, DestinationSettings};
-    use hookline_core::ids::OrgId;
-    use hookline_core::sealed::SealedKeys;
-    use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
-
     use super::*;
 
     /// A destination of its own (only its id and limit matter here).
     fn destination(max_in_flight: u32) -> Destination {
-        let url = DestinationUrl::parse("url", "https://example.com/h", &UrlPolicy::default());
-        let mut settings = DestinationSettings::new(url.unwrap());
-        settings.max_in_flight = max_in_flight;
-        Destination {
-            id: DestinationId::generate(),
-            org_id: OrgId::generate(),
-            stream: None,
-            settings,
-            keys: SealedKeys::from_stored("unused".into()),
-            health: DestinationHealth::default(),
-            created_at: 0,
-            updated_at: 0,
-        }
+        let mut destination = hookline_core::testing::destination();
+        destination.settings.max_in_flight = max_in_flight;
+        destination
     }
 
     /// Whether `take` gets a place within a short wait.

@@ -15,8 +15,8 @@ use hookline_core::clock::Clock;
 use hookline_core::delivery::DeliveryState;
 use hookline_core::ids::DestinationId;
 use hookline_core::url_policy::UrlPolicy;
-use hookline_dispatch::{Dispatcher, DispatcherConfig};
-use hookline_store::{HELD_ROUNDS, Store};
+use hookline_dispatch::{DispatcherConfig, HELD_ROUNDS};
+use hookline_store::Store;
 use serde_json::json;
 use support::Fixture;
 use tokio_util::sync::CancellationToken;
@@ -123,8 +123,8 @@ async fn queued_work_is_claimed_at_once_when_the_loop_wakes_for_a_hand_over() {
     });
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dispatcher.run(shutdown.clone()));
-    // Let the loop make its first (empty) claim and go idle before publishing; the store
-    // does not wake the loop for queued work (the API does), the hand-over does.
+    // Let the loop make its first (empty) claim and go idle before publishing; then the
+    // publish's commit wakes it, for the hand-over and the queued work alike.
     tokio::time::sleep(Duration::from_millis(200)).await;
     fixture.publish().await;
     wait_for_answers(&queued, 1, Duration::from_secs(10)).await;
@@ -193,7 +193,6 @@ struct OnePlace {
     fixture: Fixture,
     id: DestinationId,
     gauge: Arc<Gauge>,
-    dispatcher: Arc<Dispatcher>,
     shutdown: CancellationToken,
     running: tokio::task::JoinHandle<()>,
 }
@@ -216,12 +215,11 @@ async fn three_held_for_one_place(
         fixture.publish().await;
     }
     let shutdown = CancellationToken::new();
-    let running = tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+    let running = tokio::spawn(dispatcher.run(shutdown.clone()));
     OnePlace {
         fixture,
         id,
         gauge,
-        dispatcher,
         shutdown,
         running,
     }
@@ -261,7 +259,6 @@ async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_
         fixture,
         id,
         gauge,
-        dispatcher,
         shutdown,
         running,
     } = three_held_for_one_place(
@@ -310,7 +307,7 @@ async fn deliveries_waiting_for_a_place_are_not_sent_after_their_destination_is_
             .await
             .unwrap()
     );
-    dispatcher.wake();
+    // The store wakes the loop as it commits the resumption.
     wait_for_answers(&gauge, 3, Duration::from_secs(10)).await;
     shutdown.cancel();
     running.await.unwrap();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, Completion, InFlight, Org, Store};
+use hookline_store::{ApiKeyRecord, Completion, Org, Store};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -80,13 +80,8 @@ async fn publish_all(store: &Arc<SqliteStore>, org: &Org, events: usize) {
 
 /// Claims and completes until nothing is due; returns how many were delivered.
 async fn drain(store: &SqliteStore) -> usize {
-    let request = ClaimRequest {
-        now: NOW,
-        limit: CLAIM_BATCH,
-        lease_margin_ms: 30_000,
-        node_id: "bench".into(),
-        in_flight: Arc::new(InFlight::new(usize::MAX)),
-    };
+    let (node, _handed) = fixture::node("bench", usize::MAX);
+    let request = fixture::claim(&node, NOW, CLAIM_BATCH);
     let mut total = 0;
     loop {
         let claimed = store.claim_due(&request).await.unwrap();
@@ -101,7 +96,7 @@ async fn drain(store: &SqliteStore) -> usize {
             .await
             .unwrap();
         for delivery in &claimed {
-            request.in_flight.release(&delivery.delivery_id);
+            node.in_flight().release(&delivery.delivery_id);
         }
     }
 }

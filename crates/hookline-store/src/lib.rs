@@ -3,18 +3,20 @@
 //! nothing. SQLite is the embedded default; a PostgreSQL implementation of the same
 //! trait lets many nodes share one database.
 
+mod admission;
 mod error;
 mod health;
-mod in_flight;
 mod model;
 pub mod postgres;
 mod raw;
 mod request_note;
 pub mod sqlite;
 #[cfg(feature = "test-support")]
+pub mod test_admission;
+#[cfg(feature = "test-support")]
 pub mod test_databases;
-#[cfg(test)]
-mod test_support;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
@@ -24,8 +26,8 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
+pub use admission::Admission;
 pub use error::StoreError;
-pub use in_flight::{HELD_ROUNDS, InFlight};
 pub use model::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -112,9 +114,9 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<Option<Delivery>>;
 
-    /// Leases up to `limit` due deliveries of enabled destinations, respecting each
-    /// destination's `max_in_flight` given what this node already has in flight, and
-    /// holds each leased delivery in `request.in_flight` before answering.
+    /// Leases up to `limit` due deliveries of enabled destinations to `request.node`,
+    /// respecting each destination's `max_in_flight` given what the node already holds,
+    /// and has the node hold each one before answering.
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
     /// Records finished attempts and moves their deliveries on; a delivery whose lease
     /// the batch's node no longer holds keeps its state (the attempt is still recorded).
@@ -130,8 +132,8 @@ pub trait Store: Send + Sync + 'static {
     /// expired leases, so a store whose leases are all this process's own may leave
     /// them out (SQLite: a lease outlives its attempt only when recording it failed).
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
-    /// Asks the store to lease fresh deliveries to this node as they are published and
-    /// send them to `handoff` (replacing any earlier one). A store shared by many nodes
-    /// ignores it: there every delivery goes through the queue.
-    fn hand_off_at_publish(&self, _handoff: Handoff) {}
+    /// Attaches the dispatcher of this process (replacing any earlier one): the store
+    /// wakes it whenever it commits work that is due, and a store this process owns
+    /// alone may lease fresh deliveries to it as they are published.
+    fn attach(&self, node: Arc<dyn Admission>);
 }

@@ -11,7 +11,7 @@ use hookline_core::event::{Event, EventType, StreamName};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use hookline_core::retry::NextStep;
 
-use crate::InFlight;
+use crate::Admission;
 use crate::request_note::{RequestBody, RequestNote};
 
 pub const DEFAULT_PAGE_LIMIT: u32 = 50;
@@ -66,7 +66,7 @@ pub struct Published {
     pub event: Arc<Event>,
     pub deliveries: u32,
     /// Of `deliveries`, those waiting in the queue for a claim; the rest were leased at
-    /// publish and handed to this node's dispatcher (see `Handoff`).
+    /// publish and handed to this node's dispatcher (see `Admission::lease_at_publish`).
     pub queued: u32,
     pub created: bool,
 }
@@ -126,15 +126,12 @@ pub struct DeliveryQuery {
     pub page: PageRequest,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClaimRequest {
     pub now: Millis,
     pub limit: u32,
-    /// A lease lasts the destination's timeout plus this margin, so it outlives any attempt.
-    pub lease_margin_ms: Millis,
-    pub node_id: String,
-    /// Deliveries this node holds, per destination; the claim holds what it leases.
-    pub in_flight: Arc<InFlight>,
+    /// The node the claim leases to: what it holds, and how long its leases last.
+    pub node: Arc<dyn Admission>,
 }
 
 /// A leased delivery given back untried, due again at `run_at`.
@@ -155,20 +152,6 @@ impl Handback {
     }
 }
 
-/// Where a store that can lease at publish sends fresh deliveries: straight to this
-/// node's dispatcher, leased in the publish's own transaction, so they skip the queue
-/// (and the claim's second write of each row). Only deliveries that would be claimed at
-/// once go this way: to an enabled, unordered destination without a rate limit, with
-/// nothing older due and a free place in `in_flight`; the rest wait in the queue.
-#[derive(Debug, Clone)]
-pub struct Handoff {
-    pub node_id: String,
-    pub lease_margin_ms: Millis,
-    pub in_flight: Arc<InFlight>,
-    /// Sent only once the publish has committed.
-    pub deliveries: tokio::sync::mpsc::UnboundedSender<ClaimedDelivery>,
-}
-
 /// A leased delivery with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
@@ -186,30 +169,6 @@ pub struct ClaimedDelivery {
     /// When the lease ends and the delivery may be claimed again: an attempt that could
     /// not end before then must not start (the dispatcher hands it back instead).
     pub lease_until: Millis,
-}
-
-impl ClaimedDelivery {
-    /// Whether an attempt started at `now` ends, at its timeout, within the lease.
-    pub fn lease_outlasts_attempt(&self, now: Millis) -> bool {
-        now + attempt_limit_ms(&self.destination) <= self.lease_until
-    }
-}
-
-/// The longest one attempt to `destination` may take.
-fn attempt_limit_ms(destination: &Destination) -> Millis {
-    i64::from(destination.settings.timeout_secs) * 1000
-}
-
-/// Until when a delivery of `destination` leased at `now` stays this node's: `rounds`
-/// attempts' timeouts (one for a claim; `HELD_ROUNDS` for a delivery held at publish,
-/// which may wait for its place behind the others held), plus `margin_ms`.
-pub(crate) fn lease_until(
-    now: Millis,
-    destination: &Destination,
-    rounds: u32,
-    margin_ms: Millis,
-) -> Millis {
-    now + i64::from(rounds) * attempt_limit_ms(destination) + margin_ms
 }
 
 /// A batch of finished attempts, as one node's recorder hands them to the store.
@@ -298,29 +257,5 @@ impl Completion {
     pub fn at_row(mut self, row_hint: Option<i64>) -> Self {
         self.row_hint = row_hint;
         self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_support;
-
-    #[test]
-    fn an_attempt_starts_only_if_its_timeout_ends_within_the_lease() {
-        let destination = Arc::new(test_support::destination());
-        let timeout_ms = i64::from(destination.settings.timeout_secs) * 1000;
-        let claimed = ClaimedDelivery {
-            delivery_id: DeliveryId::generate(),
-            attempt: 1,
-            event: Arc::new(test_support::event_for(&destination)),
-            lease_until: lease_until(1_000, &destination, 2, 500),
-            destination,
-            row_hint: None,
-        };
-        assert_eq!(claimed.lease_until, 1_000 + 2 * timeout_ms + 500);
-        let last_start = claimed.lease_until - timeout_ms;
-        assert!(claimed.lease_outlasts_attempt(last_start));
-        assert!(!claimed.lease_outlasts_attempt(last_start + 1));
     }
 }

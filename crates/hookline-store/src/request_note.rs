@@ -150,8 +150,9 @@ mod tests {
     use hookline_core::ids::{AttemptId, DeliveryId, EventId};
 
     use super::*;
-    use crate::{Completion, test_support};
+    use crate::Completion;
     use hookline_core::retry::NextStep;
+    use hookline_core::testing;
 
     /// An attempt of `event` sent at `at` whose headers are the event's, then a signature.
     fn attempt_from_event(event: &Event, at: Millis) -> Attempt {
@@ -162,7 +163,7 @@ mod tests {
             id: AttemptId::generate(),
             org_id: event.org_id.clone(),
             delivery_id,
-            destination_id: test_support::destination().id,
+            destination_id: testing::destination().id,
             event_id: event.id.clone(),
             event_type: event.event_type.as_str().into(),
             number: 1,
@@ -181,7 +182,7 @@ mod tests {
     }
 
     fn event() -> Event {
-        test_support::event_for(&Arc::new(test_support::destination()))
+        testing::event_for(&Arc::new(testing::destination()))
     }
 
     #[test]

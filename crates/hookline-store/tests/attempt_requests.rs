@@ -6,8 +6,6 @@
 
 mod fixture;
 
-use std::sync::Arc;
-
 use hookline_core::delivery::Attempt;
 use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::NewEvent;
@@ -16,9 +14,7 @@ use hookline_core::retry::NextStep;
 use hookline_store::postgres::PgStore;
 use hookline_store::sqlite::SqliteStore;
 use hookline_store::test_databases::fresh_postgres_database;
-use hookline_store::{
-    ApiKeyRecord, ClaimRequest, ClaimedDelivery, Completion, InFlight, Org, Sent, Store,
-};
+use hookline_store::{ApiKeyRecord, ClaimedDelivery, Completion, Org, Sent, Store};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_800_000_000_000;
@@ -121,13 +117,11 @@ async fn claimed_fan_out(
     }
     store.publish(&org.id, awkward_event(), T0).await.unwrap();
     let claimed = store
-        .claim_due(&ClaimRequest {
-            now: T0,
-            limit: 10,
-            lease_margin_ms: 5_000,
-            node_id: "node-a".into(),
-            in_flight: Arc::new(InFlight::new(usize::MAX)),
-        })
+        .claim_due(&fixture::claim(
+            &fixture::node("node-a", usize::MAX).0,
+            T0,
+            10,
+        ))
         .await
         .unwrap();
     assert_eq!(claimed.len(), destinations.len());

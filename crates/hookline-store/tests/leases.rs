@@ -11,11 +11,9 @@ use std::sync::Arc;
 use hookline_core::delivery::DeliveryState;
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
+use hookline_dispatch::{HELD_ROUNDS, NodeAdmission};
 use hookline_store::sqlite::SqliteStore;
-use hookline_store::{
-    ApiKeyRecord, ClaimRequest, ClaimedDelivery, HELD_ROUNDS, Handback, Handoff, InFlight, Org,
-    Store,
-};
+use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handback, Org, Store};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -63,13 +61,7 @@ async fn claims(store: &SqliteStore, node: &str, now: i64) -> Vec<ClaimedDeliver
 }
 
 fn claim(node: &str, now: i64) -> ClaimRequest {
-    ClaimRequest {
-        now,
-        limit: 10,
-        lease_margin_ms: 5_000,
-        node_id: node.into(),
-        in_flight: Arc::new(InFlight::new(usize::MAX)),
-    }
+    fixture::claim(&fixture::node(node, usize::MAX).0, now, 10)
 }
 
 #[tokio::test]
@@ -213,26 +205,21 @@ async fn claims_carry_the_stored_event_before_and_after_a_restart() {
     );
 }
 
-/// Hands this store's fresh deliveries to `node`, with room for `capacity` on the node.
-fn hand_off(
+/// Attaches node-a, with room for `capacity`, to the store, which hands it fresh
+/// deliveries as they are published.
+fn attach(
     store: &SqliteStore,
     capacity: usize,
-) -> (Arc<InFlight>, mpsc::UnboundedReceiver<ClaimedDelivery>) {
-    let in_flight = Arc::new(InFlight::new(capacity));
-    let (deliveries, handed) = mpsc::unbounded_channel();
-    store.hand_off_at_publish(Handoff {
-        node_id: "node-a".into(),
-        lease_margin_ms: 5_000,
-        in_flight: in_flight.clone(),
-        deliveries,
-    });
-    (in_flight, handed)
+) -> (Arc<NodeAdmission>, mpsc::UnboundedReceiver<ClaimedDelivery>) {
+    let (node, handed) = fixture::node("node-a", capacity);
+    store.attach(node.clone());
+    (node, handed)
 }
 
 #[tokio::test]
 async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
     let (dir, store, org) = store_with_destination(json!({"timeout_secs": 10})).await;
-    let (in_flight, mut handed) = hand_off(&store, 10);
+    let (node, mut handed) = attach(&store, 10);
     let published = store
         .publish(&org, fixture::event("s", json!({"n": 1})), T0)
         .await
@@ -246,7 +233,7 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
         delivery.row_hint,
         Some(rowid_of(&dir, &delivery.delivery_id))
     );
-    assert_eq!(in_flight.count(&delivery.destination.id), 1);
+    assert_eq!(node.in_flight().count(&delivery.destination.id), 1);
     assert_eq!(
         state_of(&store, &org, &delivery.delivery_id).await,
         (DeliveryState::Delivering, 1)
@@ -273,7 +260,7 @@ async fn a_fresh_delivery_is_leased_at_publish_and_handed_over() {
 #[tokio::test]
 async fn beyond_its_rounds_of_max_in_flight_fresh_deliveries_wait_in_the_queue() {
     let (_dir, store, org) = store_with_destination(json!({"max_in_flight": 2})).await;
-    let (in_flight, mut handed) = hand_off(&store, 10);
+    let (node, mut handed) = attach(&store, 10);
     let held = 2 * HELD_ROUNDS;
     let mut queued = 0;
     for n in 0..held + 3 {
@@ -293,23 +280,20 @@ async fn beyond_its_rounds_of_max_in_flight_fresh_deliveries_wait_in_the_queue()
 
     // A claim for the same node sees the places taken at publish, and takes one only
     // once fewer than `max_in_flight` are held.
-    let node_a = ClaimRequest {
-        in_flight: in_flight.clone(),
-        ..claim("node-a", T0)
-    };
+    let node_a = fixture::claim(&node, T0, 10);
     let (last, finished) = handed_over.split_last().unwrap();
     for delivery in &finished[1..] {
-        in_flight.release(&delivery.delivery_id);
+        node.in_flight().release(&delivery.delivery_id);
     }
     assert!(store.claim_due(&node_a).await.unwrap().is_empty());
-    in_flight.release(&finished[0].delivery_id);
+    node.in_flight().release(&finished[0].delivery_id);
     let claimed = store.claim_due(&node_a).await.unwrap();
     assert_eq!(claimed.len(), 1, "one place freed");
     assert_eq!(claimed[0].event.data["n"], held, "the oldest waiting one");
-    assert_eq!(in_flight.count(&last.destination.id), 2);
+    assert_eq!(node.in_flight().count(&last.destination.id), 2);
 
     // With the queue not empty, even a free place does not let a newer one jump it.
-    in_flight.release(&last.delivery_id);
+    node.in_flight().release(&last.delivery_id);
     let later = store
         .publish(&org, fixture::event("s", json!({"n": held + 3})), T0)
         .await
@@ -321,7 +305,7 @@ async fn beyond_its_rounds_of_max_in_flight_fresh_deliveries_wait_in_the_queue()
 #[tokio::test]
 async fn the_node_capacity_bounds_what_is_handed_over() {
     let (_dir, store, org) = store_with_destination(json!({"max_in_flight": 50})).await;
-    let (_in_flight, mut handed) = hand_off(&store, 1);
+    let (_node, mut handed) = attach(&store, 1);
     for n in 0..=HELD_ROUNDS {
         store
             .publish(&org, fixture::event("s", json!({"n": n})), T0)
@@ -341,7 +325,7 @@ async fn the_node_capacity_bounds_what_is_handed_over() {
 async fn ordered_and_rate_limited_destinations_always_go_through_the_queue() {
     for settings in [json!({"ordered": true}), json!({"rate_limit_per_sec": 5})] {
         let (_dir, store, org) = store_with_destination(settings.clone()).await;
-        let (_in_flight, mut handed) = hand_off(&store, 10);
+        let (_node, mut handed) = attach(&store, 10);
         let published = store
             .publish(&org, fixture::event("s", json!({})), T0)
             .await
@@ -354,14 +338,14 @@ async fn ordered_and_rate_limited_destinations_always_go_through_the_queue() {
 #[tokio::test]
 async fn nothing_is_handed_to_a_dispatcher_that_has_stopped() {
     let (_dir, store, org) = store_with_destination(json!({})).await;
-    let (in_flight, handed) = hand_off(&store, 10);
+    let (node, handed) = attach(&store, 10);
     drop(handed);
     let published = store
         .publish(&org, fixture::event("s", json!({})), T0)
         .await
         .unwrap();
     assert_eq!(published.queued, 1);
-    assert!(in_flight.is_empty());
+    assert!(node.in_flight().is_empty());
     let claimed = claims(&store, "node-a", T0).await;
     assert_eq!(claimed.len(), 1, "it waits in the queue instead");
 }

@@ -10,7 +10,7 @@ use hookline_dispatch::{Dispatcher, DispatcherConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::configuration::{OpenedStore, ServeConfig};
+use crate::configuration::ServeConfig;
 
 /// Runs the server on `listener` until `shutdown` is canceled. In-flight attempts get
 /// the dispatcher's grace period to finish; unfinished ones are handed back.
@@ -44,9 +44,6 @@ pub async fn run(
         master_key.clone(),
         dispatcher_config,
     )?);
-    if let OpenedStore::Postgres(pg) = &opened {
-        pg.forward_wakeups(dispatcher.waker());
-    }
     let state = AppState {
         store,
         clock,

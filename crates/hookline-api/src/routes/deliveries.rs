@@ -119,6 +119,5 @@ pub async fn redeliver(
         .redeliver(&org, &id, state.clock.now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    state.dispatcher.wake();
     Ok((StatusCode::ACCEPTED, Json(view(&delivery))))
 }

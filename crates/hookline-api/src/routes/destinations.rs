@@ -177,9 +177,6 @@ pub async fn update(
     {
         return Err(ApiError::not_found("destination"));
     }
-    if destination.settings.enabled {
-        state.dispatcher.wake();
-    }
     let updated = state
         .store
         .get_destination(&org, &id)

@@ -94,9 +94,6 @@ pub async fn publish(
         new.one_shot = Some(one_shot_destination(&state, &org, &new.stream, url).await?);
     }
     let published = state.store.publish(&org, new, state.clock.now_ms()).await?;
-    if published.created && published.queued > 0 {
-        state.dispatcher.wake();
-    }
     let status = if published.created {
         StatusCode::ACCEPTED
     } else {

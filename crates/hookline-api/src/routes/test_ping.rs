@@ -2,15 +2,10 @@
 //! answer with the attempt, so its owner can check URL, signature and receiver in one
 //! call. Nothing is stored and nothing is retried; a paused destination can be tested.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use hookline_core::ValidationError;
-use hookline_core::clock::Millis;
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-use hookline_core::ids::DeliveryId;
-use hookline_store::ClaimedDelivery;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -59,16 +54,7 @@ pub async fn send(
         one_shot: None,
     }
     .into_event(org, 0, state.clock.now_ms());
-    let ping = ClaimedDelivery {
-        delivery_id: DeliveryId::generate(),
-        attempt: 1,
-        event: Arc::new(event),
-        destination: Arc::new(destination),
-        row_hint: None,
-        // Never stored, so never claimed by anyone else.
-        lease_until: Millis::MAX,
-    };
-    let (attempt, delivered) = state.dispatcher.send_test(&ping).await;
+    let (attempt, delivered) = state.dispatcher.send_test(destination, event).await;
     let mut body = attempt_view(&attempt);
     body["delivered"] = json!(delivered);
     Ok(Json(body))

@@ -10,15 +10,13 @@ mod schema;
 mod store_impl;
 mod writes;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::{Admission, StoreError, StoreResult};
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::sync::Notify;
-
-use crate::{StoreError, StoreResult};
 
 /// The channel every node listens on and every enqueue notifies.
 const WORK_CHANNEL: &str = "hookline_work";
@@ -28,10 +26,20 @@ const WORK_CHANNEL: &str = "hookline_work";
 /// commits. This node's own dispatcher is woken in-process; others within this delay.
 const NOTIFY_EVERY_MS: i64 = 20;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     last_notify_ms: Arc<AtomicI64>,
+    /// The dispatcher of this process, woken when any node commits work.
+    node: Arc<Mutex<Option<Arc<dyn Admission>>>>,
+    /// Whether the task that listens for other nodes' work has been started.
+    listening: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("pool", &self.pool).finish()
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -57,6 +65,8 @@ impl PgStore {
             Ok(Self {
                 pool,
                 last_notify_ms: Arc::new(AtomicI64::new(0)),
+                node: Arc::default(),
+                listening: Arc::default(),
             })
         })
     }
@@ -71,18 +81,35 @@ impl PgStore {
                 .is_ok()
     }
 
-    /// Wakes `waker` whenever any node commits new work, until the process ends;
-    /// reconnects by itself when the database comes back.
-    pub fn forward_wakeups(&self, waker: Arc<Notify>) {
-        let pool = self.pool.clone();
+    /// Attaches this process's dispatcher, and starts listening for the work other
+    /// nodes commit once a dispatcher is there to be woken.
+    fn attach_node(&self, node: Arc<dyn Admission>) {
+        *self.node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node);
+        if !self.listening.swap(true, Ordering::Relaxed) {
+            self.forward_wakeups();
+        }
+    }
+
+    /// Tells the attached dispatcher that work it may claim was committed.
+    fn wake_node(&self) {
+        let node = self.node.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(node) = node {
+            node.wake();
+        }
+    }
+
+    /// Wakes the attached dispatcher whenever any node commits new work, until the
+    /// process ends; reconnects by itself when the database comes back.
+    fn forward_wakeups(&self) {
+        let store = self.clone();
         tokio::spawn(async move {
             loop {
                 let listening = async {
-                    let mut listener = PgListener::connect_with(&pool).await?;
+                    let mut listener = PgListener::connect_with(&store.pool).await?;
                     listener.listen(WORK_CHANNEL).await?;
                     loop {
                         listener.recv().await?;
-                        waker.notify_one();
+                        store.wake_node();
                     }
                     #[allow(unreachable_code)]
                     Ok::<(), sqlx::Error>(())

@@ -112,7 +112,7 @@ pub async fn claim(
     conn: &mut PgConnection,
     req: &ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
-    let held = req.in_flight.per_destination();
+    let held = req.node.held_per_destination();
     let in_flight: Vec<String> = held.keys().map(|id| id.to_string()).collect();
     let mut destinations = destinations_by_id(conn, &in_flight).await?;
     let SpecialDestinations {
@@ -182,7 +182,7 @@ pub async fn claim(
         let count = busy.entry(destination_id).or_default();
         if *count < destination.settings.max_in_flight {
             *count += 1;
-            chosen.push(delivery_id);
+            chosen.push((delivery_id, destination.clone()));
         }
     }
     if !orphans.is_empty() {
@@ -196,18 +196,22 @@ pub async fn claim(
         .execute(&mut *conn)
         .await?;
     }
+    let lease_ends: Vec<Millis> = chosen
+        .iter()
+        .map(|(_, destination)| req.node.claim_lease_until(destination, req.now))
+        .collect();
+    let chosen: Vec<String> = chosen.into_iter().map(|(id, _)| id).collect();
     let leased: Vec<(String, i64, String, String, Millis)> = sqlx::query_as(
-        "UPDATE deliveries d SET state = 'delivering',
-             lease_until = $1 + t.timeout_secs * 1000 + $2, leased_by = $3,
+        "UPDATE deliveries d SET state = 'delivering', lease_until = c.until, leased_by = $2,
              attempts = d.attempts + 1, updated_at = $1
-         FROM destinations t
-         WHERE d.id = ANY($4) AND t.id = d.destination_id
+         FROM UNNEST($3::text[], $4::bigint[]) AS c(id, until)
+         WHERE d.id = c.id
          RETURNING d.id, d.attempts, d.event_id, d.destination_id, d.lease_until",
     )
     .bind(req.now)
-    .bind(req.lease_margin_ms)
-    .bind(&req.node_id)
+    .bind(req.node.node_id())
     .bind(&chosen)
+    .bind(&lease_ends)
     .fetch_all(&mut *conn)
     .await?;
     let event_ids: Vec<&str> = leased.iter().map(|(_, _, e, _, _)| e.as_str()).collect();

@@ -84,6 +84,12 @@ impl Store for PgStore {
                 on_conn!(self, |conn| writes::existing_event(conn, org, key.as_str()))?
                     .ok_or_else(|| StoreError::Unavailable("idempotent event vanished".into()))
             }
+            (Ok(published), _) => {
+                if published.created && published.queued > 0 {
+                    self.wake_node();
+                }
+                Ok(published)
+            }
             (result, _) => result,
         }
     }
@@ -127,9 +133,14 @@ impl Store for PgStore {
         settings: &DestinationSettings,
         now: Millis,
     ) -> StoreResult<bool> {
-        in_tx!(self, |conn| writes::update_destination_settings(
+        let updated: StoreResult<bool> = in_tx!(self, |conn| writes::update_destination_settings(
             conn, org, id, settings, now
-        ))
+        ));
+        let updated = updated?;
+        if updated && settings.enabled {
+            self.wake_node();
+        }
+        Ok(updated)
     }
 
     async fn replace_destination_keys(
@@ -176,7 +187,13 @@ impl Store for PgStore {
         id: &DeliveryId,
         now: Millis,
     ) -> StoreResult<Option<Delivery>> {
-        in_tx!(self, |conn| writes::redeliver(conn, org, id, now))
+        let queued: StoreResult<Option<Delivery>> =
+            in_tx!(self, |conn| writes::redeliver(conn, org, id, now));
+        let queued = queued?;
+        if queued.is_some() {
+            self.wake_node();
+        }
+        Ok(queued)
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
@@ -185,7 +202,7 @@ impl Store for PgStore {
         let claimed = claimed?;
         for delivery in &claimed {
             request
-                .in_flight
+                .node
                 .hold(&delivery.delivery_id, &delivery.destination);
         }
         Ok(claimed)
@@ -196,10 +213,18 @@ impl Store for PgStore {
     }
 
     async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()> {
-        in_tx!(self, |conn| queue::release(conn, node_id, handbacks, now))
+        let released: StoreResult<()> =
+            in_tx!(self, |conn| queue::release(conn, node_id, handbacks, now));
+        released?;
+        self.wake_node();
+        Ok(())
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
         on_conn!(self, |conn| queue::next_due_at(conn))
+    }
+
+    fn attach(&self, node: std::sync::Arc<dyn Admission>) {
+        self.attach_node(node);
     }
 }

@@ -78,12 +78,12 @@ impl EventCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support;
+    use hookline_core::testing;
 
     /// A new event (a new id each time).
     fn event() -> Arc<Event> {
-        let destination = Arc::new(test_support::destination());
-        Arc::new(test_support::event_for(&destination))
+        let destination = Arc::new(testing::destination());
+        Arc::new(testing::event_for(&destination))
     }
 
     #[test]

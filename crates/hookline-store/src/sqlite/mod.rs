@@ -33,10 +33,10 @@ use rusqlite::{Connection, OpenFlags};
 use self::cache::DestinationCache;
 use self::due::DueIndex;
 use self::event_cache::EventCache;
-use self::local_leases::LocalLeases;
+use self::local_leases::{AttachedNode, LocalLeases};
 use self::stream_seq::StreamSeqs;
-use self::writer::{Admission, Durability, Writer};
-use crate::{Handoff, StoreError, StoreResult};
+use self::writer::{Durability, WhenFull, Writer};
+use crate::{Admission, StoreError, StoreResult};
 
 const READERS: usize = 4;
 
@@ -57,7 +57,7 @@ impl WriterState {
 
     /// Destination `id` of `org` changes in the open transaction (settings, keys,
     /// deletion, disabling): the cache forgets the org's, and what the dispatcher holds
-    /// of it must not be sent under the old settings (`InFlight::changed`).
+    /// of it must not be sent under the old settings (`Admission::destination_changed`).
     fn destination_changed(&mut self, org: &str, id: &str) {
         self.destinations.forget_org(org);
         self.leases.destination_changed(id);
@@ -84,8 +84,9 @@ struct Shared {
     stopping: Arc<AtomicBool>,
     /// Shared with the writer, which updates it; read for `next_due_at`.
     due: Arc<Mutex<DueIndex>>,
-    /// Shared with the writer, which leases fresh deliveries to it at publish.
-    handoff: Arc<Mutex<Option<Arc<Handoff>>>>,
+    /// The attached dispatcher, shared with the writer, which leases fresh deliveries
+    /// to it at publish.
+    node: AttachedNode,
     /// API key hash → org, for keys seen before; cleared when any key is deleted.
     known_keys: Mutex<HashMap<String, OrgId>>,
     readers: Vec<Mutex<Connection>>,
@@ -234,7 +235,7 @@ impl SqliteStore {
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let restart_wanted = Arc::new(AtomicBool::new(false));
-        let handoff = Arc::new(Mutex::new(None));
+        let node = AttachedNode::default();
         Ok(Self {
             shared: Arc::new(Shared {
                 stopping: start_checkpoints(&path, restart_wanted.clone())?,
@@ -244,13 +245,13 @@ impl SqliteStore {
                         destinations: DestinationCache::default(),
                         due: due.clone(),
                         events: EventCache::default(),
-                        leases: LocalLeases::new(handoff.clone()),
+                        leases: LocalLeases::new(node.clone()),
                         seqs: StreamSeqs::default(),
                     },
                     restart_wanted,
                 ),
                 due,
-                handoff,
+                node,
                 known_keys: Mutex::new(HashMap::new()),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -267,7 +268,7 @@ impl SqliteStore {
     {
         self.shared
             .writer
-            .run(Admission::Wait, Durability::PowerLoss, f)
+            .run(WhenFull::Wait, Durability::PowerLoss, f)
             .await
     }
 
@@ -279,7 +280,7 @@ impl SqliteStore {
     {
         self.shared
             .writer
-            .run(Admission::RefuseWhenFull, Durability::PowerLoss, f)
+            .run(WhenFull::Refuse, Durability::PowerLoss, f)
             .await
     }
 
@@ -292,8 +293,24 @@ impl SqliteStore {
     {
         self.shared
             .writer
-            .run(Admission::Wait, Durability::ProcessCrash, f)
+            .run(WhenFull::Wait, Durability::ProcessCrash, f)
             .await
+    }
+
+    /// The attached dispatcher, if any.
+    fn node(&self) -> Option<Arc<dyn Admission>> {
+        self.shared
+            .node
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Tells the attached dispatcher that a committed write made work due now.
+    fn wake_node(&self) {
+        if let Some(node) = self.node() {
+            node.wake();
+        }
     }
 
     /// When the earliest waiting delivery falls due, from the writer's index.

@@ -15,7 +15,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::WriterState;
 use super::rows;
 use crate::health::HealthDelta;
-use crate::model::lease_until;
 use crate::{ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, StoreResult};
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
@@ -78,7 +77,7 @@ impl DueRows<'_> {
             state.due().park(destination_id);
             return Ok(Vec::new());
         }
-        let held = req.in_flight.count(&destination.id);
+        let held = req.node.held(&destination.id);
         let room = (destination.settings.max_in_flight.saturating_sub(held) as usize).min(cap);
         if room == 0 {
             return Ok(Vec::new());
@@ -105,18 +104,13 @@ impl DueRows<'_> {
     }
 }
 
-/// Until when a claim's lease of a delivery to `destination` lasts.
-fn claim_lease_until(req: &ClaimRequest, destination: &Destination) -> Millis {
-    lease_until(req.now, destination, 1, req.lease_margin_ms)
-}
-
 pub fn claim(
     conn: &Connection,
     state: &mut WriterState,
     req: &ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
     // Publishes since the dispatcher asked may have taken places on this node.
-    let limit = (req.limit as usize).min(req.in_flight.room());
+    let limit = (req.limit as usize).min(req.node.room());
     // Every row is leased by rowid once found: no second search by id, and no RETURNING,
     // which buffers its rows in a temporary table for every statement run.
     let mut lease_row = conn.prepare_cached(
@@ -125,11 +119,11 @@ pub fn claim(
          WHERE rowid = ?4",
     )?;
     let mut lease = |state: &mut WriterState, taken: &Leased| -> StoreResult<()> {
-        let until = claim_lease_until(req, &taken.destination);
-        lease_row.execute(params![until, req.node_id, req.now, taken.rowid])?;
+        let until = req.node.claim_lease_until(&taken.destination, req.now);
+        lease_row.execute(params![until, req.node.node_id(), req.now, taken.rowid])?;
         state
             .leases
-            .hold(&req.in_flight, &taken.delivery_id, &taken.destination);
+            .hold(&req.node, &taken.delivery_id, &taken.destination);
         Ok(())
     };
     let mut leased: Vec<Leased> = Vec::new();
@@ -146,7 +140,7 @@ pub fn claim(
         .collect::<rusqlite::Result<_>>()?;
     for (rowid, delivery_id, attempt, event_id, destination_id) in expired {
         let destination = state.destinations.by_id(conn, &destination_id)?;
-        let held = req.in_flight.count(&destination.id);
+        let held = req.node.held(&destination.id);
         if destination.settings.enabled && held < destination.settings.max_in_flight {
             let taken = Leased {
                 rowid,
@@ -208,7 +202,7 @@ pub fn claim(
                 delivery_id: l.delivery_id,
                 attempt: l.attempt,
                 event,
-                lease_until: claim_lease_until(req, &l.destination),
+                lease_until: req.node.claim_lease_until(&l.destination, req.now),
                 destination: l.destination,
                 row_hint: Some(l.rowid),
             })
@@ -432,14 +426,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::test_support;
+    use hookline_core::testing;
 
     #[test]
     fn a_cached_event_of_another_org_is_passed_over_for_the_stored_one() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::sqlite::schema::migrate(&mut conn).unwrap();
         let mut state = WriterState::default();
-        let stored = test_support::event_for(&Arc::new(test_support::destination()));
+        let stored = testing::event_for(&Arc::new(testing::destination()));
         conn.execute(
             "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data,
                                  deliveries)

@@ -81,10 +81,15 @@ impl Store for SqliteStore {
 
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let org = org.clone();
-        self.write_or_busy(move |conn, state| {
-            publish::publish(conn, state, &org, event.clone(), now)
-        })
-        .await
+        let published = self
+            .write_or_busy(move |conn, state| {
+                publish::publish(conn, state, &org, event.clone(), now)
+            })
+            .await?;
+        if published.created && published.queued > 0 {
+            self.wake_node();
+        }
+        Ok(published)
     }
 
     async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
@@ -132,11 +137,17 @@ impl Store for SqliteStore {
         settings: &DestinationSettings,
         now: Millis,
     ) -> StoreResult<bool> {
-        let (org, id, settings) = (org.clone(), id.clone(), settings.clone());
-        self.write(move |conn, state| {
-            writes::update_destination_settings(conn, state, &org, &id, &settings, now)
-        })
-        .await
+        let (org, id, enabled) = (org.clone(), id.clone(), settings.enabled);
+        let settings = settings.clone();
+        let updated = self
+            .write(move |conn, state| {
+                writes::update_destination_settings(conn, state, &org, &id, &settings, now)
+            })
+            .await?;
+        if updated && enabled {
+            self.wake_node();
+        }
+        Ok(updated)
     }
 
     async fn replace_destination_keys(
@@ -195,8 +206,13 @@ impl Store for SqliteStore {
         now: Millis,
     ) -> StoreResult<Option<Delivery>> {
         let (org, id) = (org.clone(), id.clone());
-        self.write(move |conn, state| writes::redeliver(conn, state, &org, &id, now))
-            .await
+        let queued = self
+            .write(move |conn, state| writes::redeliver(conn, state, &org, &id, now))
+            .await?;
+        if queued.is_some() {
+            self.wake_node();
+        }
+        Ok(queued)
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
@@ -219,7 +235,9 @@ impl Store for SqliteStore {
         self.write_bookkeeping(move |conn, state| {
             queue::release(conn, state, &node_id, &handbacks, now)
         })
-        .await
+        .await?;
+        self.wake_node();
+        Ok(())
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
@@ -228,11 +246,7 @@ impl Store for SqliteStore {
         Ok(self.next_due_in_index())
     }
 
-    fn hand_off_at_publish(&self, handoff: Handoff) {
-        *self
-            .shared
-            .handoff
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(handoff));
+    fn attach(&self, node: std::sync::Arc<dyn Admission>) {
+        *self.shared.node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node);
     }
 }

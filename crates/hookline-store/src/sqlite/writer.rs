@@ -104,9 +104,9 @@ pub struct Writer {
 
 /// Whether a caller waits for room in the queue or is told the store is busy.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub enum WhenFull {
     Wait,
-    RefuseWhenFull,
+    Refuse,
 }
 
 impl Writer {
@@ -124,7 +124,7 @@ impl Writer {
     /// `f` may run more than once (see the module's doc); only its last run counts.
     pub async fn run<T, F>(
         &self,
-        admission: Admission,
+        when_full: WhenFull,
         durability: Durability,
         f: F,
     ) -> StoreResult<T>
@@ -139,9 +139,9 @@ impl Writer {
             caller,
         });
         let job = Job { durability, task };
-        let queued = match admission {
-            Admission::Wait => self.jobs.send(job).await.map_err(|_| ()),
-            Admission::RefuseWhenFull => self.jobs.try_send(job).map_err(|e| match e {
+        let queued = match when_full {
+            WhenFull::Wait => self.jobs.send(job).await.map_err(|_| ()),
+            WhenFull::Refuse => self.jobs.try_send(job).map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => (),
                 mpsc::error::TrySendError::Closed(_) => (),
             }),
@@ -311,7 +311,7 @@ mod tests {
     /// What `PRAGMA synchronous` was while the job ran: 1 is NORMAL, 2 is FULL.
     async fn synchronous_seen_by(writer: &Writer, durability: Durability) -> StoreResult<i64> {
         writer
-            .run(Admission::Wait, durability, |conn, _| {
+            .run(WhenFull::Wait, durability, |conn, _| {
                 Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
             })
             .await
@@ -320,7 +320,7 @@ mod tests {
     /// Keeps the writer busy for 50 ms, so that jobs sent meanwhile make one batch.
     async fn hold(writer: &Writer) {
         writer
-            .run(Admission::Wait, Durability::PowerLoss, |_, _| {
+            .run(WhenFull::Wait, Durability::PowerLoss, |_, _| {
                 std::thread::sleep(Duration::from_millis(50));
                 Ok(())
             })
@@ -344,7 +344,7 @@ mod tests {
     async fn a_failing_job_is_undone_alone() {
         let (writer, _dir) = writer();
         let insert = |id: &'static str, fail: bool| {
-            writer.run(Admission::Wait, Durability::PowerLoss, move |conn, _| {
+            writer.run(WhenFull::Wait, Durability::PowerLoss, move |conn, _| {
                 conn.execute(
                     "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?1, 0)",
                     [id],
@@ -363,7 +363,7 @@ mod tests {
         kept.unwrap();
         assert!(matches!(failed, Err(StoreError::Busy)));
         let orgs: Vec<String> = writer
-            .run(Admission::Wait, Durability::PowerLoss, |conn, _| {
+            .run(WhenFull::Wait, Durability::PowerLoss, |conn, _| {
                 let mut stmt = conn.prepare("SELECT id FROM orgs ORDER BY id")?;
                 let ids = stmt.query_map([], |r| r.get(0))?;
                 Ok(ids.collect::<rusqlite::Result<_>>()?)
@@ -376,7 +376,7 @@ mod tests {
     /// A job that fails, sent beside others, so they run once, are undone and run again.
     async fn failing(writer: &Writer) -> StoreResult<()> {
         writer
-            .run(Admission::Wait, Durability::PowerLoss, |_, _| {
+            .run(WhenFull::Wait, Durability::PowerLoss, |_, _| {
                 Err::<(), _>(StoreError::Busy)
             })
             .await
@@ -386,7 +386,7 @@ mod tests {
     async fn jobs_run_again_after_a_failure_count_once() {
         let (writer, _dir) = writer();
         // The stream counter a publish uses: in the table, and remembered by the writer.
-        let next_seq = writer.run(Admission::Wait, Durability::PowerLoss, |conn, state| {
+        let next_seq = writer.run(WhenFull::Wait, Durability::PowerLoss, |conn, state| {
             Ok(state.seqs.next(conn, "org_1", "s")?)
         });
         let (_, seq, failed) = tokio::join!(hold(&writer), next_seq, failing(&writer));
@@ -397,7 +397,7 @@ mod tests {
             "the answer comes from the run that was kept"
         );
         let stored: i64 = writer
-            .run(Admission::Wait, Durability::PowerLoss, |conn, _| {
+            .run(WhenFull::Wait, Durability::PowerLoss, |conn, _| {
                 Ok(conn.query_row("SELECT last_seq FROM streams", [], |r| r.get(0))?)
             })
             .await
@@ -409,7 +409,7 @@ mod tests {
     async fn what_an_undone_run_changed_in_memory_is_rebuilt() {
         let (writer, _dir) = writer();
         writer
-            .run(Admission::Wait, Durability::PowerLoss, |conn, state| {
+            .run(WhenFull::Wait, Durability::PowerLoss, |conn, state| {
                 conn.execute(
                     "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream,
                          event_seq, event_type, state, run_at, created_at, updated_at)
@@ -425,7 +425,7 @@ mod tests {
         // Runs once, drops the destination from the index, and is undone with its batch;
         // runs again and leaves the index alone.
         let mut first_run = true;
-        let forget_once = writer.run(Admission::Wait, Durability::PowerLoss, move |_, state| {
+        let forget_once = writer.run(WhenFull::Wait, Durability::PowerLoss, move |_, state| {
             if std::mem::take(&mut first_run) {
                 state.due().forget("dst_1");
             }
@@ -435,7 +435,7 @@ mod tests {
         forgot.unwrap();
         assert!(failed.is_err());
         let next_due = writer
-            .run(Admission::Wait, Durability::PowerLoss, |_, state| {
+            .run(WhenFull::Wait, Durability::PowerLoss, |_, state| {
                 Ok(state.due().next_due())
             })
             .await

@@ -1,12 +1,11 @@
-//! Values for the crate's unit tests: a destination and an event that nothing sends.
+//! Values for the workspace's unit tests: a destination and an event that nothing
+//! sends. Behind the `test-support` feature, which only dev-dependencies turn on.
 
-use std::sync::Arc;
-
-use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
-use hookline_core::event::{Event, EventType, Level, NewEvent, StreamName};
-use hookline_core::ids::{DestinationId, OrgId};
-use hookline_core::sealed::SealedKeys;
-use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
+use crate::destination::{Destination, DestinationHealth, DestinationSettings};
+use crate::event::{Event, EventType, Level, NewEvent, StreamName};
+use crate::ids::{DestinationId, OrgId};
+use crate::sealed::SealedKeys;
+use crate::url_policy::{DestinationUrl, UrlPolicy};
 
 /// An org-wide destination of a fresh org, with the default settings.
 pub fn destination() -> Destination {
@@ -24,7 +23,7 @@ pub fn destination() -> Destination {
 }
 
 /// The first event of stream `s` in `destination`'s org.
-pub fn event_for(destination: &Arc<Destination>) -> Event {
+pub fn event_for(destination: &Destination) -> Event {
     NewEvent {
         event_type: EventType::parse("type", "a.b").unwrap(),
         stream: StreamName::parse("stream", "s").unwrap(),

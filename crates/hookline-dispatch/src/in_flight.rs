@@ -1,9 +1,9 @@
 //! The deliveries this node holds leases on and has not finished, per destination.
-//! The dispatcher frees a place when an attempt ends; the store takes one in the same
-//! step that leases a delivery to this node — at a claim, or at publish when the
-//! embedded store hands fresh deliveries straight to the dispatcher (see `Handoff`) —
-//! so a destination's `max_in_flight` and the node's concurrency hold whichever path
-//! leased them.
+//! The dispatcher frees a place when an attempt ends; the store takes one, through
+//! `NodeAdmission`, in the same step that leases a delivery to this node — at a claim,
+//! or at publish when the embedded store hands fresh deliveries straight to the
+//! dispatcher — so a destination's `max_in_flight` and the node's concurrency hold
+//! whichever path leased them.
 //!
 //! At publish the node may hold more than it can send at once (`HELD_ROUNDS`): the
 //! dispatcher keeps those waiting for a place to send from rather than leaving them to
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use hookline_core::destination::Destination;
 use hookline_core::ids::{DeliveryId, DestinationId};
 
-use crate::Handback;
+use hookline_store::Handback;
 
 /// How many times its sending places a node holds of a destination at publish (and of
 /// all destinations together): one round being sent, the others waiting in order.
@@ -199,7 +199,7 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::destination;
+    use hookline_core::testing::destination;
 
     fn limited(max_in_flight: u32) -> Arc<Destination> {
         let mut destination = destination();

@@ -1,0 +1,59 @@
+//! What a store asks of the dispatcher in its own process when it leases deliveries to
+//! that node. The dispatcher decides (`hookline_dispatch::NodeAdmission`): how many
+//! deliveries it holds per destination and in all, whether a fresh one is taken at
+//! publish, and how long a lease lasts. The store asks in the transaction that writes
+//! the lease, undoes what a rolled-back transaction took, and hands over what committed.
+
+use foldhash::HashMap;
+use std::sync::Arc;
+
+use hookline_core::clock::Millis;
+use hookline_core::destination::Destination;
+use hookline_core::ids::{DeliveryId, DestinationId};
+
+use crate::ClaimedDelivery;
+
+pub trait Admission: Send + Sync + 'static {
+    /// Whose leases these are; a restarted process gets a new id.
+    fn node_id(&self) -> &str;
+
+    /// Deliveries a claim may still lease to this node, across all destinations.
+    fn room(&self) -> usize;
+
+    /// How many deliveries of `destination` this node holds.
+    fn held(&self, destination: &DestinationId) -> u32;
+
+    /// Every destination this node holds deliveries of, and how many.
+    fn held_per_destination(&self) -> HashMap<DestinationId, u32>;
+
+    /// When the lease of a delivery to `destination` claimed at `now` ends.
+    fn claim_lease_until(&self, destination: &Destination, now: Millis) -> Millis;
+
+    /// A claim leased `delivery` to this node: it holds a place until its attempt ends.
+    fn hold(&self, delivery: &DeliveryId, destination: &Arc<Destination>);
+
+    /// A fresh delivery of `destination` is being published while nothing older of it
+    /// is due: the end of its lease if this node takes it at once, or None to leave it
+    /// to the queue.
+    fn lease_at_publish(
+        &self,
+        delivery: &DeliveryId,
+        destination: &Arc<Destination>,
+        now: Millis,
+    ) -> Option<Millis>;
+
+    /// The transaction that leased `delivery` to this node was undone: the lease never
+    /// happened and its place is free.
+    fn undo(&self, delivery: &DeliveryId);
+
+    /// `destination`'s settings, keys or existence are changing: what this node holds of
+    /// it was leased under the old ones and must not be sent under them.
+    fn destination_changed(&self, destination: &DestinationId);
+
+    /// A delivery leased at publish has committed: it is the dispatcher's to send.
+    fn hand_over(&self, delivery: ClaimedDelivery);
+
+    /// Work this node may claim now was committed (published, redelivered, resumed,
+    /// handed back), here or, on a shared store, by another node.
+    fn wake(&self);
+}
