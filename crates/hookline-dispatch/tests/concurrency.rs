@@ -6,6 +6,7 @@
 
 mod support;
 
+use hookline_store::Records;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -16,7 +17,6 @@ use hookline_core::delivery::DeliveryState;
 use hookline_core::ids::DestinationId;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::{DispatcherConfig, HELD_ROUNDS};
-use hookline_store::Store;
 use serde_json::json;
 use support::Fixture;
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use hookline_core::clock::Millis;
 
 /// A batch's effect on one destination's health, so it is written once per batch.
 #[derive(Default)]
-pub(crate) struct HealthDelta {
+pub struct HealthDelta {
     pub last_attempt_at: Millis,
     pub last_success_at: Option<Millis>,
     /// Failures after the batch's last success (or all of them, if none succeeded).

@@ -188,16 +188,16 @@ pub struct Completion {
     /// when the note stands for it. `new` frees those in the sender's task, on the
     /// thread that made them and while they are still in its cache, rather than when the
     /// recorder drops the written batch, later and often on another worker thread.
-    pub(crate) attempt: Attempt,
+    pub attempt: Attempt,
     /// The request headers a store keeps, as stored (`header_json`): all of them, or
     /// those after the event's own when `note.headers_from_event`. Made by `new`, in
     /// the caller's task: the embedded store has one writer thread, and serializing
     /// them there cost it a twentieth of its time.
-    pub(crate) request_headers_json: String,
-    pub(crate) response_headers_json: String,
-    pub(crate) note: RequestNote,
+    pub request_headers_json: String,
+    pub response_headers_json: String,
+    pub note: RequestNote,
     /// `ClaimedDelivery::row_hint` of the delivery, when the caller passes it on.
-    pub(crate) row_hint: Option<i64>,
+    pub row_hint: Option<i64>,
     pub next: NextStep,
     pub now: Millis,
 }
@@ -236,7 +236,7 @@ impl Completion {
     }
 
     /// The delivery's state after this attempt, as stored, and when it is due again.
-    pub(crate) fn next_state(&self) -> (&'static str, Option<Millis>) {
+    pub fn next_state(&self) -> (&'static str, Option<Millis>) {
         match self.next {
             NextStep::Delivered => ("delivered", None),
             NextStep::RetryAt(at) => ("failed", Some(at)),
@@ -246,7 +246,7 @@ impl Completion {
 
     /// The delivery's `error` after this attempt: the status for an HTTP error, else
     /// what the attempt says went wrong.
-    pub(crate) fn delivery_error(&self) -> Option<String> {
+    pub fn delivery_error(&self) -> Option<String> {
         match (self.attempt.error_kind, self.attempt.response_status) {
             (Some(ErrorKind::HttpStatus), Some(status)) => Some(format!("HTTP {status}")),
             _ => self.attempt.error_message.clone(),

@@ -14,6 +14,7 @@ use crate::request_note::{RequestBody, RequestNote};
 
 /// Builds a raw row from any backend's row: `raw_row!(RawEvent, row.get)` reads
 /// column 0, 1, 2 … into the fields in order, with the backend's own getter.
+#[macro_export]
 macro_rules! raw_row {
     (RawEvent, $row:ident . $get:ident) => {
         $crate::raw::RawEvent {
@@ -88,7 +89,6 @@ macro_rules! raw_row {
         }
     };
 }
-pub(crate) use raw_row;
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))

@@ -14,7 +14,7 @@ use crate::{Sent, StoreError, StoreResult};
 
 /// What an attempt's request body was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequestBody {
+pub enum RequestBody {
     /// Only `Attempt::request_body` says what was sent.
     AsSent,
     /// The envelope of the attempt's event, as `Envelope::of(event, include_raw)` makes it.
@@ -46,7 +46,7 @@ impl RequestBody {
 
 /// Which parts of an attempt's request its event gives, and so are not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RequestNote {
+pub struct RequestNote {
     pub body: RequestBody,
     /// The request began with `event_headers(event, delivery, started_at)`, and only
     /// the headers after those are stored.
@@ -82,7 +82,7 @@ impl RequestNote {
 
 /// The event to read for `rebuild`, if any attempt's note needs one. Every attempt of a
 /// delivery carries the same event.
-pub(crate) fn event_to_read(noted: &[(Attempt, RequestNote)]) -> Option<&EventId> {
+pub fn event_to_read(noted: &[(Attempt, RequestNote)]) -> Option<&EventId> {
     noted
         .iter()
         .find(|(_, note)| *note != RequestNote::WHOLE)
@@ -91,7 +91,7 @@ pub(crate) fn event_to_read(noted: &[(Attempt, RequestNote)]) -> Option<&EventId
 
 /// Each attempt's request as it was sent, rebuilt from `event` (read as `event_to_read`
 /// says) where a note stands for part of it.
-pub(crate) fn rebuild(
+pub fn rebuild(
     noted: Vec<(Attempt, RequestNote)>,
     event: Option<&Event>,
 ) -> StoreResult<Vec<Attempt>> {

@@ -4,16 +4,16 @@
 //! change, and after a restart. Each test runs on both stores: SQLite in a temp dir, and
 //! a fresh database on the test PostgreSQL server (`HOOKLINE_TEST_POSTGRES_URL`).
 
-mod fixture;
-
 use hookline_core::delivery::Attempt;
 use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
 use hookline_core::retry::NextStep;
-use hookline_store::postgres::PgStore;
-use hookline_store::sqlite::SqliteStore;
-use hookline_store::test_databases::fresh_postgres_database;
+use hookline_dispatch::NodeAdmission;
+use hookline_postgres::PgStore;
+use hookline_postgres::test_databases::fresh_postgres_database;
+use hookline_sqlite::SqliteStore;
+use hookline_store::testing as fixture;
 use hookline_store::{ApiKeyRecord, ClaimedDelivery, Completion, Org, Sent, Store};
 use serde_json::{Value, json};
 
@@ -118,7 +118,7 @@ async fn claimed_fan_out(
     store.publish(&org.id, awkward_event(), T0).await.unwrap();
     let claimed = store
         .claim_due(&fixture::claim(
-            &fixture::node("node-a", usize::MAX).0,
+            NodeAdmission::new("node-a".into(), 5_000, usize::MAX, Default::default()).0,
             T0,
             10,
         ))

@@ -12,9 +12,9 @@ use hookline_core::auto_disable::AutoDisable;
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::DispatcherConfig;
+use hookline_postgres::PgStore;
+use hookline_sqlite::SqliteStore;
 use hookline_store::Store;
-use hookline_store::postgres::PgStore;
-use hookline_store::sqlite::SqliteStore;
 use ipnet::IpNet;
 use serde::Deserialize;
 

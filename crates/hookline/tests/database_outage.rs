@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_store::test_databases::fresh_postgres_database;
+use hookline_postgres::test_databases::fresh_postgres_database;
 use serde_json::{Value, json};
 use support::process::{create_org_with_binary, wait_ready};
 use support::receiver::Receiver;

@@ -8,7 +8,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hookline_store::test_databases::fresh_postgres_database;
+use hookline_postgres::test_databases::fresh_postgres_database;
 use serde_json::json;
 use support::process::{
     KillOnDrop, TEST_MASTER_KEY, create_org_with_binary, free_port, publish_many, wait_ready,

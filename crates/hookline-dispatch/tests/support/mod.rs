@@ -1,6 +1,7 @@
 //! A real embedded store in a temp dir with one org, a manual clock, and helpers to
 //! add destinations and publish, for tests that drive `Dispatcher::step` themselves.
 
+use hookline_store::{Queue, Records};
 use std::sync::Arc;
 
 use hookline_core::clock::{Clock, ManualClock};
@@ -12,8 +13,8 @@ use hookline_core::keys::SigningKeys;
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
-use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, DeliveryQuery, Org, PageRequest, Store};
+use hookline_sqlite::SqliteStore;
+use hookline_store::{ApiKeyRecord, DeliveryQuery, Org, PageRequest};
 use serde_json::{Value, json};
 
 pub struct Fixture {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hookline::configuration::ServeConfig;
 use hookline::startup;
 use hookline_dispatch::DispatcherConfig;
-use hookline_store::test_databases::fresh_postgres_database;
+use hookline_postgres::test_databases::fresh_postgres_database;
 use hookline_store::{ApiKeyRecord, Org};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::WriterState;
-use super::stream_index::{self, FlushTimer};
-use crate::{StoreError, StoreResult};
+use crate::WriterState;
+use crate::stream_index::{self, FlushTimer};
+use hookline_store::{StoreError, StoreResult};
 
 /// At most this many jobs share one transaction.
 const MAX_BATCH: usize = 1024;
@@ -302,7 +302,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        crate::sqlite::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
         let state = WriterState::default();
         let writer = Writer::start(conn, state, Arc::new(AtomicBool::new(false)));
         (writer, dir)

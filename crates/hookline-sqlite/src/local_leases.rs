@@ -11,7 +11,7 @@ use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId};
 
-use crate::{Admission, ClaimedDelivery};
+use hookline_store::{Admission, ClaimedDelivery};
 
 /// The dispatcher attached to the store, if any (`Store::attach`).
 pub(crate) type AttachedNode = Arc<Mutex<Option<Arc<dyn Admission>>>>;
@@ -130,7 +130,7 @@ mod tests {
     use hookline_core::testing;
 
     use super::*;
-    use crate::test_admission::RecordingAdmission;
+    use hookline_store::test_admission::RecordingAdmission;
 
     fn attached(node: &Arc<RecordingAdmission>) -> LocalLeases {
         let node: Arc<dyn Admission> = node.clone();

@@ -260,7 +260,7 @@ CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event
 "#,
     // An attempt whose body is its event's envelope keeps a note of which envelope (1
     // without `raw`, 2 with it) and an empty `request_body`; reads rebuild the body from
-    // the event (see `lists::list_attempts_of`). 0: `request_body` holds what was sent.
+    // the event (see `reads::list_attempts_of`). 0: `request_body` holds what was sent.
     r#"
 ALTER TABLE attempts ADD COLUMN request_body_from_event INTEGER NOT NULL DEFAULT 0;
 "#,

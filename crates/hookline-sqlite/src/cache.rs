@@ -11,8 +11,8 @@ use hookline_core::destination::Destination;
 use hookline_core::ids::OrgId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows;
-use crate::{StoreError, StoreResult};
+use crate::rows;
+use hookline_store::{StoreError, StoreResult};
 
 #[derive(Default)]
 pub struct DestinationCache {

@@ -1,4 +1,4 @@
-//! `Store` for `SqliteStore`: each call picks the writer or a reader and hands the
+//! `Records` and `Queue` for `SqliteStore`: each call picks the writer or a reader and hands the
 //! work to the function that does it.
 
 use async_trait::async_trait;
@@ -9,11 +9,11 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
-use super::{SqliteStore, lists, publish, queue, writes};
-use crate::*;
+use crate::{SqliteStore, publish, queue, reads, writes};
+use hookline_store::*;
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Records for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
@@ -33,7 +33,7 @@ impl Store for SqliteStore {
 
     async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {
         let org = org.clone();
-        self.read(move |conn| lists::list_api_keys(conn, &org))
+        self.read(move |conn| reads::list_api_keys(conn, &org))
             .await
     }
 
@@ -52,7 +52,7 @@ impl Store for SqliteStore {
         }
         let hash = key_hash.to_owned();
         let org = self
-            .read(move |conn| lists::org_for_key(conn, &hash))
+            .read(move |conn| reads::org_for_key(conn, &hash))
             .await?;
         if let Some(org) = &org {
             self.remember_key(key_hash, org);
@@ -62,7 +62,7 @@ impl Store for SqliteStore {
 
     async fn org_signing_keys(&self, org: &OrgId) -> StoreResult<Option<SealedKeys>> {
         let org = org.clone();
-        self.read(move |conn| lists::org_signing_keys(conn, &org))
+        self.read(move |conn| reads::org_signing_keys(conn, &org))
             .await
     }
 
@@ -79,28 +79,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
-        let org = org.clone();
-        let published = self
-            .write_or_busy(move |conn, state| {
-                publish::publish(conn, state, &org, event.clone(), now)
-            })
-            .await?;
-        if published.created && published.queued > 0 {
-            self.wake_node();
-        }
-        Ok(published)
-    }
-
     async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |conn| lists::get_event(conn, &org, &id))
+        self.read(move |conn| reads::get_event(conn, &org, &id))
             .await
     }
 
     async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>> {
         let (org, query) = (org.clone(), query.clone());
-        self.read(move |conn| lists::list_events(conn, &org, &query))
+        self.read(move |conn| reads::list_events(conn, &org, &query))
             .await
     }
 
@@ -116,7 +103,7 @@ impl Store for SqliteStore {
         id: &DestinationId,
     ) -> StoreResult<Option<Destination>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |conn| lists::get_destination(conn, &org, &id))
+        self.read(move |conn| reads::get_destination(conn, &org, &id))
             .await
     }
 
@@ -126,7 +113,7 @@ impl Store for SqliteStore {
         query: &DestinationQuery,
     ) -> StoreResult<Page<Destination>> {
         let (org, query) = (org.clone(), query.clone());
-        self.read(move |conn| lists::list_destinations(conn, &org, &query))
+        self.read(move |conn| reads::list_destinations(conn, &org, &query))
             .await
     }
 
@@ -183,20 +170,36 @@ impl Store for SqliteStore {
         query: &DeliveryQuery,
     ) -> StoreResult<Page<Delivery>> {
         let (org, query) = (org.clone(), query.clone());
-        self.read(move |conn| lists::list_deliveries(conn, &org, &query))
+        self.read(move |conn| reads::list_deliveries(conn, &org, &query))
             .await
     }
 
     async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |conn| lists::get_delivery(conn, &org, &id))
+        self.read(move |conn| reads::get_delivery(conn, &org, &id))
             .await
     }
 
     async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |conn| lists::list_attempts_of(conn, &org, &id))
+        self.read(move |conn| reads::list_attempts_of(conn, &org, &id))
             .await
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteStore {
+    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
+        let org = org.clone();
+        let published = self
+            .write_or_busy(move |conn, state| {
+                publish::publish(conn, state, &org, event.clone(), now)
+            })
+            .await?;
+        if published.created && published.queued > 0 {
+            self.wake_node();
+        }
+        Ok(published)
     }
 
     async fn redeliver(

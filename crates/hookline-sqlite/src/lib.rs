@@ -9,10 +9,10 @@
 mod cache;
 mod due;
 mod event_cache;
-mod lists;
 mod local_leases;
 mod publish;
 mod queue;
+mod reads;
 mod rows;
 mod schema;
 mod store_impl;
@@ -36,7 +36,7 @@ use self::event_cache::EventCache;
 use self::local_leases::{AttachedNode, LocalLeases};
 use self::stream_seq::StreamSeqs;
 use self::writer::{Durability, WhenFull, Writer};
-use crate::{Admission, StoreError, StoreResult};
+use hookline_store::{Admission, StoreError, StoreResult};
 
 const READERS: usize = 4;
 

@@ -7,11 +7,13 @@ use hookline_core::event::Event;
 use rusqlite::Row;
 use rusqlite::types::Type;
 
-use crate::raw::raw_row;
-pub use crate::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
-use crate::request_note::RequestNote;
+pub use hookline_store::raw::{
+    ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS,
+};
+use hookline_store::raw_row;
+use hookline_store::request_note::RequestNote;
 
-fn parsed<T>(result: Result<T, crate::StoreError>) -> rusqlite::Result<T> {
+fn parsed<T>(result: Result<T, hookline_store::StoreError>) -> rusqlite::Result<T> {
     result.map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, e.into()))
 }
 

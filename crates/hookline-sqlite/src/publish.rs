@@ -8,9 +8,9 @@ use hookline_core::event::NewEvent;
 use hookline_core::ids::{DeliveryId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::WriterState;
-use super::rows;
-use crate::{Published, StoreResult};
+use crate::WriterState;
+use crate::rows;
+use hookline_store::{Published, StoreResult};
 
 pub fn publish(
     conn: &Connection,
@@ -48,7 +48,7 @@ pub fn publish(
     let data_bytes = data.len() + raw.as_ref().map_or(0, String::len);
     let destinations = state.destinations.of_org(conn, org)?;
     if let Some(one_shot) = &one_shot {
-        super::writes::insert_destination_row(conn, one_shot, true)?;
+        crate::writes::insert_destination_row(conn, one_shot, true)?;
     }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
@@ -111,7 +111,7 @@ pub fn publish(
         idempotency_key.as_ref().map(|k| k.as_str()),
         deliveries,
     ])?;
-    super::stream_index::record(
+    crate::stream_index::record(
         conn,
         org.as_str(),
         event.stream.as_str(),

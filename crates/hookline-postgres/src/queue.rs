@@ -11,14 +11,14 @@ use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
-use super::{rows, writes};
-use crate::health::HealthDelta;
-use crate::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
-use crate::{
-    ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, StoreError, StoreResult,
-};
+use crate::{notify_work, publish, rows};
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
+use hookline_store::health::HealthDelta;
+use hookline_store::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
+use hookline_store::{
+    ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, StoreError, StoreResult,
+};
 
 /// The condition that delivery `d` is the head of its stream for its destination.
 const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
@@ -439,7 +439,7 @@ async fn auto_disable(
     .await?;
     let org = hookline_core::ids::OrgId::from_trusted(org.to_owned());
     let event = destination_disabled(destination_id, failing.consecutive_failures);
-    writes::publish(conn, &org, event, now, true).await?;
+    publish::publish(conn, &org, event, now, true).await?;
     Ok(())
 }
 
@@ -465,7 +465,7 @@ pub async fn release(
     .bind(&run_at)
     .execute(&mut *conn)
     .await?;
-    writes::notify_work(conn).await
+    notify_work(conn).await
 }
 
 pub async fn next_due_at(conn: &mut PgConnection) -> StoreResult<Option<Millis>> {

@@ -1,18 +1,15 @@
-//! Writes other than the queue: orgs, keys, publishing, destinations, redelivery.
-
-use std::sync::Arc;
+//! Writes other than publishing and the queue: orgs, keys, destinations, redelivery.
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::Delivery;
 use hookline_core::destination::{Destination, DestinationSettings};
-use hookline_core::event::NewEvent;
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use hookline_core::sealed::SealedKeys;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
-use super::{WORK_CHANNEL, reads, rows};
-use crate::raw::{DESTINATION_COLUMNS, EVENT_COLUMNS, settings_json};
-use crate::{ApiKeyRecord, Org, Published, StoreError, StoreResult};
+use crate::{notify_work, reads};
+use hookline_store::raw::settings_json;
+use hookline_store::{ApiKeyRecord, Org, StoreError, StoreResult};
 
 pub async fn create_org(conn: &mut PgConnection, org: &Org, key: &ApiKeyRecord) -> StoreResult<()> {
     sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
@@ -50,136 +47,6 @@ pub async fn delete_api_key(
         .execute(conn)
         .await?;
     Ok(done.rows_affected() > 0)
-}
-
-pub async fn existing_event(
-    conn: &mut PgConnection,
-    org: &OrgId,
-    key: &str,
-) -> StoreResult<Option<Published>> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS}, deliveries FROM events WHERE org_id = $1 AND idempotency_key = $2"
-    );
-    let row = sqlx::query(&sql)
-        .bind(org.as_str())
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|row| {
-        Ok(Published {
-            event: Arc::new(rows::event(&row)?),
-            deliveries: row.try_get::<i64, _>(9)? as u32,
-            queued: 0,
-            created: false,
-        })
-    })
-    .transpose()
-}
-
-/// Stores the event and its deliveries in the caller's transaction, and, when `notify`,
-/// tells listening nodes (delivered at commit).
-pub async fn publish(
-    conn: &mut PgConnection,
-    org: &OrgId,
-    new: NewEvent,
-    now: Millis,
-    notify: bool,
-) -> StoreResult<Published> {
-    if let Some(key) = &new.idempotency_key
-        && let Some(existing) = existing_event(conn, org, key.as_str()).await?
-    {
-        return Ok(existing);
-    }
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO streams (org_id, name, last_seq) VALUES ($1, $2, 1)
-         ON CONFLICT (org_id, name) DO UPDATE SET last_seq = streams.last_seq + 1
-         RETURNING last_seq",
-    )
-    .bind(org.as_str())
-    .bind(new.stream.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    let idempotency_key = new.idempotency_key.clone();
-    let one_shot = new.one_shot.clone();
-    let event = new.into_event(org.clone(), seq, now);
-    let sql = format!(
-        "SELECT {DESTINATION_COLUMNS} FROM destinations
-         WHERE org_id = $1 AND deleted_at IS NULL AND NOT one_shot
-           AND (stream IS NULL OR stream = $2)"
-    );
-    let destinations = sqlx::query(&sql)
-        .bind(org.as_str())
-        .bind(event.stream.as_str())
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(rows::destination)
-        .collect::<StoreResult<Vec<_>>>()?;
-    let mut wanted: Vec<&Destination> = destinations.iter().filter(|d| d.wants(&event)).collect();
-    if let Some(one_shot) = &one_shot {
-        insert_destination(conn, one_shot, true).await?;
-        wanted.push(one_shot);
-    }
-    for destination in &wanted {
-        sqlx::query(
-            "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
-                 event_type, state, run_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $8)",
-        )
-        .bind(DeliveryId::generate().as_str())
-        .bind(org.as_str())
-        .bind(event.id.as_str())
-        .bind(destination.id.as_str())
-        .bind(event.stream.as_str())
-        .bind(event.seq)
-        .bind(event.event_type.as_str())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query(
-        "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,
-             idempotency_key, deliveries)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(event.id.as_str())
-    .bind(org.as_str())
-    .bind(event.stream.as_str())
-    .bind(event.seq)
-    .bind(event.event_type.as_str())
-    .bind(event.level.as_str())
-    .bind(event.timestamp)
-    .bind(event.data.to_string())
-    .bind(event.raw.as_ref().map(|r| r.to_string()))
-    .bind(idempotency_key.as_ref().map(|k| k.as_str()))
-    .bind(wanted.len() as i64)
-    .execute(&mut *conn)
-    .await
-    .map_err(
-        |e| match e.as_database_error().and_then(|d| d.constraint()) {
-            // Another node published the same idempotency key first; the caller looks it up.
-            Some("events_idempotency") => StoreError::Conflict("idempotency key taken".into()),
-            _ => e.into(),
-        },
-    )?;
-    if notify && !wanted.is_empty() {
-        notify_work(conn).await?;
-    }
-    Ok(Published {
-        event: Arc::new(event),
-        deliveries: wanted.len() as u32,
-        queued: wanted.len() as u32,
-        created: true,
-    })
-}
-
-/// Tells every listening node there is work; delivered when the transaction commits.
-pub async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(WORK_CHANNEL)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Inserts a destination; a one-shot one (`webhook_url`) takes only the event it came with.

@@ -1,4 +1,4 @@
-//! `Store` for `PgStore`: reads on a pooled connection, writes in a transaction each.
+//! `Records` and `Queue` for `PgStore`: reads on a pooled connection, writes in a transaction each.
 
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
@@ -8,8 +8,8 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
-use super::{PgStore, queue, reads, writes};
-use crate::*;
+use crate::{PgStore, publish, queue, reads, writes};
+use hookline_store::*;
 
 /// Runs the body in a transaction on a pooled connection and commits it.
 macro_rules! in_tx {
@@ -32,7 +32,7 @@ macro_rules! on_conn {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl Records for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -71,27 +71,6 @@ impl Store for PgStore {
         on_conn!(self, |conn| writes::set_org_signing_keys(
             conn, org, keys, expected
         ))
-    }
-
-    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
-        let key = event.idempotency_key.clone();
-        let notify = self.notify_due(now);
-        let published: StoreResult<Published> =
-            in_tx!(self, |conn| writes::publish(conn, org, event, now, notify));
-        match (published, key) {
-            // Lost a race for the same idempotency key: answer with the winner's event.
-            (Err(StoreError::Conflict(_)), Some(key)) => {
-                on_conn!(self, |conn| writes::existing_event(conn, org, key.as_str()))?
-                    .ok_or_else(|| StoreError::Unavailable("idempotent event vanished".into()))
-            }
-            (Ok(published), _) => {
-                if published.created && published.queued > 0 {
-                    self.wake_node();
-                }
-                Ok(published)
-            }
-            (result, _) => result,
-        }
     }
 
     async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>> {
@@ -179,6 +158,34 @@ impl Store for PgStore {
 
     async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
         on_conn!(self, |conn| reads::list_attempts_of(conn, org, id))
+    }
+}
+
+#[async_trait]
+impl Queue for PgStore {
+    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
+        let key = event.idempotency_key.clone();
+        let notify = self.notify_due(now);
+        let published: StoreResult<Published> =
+            in_tx!(self, |conn| publish::publish(conn, org, event, now, notify));
+        match (published, key) {
+            // Lost a race for the same idempotency key: answer with the winner's event.
+            (Err(StoreError::Conflict(_)), Some(key)) => {
+                on_conn!(self, |conn| publish::existing_event(
+                    conn,
+                    org,
+                    key.as_str()
+                ))?
+                .ok_or_else(|| StoreError::Unavailable("idempotent event vanished".into()))
+            }
+            (Ok(published), _) => {
+                if published.created && published.queued > 0 {
+                    self.wake_node();
+                }
+                Ok(published)
+            }
+            (result, _) => result,
+        }
     }
 
     async fn redeliver(

@@ -3,20 +3,23 @@
 //! nodes never block on each other's rows; leases let another node rescue the work of
 //! one that died; `LISTEN/NOTIFY` wakes idle nodes when work is committed.
 
+mod publish;
 mod queue;
 mod reads;
 mod rows;
 mod schema;
 mod store_impl;
+#[cfg(feature = "test-support")]
+pub mod test_databases;
 mod writes;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::{Admission, StoreError, StoreResult};
-use sqlx::PgPool;
+use hookline_store::{Admission, StoreResult};
 use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
 
 /// The channel every node listens on and every enqueue notifies.
 const WORK_CHANNEL: &str = "hookline_work";
@@ -39,12 +42,6 @@ pub struct PgStore {
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").field("pool", &self.pool).finish()
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Unavailable(e.to_string())
     }
 }
 
@@ -121,4 +118,13 @@ impl PgStore {
             }
         });
     }
+}
+
+/// Tells every listening node there is work; delivered when the transaction commits.
+pub async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WORK_CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -3,18 +3,17 @@
 //! two cores with its receiver and publishers, so its runs vary by ±15%; this one runs
 //! the store by itself, and CPU per delivery is steady enough to compare store changes.
 //!
-//! `cargo bench -p hookline-store --bench queue` (prints one line per phase);
-//! `HOOKLINE_QUEUE_BENCH_EVENTS=500 cargo test -p hookline-store --bench queue` is the
+//! `cargo bench -p hookline-sqlite --bench queue` (prints one line per phase);
+//! `HOOKLINE_QUEUE_BENCH_EVENTS=500 cargo test -p hookline-sqlite --bench queue` is the
 //! quick run CI makes, to keep it working.
-
-#[path = "../tests/fixture/mod.rs"]
-mod fixture;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, Completion, Org, Store};
+use hookline_dispatch::NodeAdmission;
+use hookline_sqlite::SqliteStore;
+use hookline_store::testing as fixture;
+use hookline_store::{ApiKeyRecord, Completion, Org, Queue, Records};
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
@@ -80,8 +79,8 @@ async fn publish_all(store: &Arc<SqliteStore>, org: &Org, events: usize) {
 
 /// Claims and completes until nothing is due; returns how many were delivered.
 async fn drain(store: &SqliteStore) -> usize {
-    let (node, _handed) = fixture::node("bench", usize::MAX);
-    let request = fixture::claim(&node, NOW, CLAIM_BATCH);
+    let (node, _handed) = NodeAdmission::new("bench".into(), 5_000, usize::MAX, Arc::default());
+    let request = fixture::claim(node.clone(), NOW, CLAIM_BATCH);
     let mut total = 0;
     loop {
         let claimed = store.claim_due(&request).await.unwrap();

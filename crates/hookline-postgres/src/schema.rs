@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::StoreResult;
+use hookline_store::StoreResult;
 
 /// Any constant unique to Hookline's migrations.
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6c69_6e65; // "hookline"

@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn a_stream_reads_the_same_before_and_after_its_rows_move() {
         let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
         publish(&conn, "evt_1", "a", 1);
         publish(&conn, "evt_2", "b", 1);
         publish(&conn, "evt_3", "a", 2);

@@ -8,10 +8,10 @@ use hookline_core::sealed::SealedKeys;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::rows;
-use crate::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
-use crate::request_note;
-use crate::{
+use crate::rows;
+use hookline_store::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
+use hookline_store::request_note;
+use hookline_store::{
     ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
 };
 

@@ -12,12 +12,12 @@ use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, OrgId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::WriterState;
-use super::rows;
-use crate::health::HealthDelta;
-use crate::{ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, StoreResult};
+use crate::WriterState;
+use crate::rows;
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
+use hookline_store::health::HealthDelta;
+use hookline_store::{ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, StoreResult};
 
 /// Makes every lease expire now; only sound while this process owns the database file.
 pub fn expire_all_leases(conn: &Connection) -> rusqlite::Result<usize> {
@@ -382,7 +382,7 @@ fn auto_disable(
     let org = OrgId::from_trusted(org);
     state.destination_changed(org.as_str(), destination_id);
     state.due().park(destination_id);
-    super::publish::publish(
+    crate::publish::publish(
         conn,
         state,
         &org,
@@ -431,7 +431,7 @@ mod tests {
     #[test]
     fn a_cached_event_of_another_org_is_passed_over_for_the_stored_one() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::sqlite::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
         let mut state = WriterState::default();
         let stored = testing::event_for(&Arc::new(testing::destination()));
         conn.execute(
@@ -463,7 +463,7 @@ mod tests {
     #[test]
     fn a_completion_goes_to_its_row_by_rowid_and_to_the_org_index_only_without_one() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::sqlite::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {FINISH_DELIVERY}"))
             .unwrap()

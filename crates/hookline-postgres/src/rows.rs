@@ -7,9 +7,9 @@ use hookline_core::event::Event;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::StoreResult;
-use crate::raw::raw_row;
-use crate::request_note::RequestNote;
+use hookline_store::StoreResult;
+use hookline_store::raw_row;
+use hookline_store::request_note::RequestNote;
 
 pub fn event(row: &PgRow) -> StoreResult<Event> {
     raw_row!(RawEvent, row.try_get).parse()

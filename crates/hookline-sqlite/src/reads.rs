@@ -9,9 +9,9 @@ use hookline_core::sealed::SealedKeys;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{rows, stream_index};
-use crate::request_note;
-use crate::{
+use crate::{rows, stream_index};
+use hookline_store::request_note;
+use hookline_store::{
     ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
 };
 

@@ -7,9 +7,9 @@ use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use hookline_core::sealed::SealedKeys;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::WriterState;
-use super::lists;
-use crate::{ApiKeyRecord, Org, StoreError, StoreResult};
+use crate::WriterState;
+use crate::reads;
+use hookline_store::{ApiKeyRecord, Org, StoreError, StoreResult};
 
 pub fn create_org(conn: &Connection, org: &Org, key: &ApiKeyRecord) -> StoreResult<()> {
     conn.execute(
@@ -67,7 +67,7 @@ pub fn insert_destination_row(
         d.id.as_str(),
         d.org_id.as_str(),
         d.stream.as_ref().map(|s| s.as_str()),
-        crate::raw::settings_json(&d.settings),
+        hookline_store::raw::settings_json(&d.settings),
         d.settings.enabled,
         d.keys.as_str(),
         d.created_at,
@@ -111,7 +111,7 @@ pub fn update_destination_settings(
                                          ELSE consecutive_failures END
          WHERE id = ?4 AND org_id = ?5 AND deleted_at IS NULL",
         params![
-            crate::raw::settings_json(settings),
+            hookline_store::raw::settings_json(settings),
             settings.enabled,
             now,
             id.as_str(),
@@ -222,5 +222,5 @@ pub fn redeliver(
         params![now, id.as_str(), org.as_str()],
     )?;
     state.due().mark(&destination_id, now);
-    lists::get_delivery(conn, org, id)
+    reads::get_delivery(conn, org, id)
 }

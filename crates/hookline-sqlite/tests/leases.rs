@@ -4,16 +4,16 @@
 //! deliveries are leased at publish and handed straight to the dispatcher; and how a
 //! claim shares its batch among the destinations with work due.
 
-mod fixture;
-
+use hookline_store::{Queue, Records};
 use std::sync::Arc;
 
 use hookline_core::delivery::DeliveryState;
 use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
 use hookline_dispatch::{HELD_ROUNDS, NodeAdmission};
-use hookline_store::sqlite::SqliteStore;
-use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handback, Org, Store};
+use hookline_sqlite::SqliteStore;
+use hookline_store::testing as fixture;
+use hookline_store::{ApiKeyRecord, ClaimRequest, ClaimedDelivery, Handback, Org};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -60,8 +60,17 @@ async fn claims(store: &SqliteStore, node: &str, now: i64) -> Vec<ClaimedDeliver
     store.claim_due(&claim(node, now)).await.unwrap()
 }
 
-fn claim(node: &str, now: i64) -> ClaimRequest {
-    fixture::claim(&fixture::node(node, usize::MAX).0, now, 10)
+fn claim(name: &str, now: i64) -> ClaimRequest {
+    fixture::claim(node(name, usize::MAX).0, now, 10)
+}
+
+/// Node `name`'s admission (the dispatcher's), with room for `capacity` deliveries and
+/// a 5 s lease margin, and where it is handed deliveries leased at publish.
+fn node(
+    name: &str,
+    capacity: usize,
+) -> (Arc<NodeAdmission>, mpsc::UnboundedReceiver<ClaimedDelivery>) {
+    NodeAdmission::new(name.into(), 5_000, capacity, Arc::default())
 }
 
 #[tokio::test]
@@ -211,7 +220,7 @@ fn attach(
     store: &SqliteStore,
     capacity: usize,
 ) -> (Arc<NodeAdmission>, mpsc::UnboundedReceiver<ClaimedDelivery>) {
-    let (node, handed) = fixture::node("node-a", capacity);
+    let (node, handed) = node("node-a", capacity);
     store.attach(node.clone());
     (node, handed)
 }
@@ -280,7 +289,7 @@ async fn beyond_its_rounds_of_max_in_flight_fresh_deliveries_wait_in_the_queue()
 
     // A claim for the same node sees the places taken at publish, and takes one only
     // once fewer than `max_in_flight` are held.
-    let node_a = fixture::claim(&node, T0, 10);
+    let node_a = fixture::claim(node.clone(), T0, 10);
     let (last, finished) = handed_over.split_last().unwrap();
     for delivery in &finished[1..] {
         node.in_flight().release(&delivery.delivery_id);

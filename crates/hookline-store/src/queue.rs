@@ -1,0 +1,56 @@
+//! The queue: deliveries are rows that a publish creates, a claim leases to one node,
+//! a completion moves on by the retry policy's answer, and a release gives back. Nothing
+//! is held only in memory, so a crash loses nothing; a lease that outlives its node is
+//! claimed again.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hookline_core::clock::Millis;
+use hookline_core::delivery::Delivery;
+use hookline_core::event::NewEvent;
+use hookline_core::ids::{DeliveryId, OrgId};
+
+use crate::{
+    Admission, ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, Published, StoreResult,
+};
+
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Stores the event and a delivery for every destination that wants it, in one
+    /// durable transaction: when this returns Ok, nothing can be lost. Wakes the
+    /// attached dispatcher for what it queued.
+    async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published>;
+    /// Queues a fresh attempt now, whatever the state, and wakes the attached
+    /// dispatcher; `Conflict` if the destination is gone.
+    async fn redeliver(
+        &self,
+        org: &OrgId,
+        id: &DeliveryId,
+        now: Millis,
+    ) -> StoreResult<Option<Delivery>>;
+
+    /// Leases up to `limit` due deliveries of enabled destinations to `request.node`,
+    /// respecting each destination's `max_in_flight` given what the node already holds,
+    /// and has the node hold each one before answering.
+    async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records finished attempts and moves their deliveries on; a delivery whose lease
+    /// the batch's node no longer holds keeps its state (the attempt is still recorded).
+    /// A destination with no success in the batch is disabled if the batch's
+    /// `auto_disable` says so. Takes the batch by value: the embedded store hands it to
+    /// its writer thread as it is.
+    async fn complete(&self, batch: CompletedBatch) -> StoreResult<()>;
+    /// Gives leased deliveries back untried, each due again at its time (at once on
+    /// shutdown; later when a rate limit defers it), and wakes the attached dispatcher.
+    /// The attempt is not counted.
+    async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()>;
+    /// When the next delivery of an enabled destination falls due, or a lease expires.
+    /// The dispatcher claims at least once per poll interval, and a claim takes over
+    /// expired leases, so a store whose leases are all this process's own may leave
+    /// them out (SQLite: a lease outlives its attempt only when recording it failed).
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+    /// Attaches the dispatcher of this process (replacing any earlier one): the store
+    /// wakes it whenever it commits work that is due, and a store this process owns
+    /// alone may lease fresh deliveries to it as they are published.
+    fn attach(&self, node: Arc<dyn Admission>);
+}

@@ -1,0 +1,87 @@
+//! The records a store keeps: orgs and their keys, destinations, and what was published
+//! and attempted, read back for the API. Writes here that change what is due (resuming
+//! or deleting a destination) keep the queue in step in the same transaction.
+
+use async_trait::async_trait;
+use hookline_core::clock::Millis;
+use hookline_core::delivery::{Attempt, Delivery};
+use hookline_core::destination::{Destination, DestinationSettings};
+use hookline_core::event::Event;
+use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::sealed::SealedKeys;
+
+use crate::{ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Org, Page, StoreResult};
+
+#[async_trait]
+pub trait Records: Send + Sync + 'static {
+    /// Whether the store answers at all (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool>;
+    /// The org a key (by its hash) belongs to.
+    async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>>;
+    /// The org's sealed signing keys (for `webhook_url`), if it has any yet.
+    async fn org_signing_keys(&self, org: &OrgId) -> StoreResult<Option<SealedKeys>>;
+    /// Sets the org's signing keys if they are still `expected` (compare-and-set, so
+    /// two concurrent rotations cannot both win). False if they had changed.
+    async fn set_org_signing_keys(
+        &self,
+        org: &OrgId,
+        keys: &SealedKeys,
+        expected: Option<&SealedKeys>,
+    ) -> StoreResult<bool>;
+
+    async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>>;
+    async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>>;
+
+    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
+    async fn get_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+    ) -> StoreResult<Option<Destination>>;
+    async fn list_destinations(
+        &self,
+        org: &OrgId,
+        query: &DestinationQuery,
+    ) -> StoreResult<Page<Destination>>;
+    /// Replaces the settings; turning `enabled` on clears a `disabled_reason` and the
+    /// failure count, and wakes the attached dispatcher. Returns false if there is no
+    /// such destination.
+    async fn update_destination_settings(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        settings: &DestinationSettings,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Replaces the sealed signing keys (rotation) if they are still `expected`
+    /// (compare-and-set). False if they had changed or there is no such destination.
+    async fn replace_destination_keys(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        keys: &SealedKeys,
+        expected: &SealedKeys,
+        now: Millis,
+    ) -> StoreResult<bool>;
+    /// Deletes the destination and cancels its unfinished deliveries.
+    async fn delete_destination(
+        &self,
+        org: &OrgId,
+        id: &DestinationId,
+        now: Millis,
+    ) -> StoreResult<bool>;
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        query: &DeliveryQuery,
+    ) -> StoreResult<Page<Delivery>>;
+    async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>>;
+    /// A delivery's attempts, oldest first.
+    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>>;
+}
