@@ -20,8 +20,8 @@ use http::header::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
-use crate::DispatcherConfig;
 use crate::client::{self, ClientError, HttpClient};
+use crate::config::DispatcherConfig;
 use crate::key_cache::KeyCache;
 use crate::resolver::{BLOCKED, GuardedResolver};
 

@@ -1,0 +1,138 @@
+//! One delivery's task: wait for its start time and a place to send from, make the
+//! attempt, ask the retry policy what next, and hand the result to the recorder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_core::clock::Millis;
+use hookline_core::ids::DeliveryId;
+use hookline_core::retry::NextStep;
+use hookline_store::{ClaimedDelivery, Completion, Handback, Sent};
+use rand::Rng;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Dispatcher;
+use crate::admission;
+use crate::places::Place;
+use crate::recorder::Record;
+
+impl Dispatcher {
+    /// Starts `deliver` as one of `tasks`. Boxed first: its future is about 1.5 KB, and
+    /// spawning it unboxed copied all of it several times for every delivery.
+    pub(super) fn start(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        claimed: ClaimedDelivery,
+        start_at: Millis,
+        shutdown: &CancellationToken,
+    ) {
+        let delivering = self.clone().deliver(claimed, start_at, shutdown.clone());
+        tasks.spawn(Box::pin(delivering));
+    }
+
+    /// A place to send `claimed` from, once one is free (a delivery held at publish
+    /// beyond the free places waits here); or None, once it is back in the queue unsent:
+    /// at shutdown, as in `run`, or when what it was leased under no longer stands (its
+    /// destination changed while it waited, or its lease could end before its attempt),
+    /// to be claimed afresh under what stands now.
+    async fn place_for(
+        &self,
+        claimed: &ClaimedDelivery,
+        shutdown: &CancellationToken,
+    ) -> Option<Place<'_>> {
+        let place = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => None,
+            place = self.places.take(&claimed.destination) => Some(place),
+        };
+        let now = self.clock.now_ms();
+        match place {
+            Some(place)
+                if self.admission.in_flight().is_current(&claimed.delivery_id)
+                    && admission::lease_outlasts_attempt(claimed, now) =>
+            {
+                Some(place)
+            }
+            unsent => {
+                drop(unsent);
+                // The store wakes the loop to claim it afresh.
+                self.hand_back(&[Handback::of(claimed, now)]).await;
+                None
+            }
+        }
+    }
+
+    /// Makes one attempt of a claimed delivery, no earlier than `start_at`, and records it;
+    /// or, if `shutdown` comes while it waits for a place, hands it back unsent.
+    async fn deliver(
+        self: Arc<Self>,
+        claimed: ClaimedDelivery,
+        start_at: Millis,
+        shutdown: CancellationToken,
+    ) {
+        let slot = InFlightSlot {
+            dispatcher: &self,
+            id: claimed.delivery_id.clone(),
+        };
+        let wait = start_at - self.clock.now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+        let Some(place) = self.place_for(&claimed, &shutdown).await else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let (attempt, result) = self.sender.attempt(&claimed, now).await;
+        let now = self.clock.now_ms();
+        let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
+        let next = claimed
+            .destination
+            .settings
+            .retry
+            .decide(claimed.attempt, result, jitter, now);
+        if next == NextStep::Gone {
+            // The receiver wants no more: what waits for this destination must not go
+            // out before the store has recorded that and disabled it.
+            self.admission.in_flight().changed(&claimed.destination.id);
+        }
+        // The receiver is done with us: free the destination's place now. The delivery
+        // stays leased until its result is recorded, so no claim can take it meanwhile.
+        drop(place);
+        drop(slot);
+        tracing::debug!(
+            delivery = %claimed.delivery_id,
+            attempt = claimed.attempt,
+            status = ?attempt.response_status,
+            error = ?attempt.error_kind,
+            ?next,
+            "attempt finished"
+        );
+        // `Sender::attempt` sends the event's envelope and headers, so the store need not
+        // keep a copy of them.
+        let completion = Completion::new(
+            attempt,
+            next,
+            now,
+            Sent::FromEvent {
+                include_raw: claimed.destination.settings.include_raw,
+            },
+        )
+        .at_row(claimed.row_hint);
+        // The recorder writes it, and wakes the loop if it is a retry; `step` and
+        // shutdown flush the recorder before they count on it being stored.
+        let _ = self.records.send(Record::Finished(completion));
+    }
+}
+
+/// Frees a delivery's place in the in-flight table when its attempt ends, however it ends.
+struct InFlightSlot<'a> {
+    dispatcher: &'a Dispatcher,
+    id: DeliveryId,
+}
+
+impl Drop for InFlightSlot<'_> {
+    fn drop(&mut self) {
+        self.dispatcher.admission.in_flight().release(&self.id);
+    }
+}
