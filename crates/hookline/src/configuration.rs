@@ -1,71 +1,165 @@
-//! Server settings from `hookline.toml`, `HOOKLINE_*` environment variables and flags.
-//! Flags and environment are read by clap (flag wins over env); the file fills in what
-//! neither gave; then the defaults.
+//! The server's settings: one struct, each field declared once with its flag, its
+//! `HOOKLINE_*` variable and its default, read once by `hookline serve`. A flag wins
+//! over the environment, which wins over `hookline.toml`, which wins over the default.
+//! Nothing here touches a database or a key file: `startup` opens what this names.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
 use anyhow::Context;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches};
 use hookline_core::auto_disable::AutoDisable;
-use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
 use hookline_dispatch::DispatcherConfig;
-use hookline_postgres::PgStore;
-use hookline_sqlite::SqliteStore;
-use hookline_store::Store;
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_DATA_DIR: &str = "./hookline-data";
+/// Read when `--config` names no file and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "hookline.toml";
-/// Enough for the API and the dispatcher on a 2-core node.
-pub const DEFAULT_PG_MAX_CONNECTIONS: u32 = 10;
 
-/// Everything `serve` needs, resolved.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub listen: SocketAddr,
+/// Where the data lives: all that `migrate` and `org create` need.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// Where the embedded database lives.
+    #[arg(
+        long,
+        env = "HOOKLINE_DATA_DIR",
+        value_name = "DIR",
+        default_value = "./hookline-data"
+    )]
     pub data_dir: PathBuf,
-    /// PostgreSQL instead of the embedded store, when set.
+    /// Use PostgreSQL instead of the embedded store (postgres://user@host/db).
+    #[arg(
+        long,
+        env = "HOOKLINE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
-    /// Connections per node to PostgreSQL.
+    /// Connections per node to PostgreSQL (enough for the API and the dispatcher on a
+    /// 2-core node).
+    #[arg(
+        long,
+        env = "HOOKLINE_PG_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 10
+    )]
     pub pg_max_connections: u32,
-    /// A claimed delivery's lease lasts its destination's timeout plus this.
-    pub lease_margin_secs: u64,
-    /// Deliveries claimed per round.
-    pub claim_batch: u32,
-    /// Attempts in flight on this node, across all destinations.
-    pub max_concurrency: usize,
-    /// A destination that has only failed this long (and `auto_disable_min_failures`
-    /// times in a row) is disabled.
-    pub auto_disable_after_secs: u64,
-    pub auto_disable_min_failures: u32,
-    /// Opens loopback and plain http for local work.
-    pub dev: bool,
-    pub allow_http: bool,
-    pub allow_private_networks: bool,
-    /// Private ranges destinations may use anyway (e.g. an internal receiver).
-    pub allowed_cidrs: Vec<IpNet>,
-    /// Ranges destinations may never use; these win over everything else.
-    pub denied_cidrs: Vec<IpNet>,
-    /// Destination ports allowed; empty means any.
-    pub allowed_ports: Vec<u16>,
-    /// Extra CA certificates (PEM) to trust for destinations, besides the web roots.
-    pub tls_ca_file: Option<PathBuf>,
-    /// Whether destinations may set `tls_verify: false`.
-    pub allow_tls_verify_off: bool,
-    /// Seals destination keys at rest; with the embedded store it defaults to a key file
-    /// generated in the data directory.
-    pub master_key: Option<MasterKey>,
+    /// A config file (default: ./hookline.toml when it exists).
+    #[arg(long = "config", env = "HOOKLINE_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
-/// The master key file in an embedded data directory.
-pub const MASTER_KEY_FILE: &str = "master.key";
+/// Everything `hookline serve` runs with.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct ServeConfig {
+    /// Development mode: allows http and loopback/private destinations. Never in production.
+    #[arg(long, env = "HOOKLINE_DEV")]
+    pub dev: bool,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "HOOKLINE_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+    /// Allow plain-http destination URLs.
+    #[arg(long, env = "HOOKLINE_ALLOW_HTTP", value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = false)]
+    pub allow_http: bool,
+    /// Allow destinations on loopback and private networks.
+    #[arg(long, env = "HOOKLINE_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = false)]
+    pub allow_private_networks: bool,
+    /// Private ranges destinations may use anyway (comma-separated CIDRs).
+    #[arg(
+        long,
+        env = "HOOKLINE_ALLOWED_CIDRS",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Ranges destinations may never use, even public ones (comma-separated CIDRs).
+    #[arg(
+        long,
+        env = "HOOKLINE_DENIED_CIDRS",
+        value_name = "CIDRS",
+        value_delimiter = ','
+    )]
+    pub denied_cidrs: Vec<IpNet>,
+    /// Destination ports allowed (comma-separated; default any).
+    #[arg(
+        long,
+        env = "HOOKLINE_ALLOWED_PORTS",
+        value_name = "PORTS",
+        value_delimiter = ','
+    )]
+    pub allowed_ports: Vec<u16>,
+    /// Extra CA certificates (a PEM bundle) to trust for destinations.
+    #[arg(long, env = "HOOKLINE_TLS_CA_FILE", value_name = "FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Let destinations set `tls_verify: false` (skips certificate checks).
+    #[arg(long, env = "HOOKLINE_ALLOW_TLS_VERIFY_OFF", value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = false)]
+    pub allow_tls_verify_off: bool,
+    /// The key (base64 of 32 bytes) destination secrets are sealed with at rest.
+    /// Required with PostgreSQL; embedded mode generates one in the data directory.
+    #[arg(
+        long,
+        env = "HOOKLINE_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+    /// A lease lasts the destination's timeout plus this many seconds.
+    #[arg(long, env = "HOOKLINE_LEASE_MARGIN_SECS", value_name = "SECS",
+          default_value_t = DispatcherConfig::default().lease_margin.as_secs())]
+    pub lease_margin_secs: u64,
+    /// Deliveries claimed per round.
+    #[arg(long, env = "HOOKLINE_CLAIM_BATCH", value_name = "N",
+          default_value_t = DispatcherConfig::default().batch_size)]
+    pub claim_batch: u32,
+    /// Attempts in flight on this node, across all destinations.
+    #[arg(long, env = "HOOKLINE_MAX_CONCURRENCY", value_name = "N",
+          default_value_t = DispatcherConfig::default().max_concurrency)]
+    pub max_concurrency: usize,
+    /// Disable a destination that has only failed for this long…
+    #[arg(long, env = "HOOKLINE_AUTO_DISABLE_AFTER_SECS", value_name = "SECS",
+          default_value_t = AutoDisable::default().after_ms as u64 / 1000)]
+    pub auto_disable_after_secs: u64,
+    /// …and at least this many times in a row.
+    #[arg(long, env = "HOOKLINE_AUTO_DISABLE_MIN_FAILURES", value_name = "N",
+          default_value_t = AutoDisable::default().min_failures as u32)]
+    pub auto_disable_min_failures: u32,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub store: StoreConfig,
+}
 
 impl ServeConfig {
+    /// Every setting at its default, whatever the environment says.
+    pub fn defaults() -> Self {
+        let command = Self::augment_args(clap::Command::new("hookline"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.get_matches_from(["hookline"]);
+        Self::from_arg_matches(&matches).expect("every setting has a default or is optional")
+    }
+
+    /// These settings as clap read them from the command line and environment
+    /// (`matches` says which it gave), with the config file filling in the rest; checked.
+    pub fn with_file(self, matches: &ArgMatches) -> anyhow::Result<Self> {
+        let file = file_settings(self.store.config_file.as_deref())?;
+        let config = layered(self, matches, &file)?;
+        anyhow::ensure!(
+            config.claim_batch > 0 && config.max_concurrency > 0,
+            "claim_batch and max_concurrency must be at least 1"
+        );
+        Ok(config)
+    }
+
     /// The dispatcher's settings from this configuration.
     pub fn dispatcher_config(&self) -> DispatcherConfig {
         DispatcherConfig {
@@ -82,67 +176,6 @@ impl ServeConfig {
         }
     }
 
-    /// The store for a short administrative command that may run beside a server.
-    pub async fn open_admin_store(&self) -> anyhow::Result<Arc<dyn Store>> {
-        Ok(match &self.database_url {
-            Some(url) => Arc::new(
-                PgStore::connect(url, 2)
-                    .await
-                    .context("connecting to PostgreSQL")?,
-            ),
-            None => Arc::new(SqliteStore::open_shared(&self.data_dir)?),
-        })
-    }
-
-    /// Where the data lives, for people (never the URL, which may hold a password).
-    pub fn store_description(&self) -> String {
-        match &self.database_url {
-            Some(_) => "the PostgreSQL database".to_owned(),
-            None => format!("the embedded database in {}", self.data_dir.display()),
-        }
-    }
-
-    /// Opens the configured store: PostgreSQL when a URL is set, else the embedded one.
-    pub async fn open_store(&self) -> anyhow::Result<OpenedStore> {
-        Ok(match &self.database_url {
-            Some(url) => OpenedStore::Postgres(Arc::new(
-                PgStore::connect(url, self.pg_max_connections)
-                    .await
-                    .context("connecting to PostgreSQL")?,
-            )),
-            None => OpenedStore::Sqlite(Arc::new(
-                SqliteStore::open(&self.data_dir)
-                    .with_context(|| format!("opening the store in {}", self.data_dir.display()))?,
-            )),
-        })
-    }
-
-    /// The configured master key; with the embedded store and none configured, the one
-    /// in the data directory, generated (mode 0600) on first start.
-    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
-        if let Some(key) = &self.master_key {
-            return Ok(key.clone());
-        }
-        anyhow::ensure!(
-            self.database_url.is_none(),
-            "HOOKLINE_MASTER_KEY is required with PostgreSQL (every node must use the same key; \
-             make one with: openssl rand -base64 32)"
-        );
-        let path = self.data_dir.join(MASTER_KEY_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => MasterKey::parse(&text)
-                .with_context(|| format!("{} is not a master key", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = MasterKey::generate();
-                write_private(&path, key.to_text().as_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
-                tracing::info!(path = %path.display(), "generated a master key; back it up with the data");
-                Ok(key)
-            }
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    }
-
     pub fn url_policy(&self) -> UrlPolicy {
         UrlPolicy {
             allow_http: self.dev || self.allow_http,
@@ -155,202 +188,139 @@ impl ServeConfig {
     }
 }
 
-/// Creates `path` readable and writable by its owner only, failing if it exists.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents)
-}
+impl StoreConfig {
+    /// These settings as clap read them (`matches` says which it gave), with the
+    /// config file filling in the rest.
+    pub fn with_file(self, matches: &ArgMatches) -> anyhow::Result<Self> {
+        let file = file_settings(self.config_file.as_deref())?;
+        layered(self, matches, &file)
+    }
 
-/// The store a server runs on; PostgreSQL also carries wake-ups between nodes.
-pub enum OpenedStore {
-    Sqlite(Arc<SqliteStore>),
-    Postgres(Arc<PgStore>),
-}
-
-impl OpenedStore {
-    pub fn as_store(&self) -> Arc<dyn Store> {
-        match self {
-            Self::Sqlite(s) => s.clone(),
-            Self::Postgres(s) => s.clone(),
+    /// Where the data lives, for people (never the URL, which may hold a password).
+    pub fn description(&self) -> String {
+        match &self.database_url {
+            Some(_) => "the PostgreSQL database".to_owned(),
+            None => format!("the embedded database in {}", self.data_dir.display()),
         }
     }
 }
 
-/// The settings as they may appear in `hookline.toml`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<SocketAddr>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub pg_max_connections: Option<u32>,
-    pub lease_margin_secs: Option<u64>,
-    pub claim_batch: Option<u32>,
-    pub max_concurrency: Option<usize>,
-    pub auto_disable_after_secs: Option<u64>,
-    pub auto_disable_min_failures: Option<u32>,
-    pub dev: Option<bool>,
-    pub allow_http: Option<bool>,
-    pub allow_private_networks: Option<bool>,
-    pub allowed_cidrs: Option<Vec<IpNet>>,
-    pub denied_cidrs: Option<Vec<IpNet>>,
-    pub allowed_ports: Option<Vec<u16>>,
-    pub tls_ca_file: Option<PathBuf>,
-    pub allow_tls_verify_off: Option<bool>,
-    pub master_key: Option<String>,
+/// The settings in the config file at `path` (or the default file, if it exists), by
+/// name; a name that is not a setting of `serve` is an error.
+fn file_settings(path: Option<&Path>) -> anyhow::Result<BTreeMap<String, Value>> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(BTreeMap::new());
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let settings = parse_file(&text)
+        .with_context(|| format!("{} is not a valid Hookline config", path.display()))?;
+    Ok(settings)
 }
 
-impl FileConfig {
-    /// Reads `path`; a missing file is fine only when it is the default one.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let (path, required) = match path {
-            Some(p) => (p.to_path_buf(), true),
-            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .with_context(|| format!("{} is not a valid Hookline config", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+/// The settings of a config file's text, each checked to be a setting of `serve`.
+fn parse_file(text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
+    let settings: BTreeMap<String, Value> = toml::from_str(text)?;
+    let known = serde_json::to_value(ServeConfig::defaults())?;
+    if let Some(unknown) = settings
+        .keys()
+        .find(|key| known.get(key.as_str()).is_none())
+    {
+        anyhow::bail!("unknown setting `{unknown}`");
+    }
+    Ok(settings)
+}
+
+/// `given` as clap read it, except that a setting neither the command line nor the
+/// environment gave takes the file's value, if the file has one.
+fn layered<T: Serialize + DeserializeOwned>(
+    given: T,
+    matches: &ArgMatches,
+    file: &BTreeMap<String, Value>,
+) -> anyhow::Result<T> {
+    let mut merged = serde_json::to_value(given)?;
+    let fields = merged
+        .as_object_mut()
+        .context("settings are a table of named values")?;
+    for (name, value) in fields.iter_mut() {
+        let stated = matches!(
+            matches.value_source(name),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
+        if let (false, Some(from_file)) = (stated, file.get(name)) {
+            *value = from_file.clone();
         }
     }
-}
-
-/// What flags and environment gave, before the file and defaults fill the gaps: the
-/// same settings as the file, each either given or not.
-pub type Overrides = FileConfig;
-
-pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<ServeConfig> {
-    let defaults = DispatcherConfig::default();
-    anyhow::ensure!(
-        overrides.claim_batch.or(file.claim_batch) != Some(0)
-            && overrides.max_concurrency.or(file.max_concurrency) != Some(0),
-        "claim_batch and max_concurrency must be at least 1"
-    );
-    Ok(ServeConfig {
-        listen: match overrides.listen.or(file.listen) {
-            Some(addr) => addr,
-            None => DEFAULT_LISTEN.parse()?,
-        },
-        data_dir: overrides
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-        database_url: overrides.database_url.or(file.database_url),
-        pg_max_connections: overrides
-            .pg_max_connections
-            .or(file.pg_max_connections)
-            .unwrap_or(DEFAULT_PG_MAX_CONNECTIONS),
-        lease_margin_secs: overrides
-            .lease_margin_secs
-            .or(file.lease_margin_secs)
-            .unwrap_or(defaults.lease_margin.as_secs()),
-        claim_batch: overrides
-            .claim_batch
-            .or(file.claim_batch)
-            .unwrap_or(defaults.batch_size),
-        max_concurrency: overrides
-            .max_concurrency
-            .or(file.max_concurrency)
-            .unwrap_or(defaults.max_concurrency),
-        auto_disable_after_secs: overrides
-            .auto_disable_after_secs
-            .or(file.auto_disable_after_secs)
-            .unwrap_or(defaults.auto_disable.after_ms as u64 / 1000),
-        auto_disable_min_failures: overrides
-            .auto_disable_min_failures
-            .or(file.auto_disable_min_failures)
-            .unwrap_or(defaults.auto_disable.min_failures as u32),
-        dev: overrides.dev.or(file.dev).unwrap_or(false),
-        allow_http: overrides.allow_http.or(file.allow_http).unwrap_or(false),
-        allow_private_networks: overrides
-            .allow_private_networks
-            .or(file.allow_private_networks)
-            .unwrap_or(false),
-        allowed_cidrs: overrides
-            .allowed_cidrs
-            .or(file.allowed_cidrs)
-            .unwrap_or_default(),
-        denied_cidrs: overrides
-            .denied_cidrs
-            .or(file.denied_cidrs)
-            .unwrap_or_default(),
-        allowed_ports: overrides
-            .allowed_ports
-            .or(file.allowed_ports)
-            .unwrap_or_default(),
-        tls_ca_file: overrides.tls_ca_file.or(file.tls_ca_file),
-        allow_tls_verify_off: overrides
-            .allow_tls_verify_off
-            .or(file.allow_tls_verify_off)
-            .unwrap_or(false),
-        master_key: overrides
-            .master_key
-            .or(file.master_key)
-            .map(|text| MasterKey::parse(&text))
-            .transpose()
-            .context("master_key (HOOKLINE_MASTER_KEY)")?,
-    })
+    serde_json::from_value(merged).map_err(|e| anyhow::anyhow!("in the config file: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `serve` with `args`, as read with `file` for the config file.
+    fn serve(args: &[&str], file: &str) -> anyhow::Result<ServeConfig> {
+        let command = ServeConfig::augment_args(clap::Command::new("serve"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from([&["serve"], args].concat())?;
+        let given = ServeConfig::from_arg_matches(&matches)?;
+        layered(given, &matches, &parse_file(file)?)
+    }
+
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {
-        let file: FileConfig =
-            toml::from_str("listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/hookline\"").unwrap();
-        let config = resolve(
-            Overrides {
-                data_dir: Some("/tmp/x".into()),
-                ..Default::default()
-            },
-            file,
-        )
-        .unwrap();
+        let file = "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/hookline\"\nclaim_batch = 7";
+        let config = serve(&["--data-dir", "/tmp/x", "--claim-batch", "9"], file).unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
-        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.claim_batch, 9);
         assert!(!config.dev);
         assert_eq!(config.url_policy(), UrlPolicy::default());
     }
 
     #[test]
+    fn the_defaults_are_the_dispatchers_and_the_contracts() {
+        let config = ServeConfig::defaults();
+        let dispatcher = DispatcherConfig::default();
+        assert_eq!(config.claim_batch, dispatcher.batch_size);
+        assert_eq!(config.max_concurrency, dispatcher.max_concurrency);
+        assert_eq!(
+            config.dispatcher_config().auto_disable,
+            AutoDisable::default()
+        );
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.store.data_dir, PathBuf::from("./hookline-data"));
+    }
+
+    #[test]
     fn dev_opens_the_url_policy() {
-        let config = resolve(
-            Overrides {
-                dev: Some(true),
-                ..Default::default()
-            },
-            FileConfig::default(),
-        )
-        .unwrap();
+        let config = serve(&["--dev"], "").unwrap();
         assert_eq!(config.url_policy(), UrlPolicy::dev());
-        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
     }
 
     #[test]
     fn address_lists_come_from_the_file() {
-        let file: FileConfig = toml::from_str(
-            "allowed_cidrs = [\"10.1.0.0/16\"]\ndenied_cidrs = [\"203.0.113.0/24\", \"2001:db8::/32\"]\nallowed_ports = [443]",
-        )
-        .unwrap();
-        let policy = resolve(Overrides::default(), file).unwrap().url_policy();
+        let file = "allowed_cidrs = [\"10.1.0.0/16\"]\ndenied_cidrs = [\"203.0.113.0/24\", \"2001:db8::/32\"]\nallowed_ports = [443]";
+        let policy = serve(&[], file).unwrap().url_policy();
         assert_eq!(
             policy.allowed_cidrs,
             ["10.1.0.0/16".parse::<IpNet>().unwrap()]
         );
         assert_eq!(policy.denied_cidrs.len(), 2);
         assert_eq!(policy.allowed_ports, [443]);
-        assert!(toml::from_str::<FileConfig>("allowed_cidrs = [\"10.1.0.0/99\"]").is_err());
+        assert!(serve(&[], "allowed_cidrs = [\"10.1.0.0/99\"]").is_err());
     }
 
     #[test]
     fn unknown_keys_in_the_file_are_an_error() {
-        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+        let error = serve(&[], "lisen = \"x\"").unwrap_err();
+        assert!(error.to_string().contains("`lisen`"), "{error}");
+        assert!(serve(&[], "config_file = \"x.toml\"").is_err());
     }
 }

@@ -1,16 +1,25 @@
-//! Wiring: open the store, start the dispatcher, serve the API on a bound listener,
-//! and shut both down in order when the token is canceled.
+//! Wiring: open the store and the master key the configuration names, start the
+//! dispatcher, serve the API on a bound listener, and shut both down in order when the
+//! token is canceled.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use hookline_api::AppState;
 use hookline_core::clock::{Clock, SystemClock};
+use hookline_core::sealed::MasterKey;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
+use hookline_postgres::PgStore;
+use hookline_sqlite::SqliteStore;
+use hookline_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::configuration::ServeConfig;
+use crate::configuration::{ServeConfig, StoreConfig};
+
+/// The master key file in an embedded data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Runs the server on `listener` until `shutdown` is canceled. In-flight attempts get
 /// the dispatcher's grace period to finish; unfinished ones are handed back.
@@ -20,9 +29,8 @@ pub async fn run(
     dispatcher_config: DispatcherConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let opened = config.open_store().await?;
-    let master_key = config.master_key()?;
-    let store = opened.as_store();
+    let store = open_store(&config.store).await?;
+    let master_key = master_key(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = config.url_policy();
     if policy.allow_private || policy.allow_http {
@@ -54,7 +62,7 @@ pub async fn run(
     let dispatching = tokio::spawn(dispatcher.run(shutdown.clone()));
     tracing::info!(
         address = %listener.local_addr()?,
-        store = if config.database_url.is_some() { "postgres" } else { "sqlite" },
+        store = if config.store.database_url.is_some() { "postgres" } else { "sqlite" },
         "Hookline is listening"
     );
     axum::serve(listener, hookline_api::router(state))
@@ -64,4 +72,68 @@ pub async fn run(
     dispatching.await.context("the dispatcher task failed")?;
     tracing::info!("Hookline stopped");
     Ok(())
+}
+
+/// Opens the store a server runs on: PostgreSQL when a URL is set, else the embedded
+/// one, which this process then owns alone.
+async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(
+            PgStore::connect(url, config.pg_max_connections)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&config.data_dir)
+                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+        ),
+    })
+}
+
+/// The store for a short administrative command that may run beside a server.
+pub async fn open_admin_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(
+            PgStore::connect(url, 2)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => Arc::new(SqliteStore::open_shared(&config.data_dir)?),
+    })
+}
+
+/// The configured master key; with the embedded store and none configured, the one in
+/// the data directory, generated (mode 0600) on first start.
+fn master_key(config: &ServeConfig) -> anyhow::Result<MasterKey> {
+    if let Some(text) = &config.master_key {
+        return MasterKey::parse(text).context("master_key (HOOKLINE_MASTER_KEY)");
+    }
+    anyhow::ensure!(
+        config.store.database_url.is_none(),
+        "HOOKLINE_MASTER_KEY is required with PostgreSQL (every node must use the same key; \
+         make one with: openssl rand -base64 32)"
+    );
+    let path = config.store.data_dir.join(MASTER_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::parse(&text)
+            .with_context(|| format!("{} is not a master key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private(&path, key.to_text().as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a master key; back it up with the data");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Creates `path` readable and writable by its owner only, failing if it exists.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
 }

@@ -602,7 +602,9 @@ async fn shutdown_lets_attempts_in_flight_finish() {
     let delivery = app.only_delivery(id(&destination)).await;
     app.stop().await;
     // Read the store directly: the server is gone.
-    let store = app.config.open_admin_store().await.unwrap();
+    let store = hookline::startup::open_admin_store(&app.config.store)
+        .await
+        .unwrap();
     let delivery_id = hookline_core::ids::DeliveryId::parse(id(&delivery)).unwrap();
     let stored = store.get_delivery(&app.org_id, &delivery_id).await.unwrap();
     assert_eq!(stored.unwrap().state.as_str(), "delivered");

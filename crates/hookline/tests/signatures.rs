@@ -185,7 +185,7 @@ async fn the_embedded_master_key_file_is_private_and_secrets_are_sealed() {
     let app = TestApp::spawn().await;
     app.destination("https://hooks.example.com/a", json!({"secret": SECRET_A}))
         .await;
-    if app.config.database_url.is_some() {
+    if app.config.store.database_url.is_some() {
         return; // PostgreSQL takes its key from the configuration, not a file.
     }
     let key_file = app.data_dir.path().join("master.key");

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookline::configuration::ServeConfig;
+use hookline::configuration::{ServeConfig, StoreConfig};
 use hookline::startup;
 use hookline_dispatch::DispatcherConfig;
 use hookline_postgres::test_databases::fresh_postgres_database;
@@ -34,7 +34,7 @@ pub fn id(v: &Value) -> &str {
 
 /// Creates an org directly in the store, as `hookline org create` does: its id and key.
 pub async fn create_org(config: &ServeConfig, name: &str) -> (hookline_core::ids::OrgId, String) {
-    let store = config.open_admin_store().await.unwrap();
+    let store = startup::open_admin_store(&config.store).await.unwrap();
     let org = Org::new(name, 0);
     let (record, key) = ApiKeyRecord::issue(&org.id, 0);
     store.create_org(&org, &record).await.unwrap();
@@ -66,26 +66,24 @@ impl TestApp {
             _ => None,
         };
         let database_url_needs_key = database_url.is_some();
+        let defaults = ServeConfig::defaults();
         let mut config = ServeConfig {
             listen: listener.local_addr().unwrap(),
-            data_dir: data_dir.path().to_path_buf(),
-            database_url,
-            pg_max_connections: 5,
+            store: StoreConfig {
+                data_dir: data_dir.path().to_path_buf(),
+                database_url,
+                pg_max_connections: 5,
+                ..defaults.store.clone()
+            },
             lease_margin_secs: 30,
             claim_batch: 64,
             max_concurrency: 256,
-            auto_disable_after_secs: 5 * 24 * 3600,
-            auto_disable_min_failures: 20,
             dev,
             allow_http,
-            allow_private_networks: false,
-            allowed_cidrs: Vec::new(),
-            denied_cidrs: Vec::new(),
-            allowed_ports: Vec::new(),
-            tls_ca_file: None,
-            allow_tls_verify_off: false,
             // PostgreSQL needs one configured; the embedded store makes its own file.
-            master_key: database_url_needs_key.then(hookline_core::sealed::MasterKey::generate),
+            master_key: database_url_needs_key
+                .then(|| hookline_core::sealed::MasterKey::generate().to_text()),
+            ..defaults
         };
         tune(&mut config);
         let dispatcher = DispatcherConfig {
