@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Which B-trees a SQLite WAL's frames belong to: a profiling aid for BENCHMARKS.md.
+"""Which B-trees a SQLite WAL's frames belong to: a profiling aid for docs/perf-history.md.
 
 Usage: copy a running server's data directory (hookline.db and hookline.db-wal) and run
     scripts/wal_frames.py <copied data dir>

@@ -16,9 +16,9 @@ use crate::secret::SigningSecret;
 
 /// An ed25519 private key (Standard Webhooks `v1a`), held as its 32-byte seed. The key
 /// pair is derived (a scalar multiplication) the first time it signs or shows its public
-/// key, not when the keys are opened: most destinations sign with HMAC only, and opening
-/// 10,000 destinations' keys for a fan-out spent a tenth of the server's time deriving
-/// ed25519 keys it never used.
+/// key, not when the keys are opened: most destinations sign with HMAC only, and a
+/// fan-out to thousands of destinations opens all their keys, so deriving each pair at
+/// once spent much of the server's time on keys it never used.
 #[derive(Clone)]
 pub struct Ed25519Key {
     /// Wiped when dropped, as the expanded `SigningKey` wipes itself.

@@ -39,9 +39,9 @@ impl Default for DispatcherConfig {
         Self {
             node_id: format!("node_{}", ulid::Ulid::new()),
             // A claim waits a millisecond or two for the store while attempts finish
-            // and free their places. With claims of 64 and room for 256, a busy node
-            // kept about 130 attempts open on average; with these, about 300, and
-            // fan-out ran 10% faster (BENCHMARKS.md). Each open attempt holds a socket.
+            // and free their places, so a busy node keeps well under its room open;
+            // claims of 128 with room for 512 keep enough attempts open for fan-out to
+            // use both cores (docs/perf-history.md). Each open attempt holds a socket.
             batch_size: 128,
             max_concurrency: 512,
             lease_margin: Duration::from_secs(30),

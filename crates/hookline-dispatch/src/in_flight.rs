@@ -19,7 +19,7 @@ use hookline_store::Handback;
 
 /// How many times its sending places a node holds of a destination at publish (and of
 /// all destinations together): one round being sent, the others waiting in order.
-/// In `fanout` (BENCHMARKS.md) 4 and 16 ran alike, both far ahead of 1; fewer is
+/// In `fanout` (docs/perf-history.md) 4 and 16 ran alike, both far ahead of 1; fewer is
 /// cheaper, as each waiting delivery is a task and a lease held in memory.
 pub const HELD_ROUNDS: u32 = 4;
 

@@ -1,6 +1,6 @@
 //! The embedded store's queue alone, without HTTP: how much writer work one delivery
 //! costs to publish, claim and complete. The end-to-end bench (`hookline-bench`) shares
-//! two cores with its receiver and publishers, so its runs vary by ±15%; this one runs
+//! two cores with its receiver and publishers, so its runs vary widely; this one runs
 //! the store by itself, and CPU per delivery is steady enough to compare store changes.
 //!
 //! `cargo bench -p hookline-sqlite --bench queue` (prints one line per phase);

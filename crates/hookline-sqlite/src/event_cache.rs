@@ -1,7 +1,7 @@
 //! Recent events, kept by the writer thread so that claims do not read and parse each
 //! event again. A fan-out event is claimed once per destination, often across many
-//! claims, and profiles of a 1→10 fan-out showed those reads and parses as a tenth of
-//! the writer's work. Publishes put their events here, and claims what they had to
+//! claims, and reading and parsing it again each time was a large share of the
+//! writer's work in a fan-out. Publishes put their events here, and claims what they had to
 //! load. Events never change once stored, so an entry is never stale; it is bounded by
 //! the bytes of event data it holds and forgets the oldest first.
 

@@ -108,15 +108,15 @@ impl std::fmt::Debug for SqliteStore {
 
 /// Statements each connection keeps prepared. rusqlite keeps 16 by default, fewer than
 /// the writer uses in one publish-claim-complete cycle, so its least recently used
-/// statements were evicted and parsed again on every cycle (7% of the writer's time).
+/// statements were evicted and parsed again on every cycle.
 const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 /// The writer's page cache, in KiB. Every commit drops cached pages beyond the end of
 /// the database, and when a b-tree balance has just renumbered a page through SQLite's
 /// scratch page number (the lock-byte page, 262,145 with 4 KiB pages: far beyond the end)
-/// that means a scan of the whole cache. With 16 MiB the scans took 6% of the writer's
-/// time; 4 MiB holds the pages a commit touches (the trees' right edges, the due rows)
-/// with reads from disk under 0.1% of the samples.
+/// that means a scan of the whole cache, which grows with its size; 4 MiB still holds
+/// the pages a commit touches (the trees' right edges, the due rows), so the writer
+/// seldom reads from disk.
 const WRITER_CACHE_KIB: i64 = 4 * 1024;
 /// The checkpointer's page cache, in KiB: the size every connection had before the
 /// writer's was cut; a checkpoint commits nothing, so it never pays that scan.

@@ -2,7 +2,7 @@
 //!
 //! An index on `events(org_id, stream, seq)` puts each new event on its stream's own
 //! last page, so a group commit with events on 30 streams rewrote 30 index pages: in
-//! the throughput benchmark that was 46% of all WAL frames. So publishing appends
+//! the throughput benchmark most WAL frames were those pages. So publishing appends
 //! `(org, stream, seq, event)` to `stream_events_recent`, which grows only at its end,
 //! and the writer moves those rows into the keyed `stream_events` in one sorted pass
 //! about ten times a second, rewriting each stream's page once per pass instead of once

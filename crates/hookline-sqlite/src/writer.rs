@@ -6,7 +6,7 @@
 //!
 //! One job's failure must not undo the others. Jobs run without savepoints first: a
 //! savepoint makes SQLite copy every page a job touches into a sub-journal before
-//! changing it, which cost 12% of the writer's work, and jobs almost never fail. If one
+//! changing it, which is costly on the writer's only thread, and jobs almost never fail. If one
 //! does, the whole transaction is rolled back and every job of the batch runs again,
 //! each in its own savepoint, so only the failing one is undone. So a job may run twice
 //! and must be repeatable (`FnMut`), and what it changed in memory is rebuilt after the

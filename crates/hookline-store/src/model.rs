@@ -192,7 +192,7 @@ pub struct Completion {
     /// The request headers a store keeps, as stored (`header_json`): all of them, or
     /// those after the event's own when `note.headers_from_event`. Made by `new`, in
     /// the caller's task: the embedded store has one writer thread, and serializing
-    /// them there cost it a twentieth of its time.
+    /// them there would take that thread's time.
     pub request_headers_json: String,
     pub response_headers_json: String,
     pub note: RequestNote,

@@ -1,7 +1,7 @@
 //! What a store keeps of an attempt's request when its event can rebuild it: a note in
 //! place of a copy. An event of up to 1 MiB fanned out to ten destinations, each
 //! retried, would otherwise be stored once per attempt, and the headers the event gives
-//! were half of every attempt's row. Both stores keep the same note in the same two
+//! were a large part of every attempt's row. Both stores keep the same note in the same two
 //! columns (the last two of `raw::ATTEMPT_COLUMNS`) and rebuild the request with
 //! `rebuild` when it is read.
 

@@ -4,8 +4,8 @@
 mod commands;
 
 /// Every request allocates (JSON, headers, SQLite rows); mimalloc's per-thread free lists
-/// beat glibc malloc's locking under this load (see BENCHMARKS.md). Its `no_thp` feature
-/// keeps it off transparent huge pages, which cost a third more memory for no speed.
+/// beat glibc malloc's locking under this load (see docs/perf-history.md). Its `no_thp` feature
+/// keeps it off transparent huge pages, which cost memory for no speed.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
