@@ -1,5 +1,6 @@
-//! `hookline-bench`: measures a real Hookline server process end to end on 127.0.0.1.
-//! Build both binaries first: `cargo build --release -p hookline -p hookline-bench`.
+//! `hookline-bench`: measures a real Hookline server process end to end on 127.0.0.1,
+//! and says which of BENCHMARKS.md's targets the run met. Build both binaries first:
+//! `cargo build --release -p hookline -p hookline-bench`.
 
 /// The bench shares the machine's two cores with the server it measures, so its own
 /// work is kept light: the same allocator as the server, whose per-thread free lists
@@ -14,6 +15,7 @@ mod receiver;
 mod report;
 mod scenarios;
 mod server;
+mod targets;
 
 use std::path::PathBuf;
 
@@ -80,7 +82,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     let bench = Bench {
         binary: cli.server_bin.unwrap_or_else(server::default_binary),
-        store: cli.store,
+        store: cli.store.clone(),
         nodes: cli.nodes,
         scale: Scale { smoke: cli.smoke },
         max_in_flight: cli.max_in_flight,
@@ -110,6 +112,13 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         reports.push(scenarios::overload(&bench).await?);
     }
     report::print_table(&reports);
+    if cli.smoke || cli.store != "sqlite" || cli.nodes != 1 {
+        println!(
+            "\n(no verdicts: the targets are for full-size runs on the embedded store, one node)"
+        );
+    } else {
+        targets::print(&targets::verdicts(&reports));
+    }
     if let Some(path) = cli.json {
         std::fs::write(&path, serde_json::to_string_pretty(&reports)?)?;
     }

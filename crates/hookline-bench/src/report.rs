@@ -11,6 +11,8 @@ pub struct Report {
     pub receiver_requests: u64,
     pub events_per_sec: f64,
     pub deliveries_per_sec: f64,
+    /// From the first publish to the last delivery (or the wait's limit).
+    pub elapsed_s: f64,
     pub publish_p50_ms: f64,
     pub publish_p99_ms: f64,
     pub e2e_p50_ms: f64,
@@ -20,6 +22,8 @@ pub struct Report {
     /// KiB the server sent towards the disk per delivery (see `server::Usage`).
     pub disk_kb_per_delivery: f64,
     pub peak_rss_mb: f64,
+    /// The server's RSS with the scenario's deliveries queued (`backlog` only).
+    pub queued_rss_mb: Option<f64>,
     /// CPU time the hypervisor took from this machine during the run, in percent.
     pub steal_percent: f64,
     pub non_2xx: u64,

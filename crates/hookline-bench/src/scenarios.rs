@@ -117,6 +117,7 @@ impl Run {
             receiver_requests: self.counts.requests(),
             events_per_sec: published.accepted as f64 / published.elapsed.as_secs_f64().max(1e-9),
             deliveries_per_sec: received as f64 / elapsed.as_secs_f64().max(1e-9),
+            elapsed_s: elapsed.as_secs_f64(),
             publish_p50_ms: percentile_ms(&mut publish_lat, 50.0),
             publish_p99_ms: percentile_ms(&mut publish_lat, 99.0),
             e2e_p50_ms: percentile_ms(&mut e2e, 50.0),
@@ -125,6 +126,7 @@ impl Run {
             cpu_s_per_1000_deliveries: used.cpu_seconds / thousands,
             disk_kb_per_delivery: used.disk_bytes as f64 / 1024.0 / (thousands * 1000.0),
             peak_rss_mb: self.server.peak_rss_mb(),
+            queued_rss_mb: None,
             steal_percent: used.steal_percent(),
             non_2xx: published.non_2xx,
             server_errors: published.server_errors,
@@ -241,6 +243,7 @@ pub async fn backlog(bench: &Bench) -> anyhow::Result<Report> {
     }
     let elapsed = run.wait_deliveries(expected, started, DRAIN_LIMIT).await;
     let mut report = run.report("backlog", &published, expected, elapsed, usage);
+    report.queued_rss_mb = Some(queued_rss);
     report.notes.push(format!(
         "{expected} deliveries queued while paused: RSS {queued_rss:.1} MB; drained at {:.0}/s after resume",
         report.deliveries_per_sec
