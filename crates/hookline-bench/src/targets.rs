@@ -23,21 +23,14 @@ pub fn verdicts(reports: &[Report]) -> Vec<Verdict> {
             met,
         })
     };
-    if let Some(r) = find("throughput") {
-        let rate = r.deliveries_per_sec;
-        judge(
-            "throughput ≥ 20,000 deliveries/s",
-            per_sec(rate),
-            rate >= 20_000.0,
-        );
-    }
-    if let Some(r) = find("fanout 1→10") {
-        let rate = r.deliveries_per_sec;
-        judge(
-            "fanout 1→10 ≥ 40,000 deliveries/s",
-            per_sec(rate),
-            rate >= 40_000.0,
-        );
+    for (scenario, target, at_least) in [
+        ("throughput", "throughput ≥ 20,000 deliveries/s", 20_000.0),
+        ("fanout 1→10", "fanout 1→10 ≥ 40,000 deliveries/s", 40_000.0),
+    ] {
+        if let Some(r) = find(scenario) {
+            let rate = r.deliveries_per_sec;
+            judge(target, per_sec(rate), rate >= at_least);
+        }
     }
     if let Some(r) = find("fanout 1→10000") {
         let secs = r.elapsed_s;

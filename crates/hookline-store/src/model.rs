@@ -182,6 +182,8 @@ pub struct CompletedBatch {
     pub completions: Vec<Completion>,
 }
 
+/// One finished attempt and where its delivery goes next. Made with `new`, which
+/// prepares what a store writes; the fields are public for the backends that write it.
 #[derive(Debug, Clone)]
 pub struct Completion {
     /// The attempt less what the fields below hold for it: its headers, and its body

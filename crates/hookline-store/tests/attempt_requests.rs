@@ -165,6 +165,14 @@ fn completion(attempt: Attempt, sent: Sent) -> Completion {
     Completion::new(attempt, NextStep::Delivered, now, sent)
 }
 
+/// Records `completion` as node-a's, and reads back its delivery's attempts.
+async fn record_and_read(store: &dyn Store, org: &OrgId, completion: Completion) -> Vec<Attempt> {
+    let delivery = completion.attempt.delivery_id.clone();
+    let batch = fixture::batch("node-a", vec![completion]);
+    store.complete(batch).await.unwrap();
+    store.list_attempts_of(org, &delivery).await.unwrap()
+}
+
 on_both_stores!(what_the_event_gives_is_kept_by_reference_and_read_back_as_sent);
 async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent(backend: Backend) {
     let destinations = [json!({"include_raw": false}), json!({"include_raw": true})];
@@ -213,15 +221,7 @@ async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole(backen
     attempt.request_headers[2].1 = (T0 / 1000 + 2).to_string();
     let headers = attempt.request_headers.clone();
     let sent = Sent::FromEvent { include_raw: false };
-    store
-        .complete(fixture::batch("node-a", vec![completion(attempt, sent)]))
-        .await
-        .unwrap();
-
-    let read = store
-        .list_attempts_of(&org, &claimed[0].delivery_id)
-        .await
-        .unwrap();
+    let read = record_and_read(&*store, &org, completion(attempt, sent)).await;
     assert_eq!(read[0].request_headers, headers);
     assert_eq!(backend.stored_requests().await, [(0, 1, false, 9)]);
 }
@@ -230,14 +230,7 @@ on_both_stores!(other_requests_are_stored_as_sent);
 async fn other_requests_are_stored_as_sent(backend: Backend) {
     let (store, org, claimed) = claimed_fan_out(&backend, &[json!({})]).await;
     let completion = fixture::delivered(&claimed[0], T0);
-    store
-        .complete(fixture::batch("node-a", vec![completion]))
-        .await
-        .unwrap();
-    let attempts = store
-        .list_attempts_of(&org, &claimed[0].delivery_id)
-        .await
-        .unwrap();
+    let attempts = record_and_read(&*store, &org, completion).await;
     assert_eq!(attempts[0].request_body, "{}");
     assert_eq!(attempts[0].request_headers.len(), 1);
     assert_eq!(backend.stored_requests().await, [(2, 0, false, 1)]);
