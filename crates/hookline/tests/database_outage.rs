@@ -1,9 +1,7 @@
 //! A node that loses PostgreSQL keeps answering /healthz, answers /readyz and publishes
 //! with 503 (never a 2xx for an event it could not commit), recovers by itself when
-//! the database returns, and delivers every event it acknowledged.
-//!
-//! It stops the machine's PostgreSQL, so it is `#[ignore]`d in the parallel suite and
-//! run alone by `scripts/test` (`--run-ignored only`).
+//! the database returns, and delivers every event it acknowledged. The PostgreSQL it
+//! stops is its own (`OwnPostgres`), never the machine's.
 
 mod support;
 
@@ -11,44 +9,21 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_postgres::test_databases::fresh_postgres_database;
 use serde_json::{Value, json};
+use support::own_postgres::OwnPostgres;
 use support::process::{create_org_with_binary, wait_ready};
 use support::receiver::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
-struct Cleanup(Child);
+/// The node, killed when the test ends however it ends.
+struct Node(Child);
 
-impl Drop for Cleanup {
+impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-        // Whatever happened, leave PostgreSQL running for whoever comes next.
-        postgres("start");
     }
-}
-
-fn postgres(action: &str) {
-    let version = std::fs::read_dir("/etc/postgresql")
-        .expect("PostgreSQL is installed from Debian's packages")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .next()
-        .unwrap();
-    let status = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", action])
-        .args(if action == "stop" {
-            &["-m", "fast"][..]
-        } else {
-            &[][..]
-        })
-        .status()
-        .unwrap();
-    assert!(
-        status.success() || action == "start",
-        "pg_ctlcluster {action} failed"
-    );
 }
 
 async fn status_of(request: reqwest::RequestBuilder) -> u16 {
@@ -59,13 +34,13 @@ async fn status_of(request: reqwest::RequestBuilder) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "stops PostgreSQL; run alone by scripts/test"]
 async fn database_outage_answers_503_and_recovers_without_losing_events() {
-    let database_url = fresh_postgres_database().await;
+    let postgres = OwnPostgres::start();
+    let database_url = postgres.url();
     let key = create_org_with_binary(BIN, &["--database-url", &database_url]);
     let port = support::process::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _node = Cleanup(
+    let _node = Node(
         Command::new(BIN)
             .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", &database_url, "--lease-margin-secs", "2"])
@@ -112,14 +87,14 @@ async fn database_outage_answers_503_and_recovers_without_losing_events() {
         assert_eq!(publish(n).await, 202);
     }
 
-    postgres("stop");
+    postgres.stop();
     let health = status_of(client.get(format!("{base}/healthz"))).await;
     let ready = status_of(client.get(format!("{base}/readyz"))).await;
     let mut during = Vec::new();
     for n in 100..105 {
         during.push(publish(n).await);
     }
-    postgres("start");
+    postgres.resume();
     assert_eq!(health, 200, "/healthz answers while the database is down");
     assert_eq!(ready, 503, "/readyz says the node cannot serve");
     assert!(
