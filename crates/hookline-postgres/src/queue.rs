@@ -77,14 +77,17 @@ async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDes
     Ok(special)
 }
 
-/// Deliveries in flight on any node, per destination among the candidates'. Takes a
+/// Deliveries in flight on any node, per destination among the candidates': the rows
+/// other nodes hold leased, and what this node (`req.node`) holds in memory. A place
+/// of this node's is free as soon as its attempt ends, before its result is recorded
+/// (the row stays leased meanwhile, so no claim takes the delivery itself). Takes a
 /// transaction-level advisory lock per destination first (in sorted order, so nodes
 /// cannot deadlock), so two nodes cannot both see the same free slot: `max_in_flight`
 /// holds across the cluster, not per node.
 async fn in_flight_everywhere(
     conn: &mut PgConnection,
     candidates: &[(String, String)],
-    now: Millis,
+    req: &ClaimRequest,
 ) -> StoreResult<HashMap<String, u32>> {
     let mut ids: Vec<&str> = candidates.iter().map(|(_, d)| d.as_str()).collect();
     ids.sort_unstable();
@@ -98,13 +101,19 @@ async fn in_flight_everywhere(
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT destination_id, COUNT(*) FROM deliveries
          WHERE state = 'delivering' AND lease_until > $1 AND destination_id = ANY($2)
+           AND leased_by <> $3
          GROUP BY destination_id",
     )
-    .bind(now)
+    .bind(req.now)
     .bind(&ids)
+    .bind(req.node.node_id())
     .fetch_all(conn)
     .await?;
-    Ok(counts.into_iter().map(|(d, n)| (d, n as u32)).collect())
+    let mut busy: HashMap<String, u32> = counts.into_iter().map(|(d, n)| (d, n as u32)).collect();
+    for (destination, held) in req.node.held_per_destination() {
+        *busy.entry(destination.to_string()).or_default() += held;
+    }
+    Ok(busy)
 }
 
 /// Runs inside the caller's transaction; the locks it takes end at commit.
@@ -167,7 +176,7 @@ pub async fn claim(
         .collect();
     destinations.extend(destinations_by_id(conn, &missing).await?);
 
-    let mut busy = in_flight_everywhere(conn, &candidates, req.now).await?;
+    let mut busy = in_flight_everywhere(conn, &candidates, req).await?;
     let mut chosen = Vec::new();
     // Rows whose destination was deleted while they were being published.
     let mut orphans = Vec::new();

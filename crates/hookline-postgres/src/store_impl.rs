@@ -216,7 +216,12 @@ impl Queue for PgStore {
     }
 
     async fn complete(&self, batch: CompletedBatch) -> StoreResult<()> {
-        in_tx!(self, |conn| queue::complete(conn, &batch))
+        let recorded: StoreResult<()> = in_tx!(self, |conn| queue::complete(conn, &batch));
+        recorded?;
+        // A claim counts a destination's places by its leased rows, across nodes: those
+        // of this batch are free only now, so what waits for them can be claimed.
+        self.wake_node();
+        Ok(())
     }
 
     async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()> {
