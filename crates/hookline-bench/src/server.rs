@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-/// Where the bench makes its PostgreSQL databases.
-const POSTGRES_URL: &str = "postgres://root@127.0.0.1:5432";
+/// Where the bench makes its PostgreSQL databases: `HOOKLINE_BENCH_POSTGRES_URL`
+/// (a server of your own, say with `pg_stat_statements` loaded), or the local one.
+fn postgres_url() -> String {
+    std::env::var("HOOKLINE_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".to_owned())
+}
 /// Every node of a run seals keys with the same master key (base64 of 32 bytes).
 const BENCH_MASTER_KEY: &str = "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
 /// sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
@@ -34,7 +38,7 @@ pub fn default_binary() -> PathBuf {
 
 fn psql(sql: &str) -> anyhow::Result<()> {
     let status = Command::new("psql")
-        .arg(format!("{POSTGRES_URL}/postgres"))
+        .arg(format!("{}/postgres", postgres_url()))
         .args(["-qc", sql])
         .status()
         .context("running psql")?;
@@ -139,7 +143,10 @@ impl Server {
         };
         let store_args: Vec<String> = match &database {
             None => vec!["--data-dir".into(), data_dir.path().display().to_string()],
-            Some(name) => vec!["--database-url".into(), format!("{POSTGRES_URL}/{name}")],
+            Some(name) => vec![
+                "--database-url".into(),
+                format!("{}/{name}", postgres_url()),
+            ],
         };
         let org = Command::new(binary)
             .args(["org", "create", "bench", "--json"])
