@@ -98,10 +98,15 @@ async fn in_flight_everywhere(
     .bind(&ids)
     .execute(&mut *conn)
     .await?;
+    // Every live lease first, through the small partial index of leased rows, then the
+    // candidates' among them: given the destination up front, the planner walked that
+    // destination's whole history of deliveries instead, on every claim.
     let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT destination_id, COUNT(*) FROM deliveries
-         WHERE state = 'delivering' AND lease_until > $1 AND destination_id = ANY($2)
-           AND leased_by <> $3
+        "WITH leased AS MATERIALIZED (
+             SELECT destination_id, leased_by FROM deliveries
+             WHERE state = 'delivering' AND lease_until > $1)
+         SELECT destination_id, COUNT(*) FROM leased
+         WHERE destination_id = ANY($2) AND leased_by <> $3
          GROUP BY destination_id",
     )
     .bind(req.now)
