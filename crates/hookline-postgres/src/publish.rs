@@ -83,16 +83,23 @@ pub async fn publish(
         insert_destination(conn, one_shot, true).await?;
         wanted.push(one_shot);
     }
-    for destination in &wanted {
+    // One statement for all of the event's deliveries, however many destinations.
+    if !wanted.is_empty() {
+        let delivery_ids: Vec<String> = wanted
+            .iter()
+            .map(|_| DeliveryId::generate().to_string())
+            .collect();
+        let destination_ids: Vec<&str> = wanted.iter().map(|d| d.id.as_str()).collect();
         sqlx::query(
             "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
                  event_type, state, run_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $8)",
+             SELECT d.id, $3, $4, d.destination_id, $5, $6, $7, 'pending', $8, $8, $8
+             FROM UNNEST($1::text[], $2::text[]) AS d(id, destination_id)",
         )
-        .bind(DeliveryId::generate().as_str())
+        .bind(&delivery_ids)
+        .bind(&destination_ids)
         .bind(org.as_str())
         .bind(event.id.as_str())
-        .bind(destination.id.as_str())
         .bind(event.stream.as_str())
         .bind(event.seq)
         .bind(event.event_type.as_str())
