@@ -85,18 +85,17 @@ async fn main() -> ExitCode {
 /// create` take what the config file has where their own matches say that neither the
 /// command line nor the environment gave a value.
 async fn run(matches: &ArgMatches) -> anyhow::Result<ExitCode> {
-    let given = |matches: &ArgMatches| matches.subcommand().map(|(_, m)| m.clone());
-    let command_matches = given(matches).context("no command given")?;
+    let command_matches = subcommand_of(matches).context("no command given")?;
     match Cli::from_arg_matches(matches)?.command {
-        Command::Serve(config) => serve(config.with_file(&command_matches)?).await?,
+        Command::Serve(config) => serve(config.with_file(command_matches)?).await?,
         Command::Migrate(config) => {
-            let config = config.with_file(&command_matches)?;
+            let config = config.with_file(command_matches)?;
             startup::open_admin_store(&config).await?;
             println!("{} is up to date", config.description());
         }
         Command::Org(OrgCommand::Create { name, store, json }) => {
-            let create = given(&command_matches).context("org names a subcommand")?;
-            let store = startup::open_admin_store(&store.with_file(&create)?).await?;
+            let create = subcommand_of(command_matches).context("org names a subcommand")?;
+            let store = startup::open_admin_store(&store.with_file(create)?).await?;
             commands::org::create(name, store, json).await?
         }
         Command::Listen(args) => commands::listen::run(args).await?,
@@ -104,6 +103,11 @@ async fn run(matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => commands::publish::run(args).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The matches of the subcommand `matches` names, if any.
+fn subcommand_of(matches: &ArgMatches) -> Option<&ArgMatches> {
+    matches.subcommand().map(|(_, subcommand)| subcommand)
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
