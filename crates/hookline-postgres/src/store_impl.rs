@@ -50,8 +50,8 @@ impl Records for PgStore {
         on_conn!(self, |conn| reads::list_api_keys(conn, org))
     }
 
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
-        on_conn!(self, |conn| writes::delete_api_key(conn, org, id))
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<KeyDeletion> {
+        in_tx!(self, |conn| writes::delete_api_key(conn, org, id))
     }
 
     async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>> {

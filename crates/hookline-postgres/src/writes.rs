@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use crate::{notify_work, reads};
 use hookline_store::raw::settings_json;
-use hookline_store::{ApiKeyRecord, Org, StoreError, StoreResult};
+use hookline_store::{ApiKeyRecord, KeyDeletion, Org, StoreError, StoreResult};
 
 pub async fn create_org(conn: &mut PgConnection, org: &Org, key: &ApiKeyRecord) -> StoreResult<()> {
     sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
@@ -36,17 +36,27 @@ pub async fn create_api_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Stor
     Ok(())
 }
 
+/// Locks the org's keys first, so a deletion racing this one waits, then sees what this
+/// one left: two deletions of an org's two keys cannot both succeed.
 pub async fn delete_api_key(
     conn: &mut PgConnection,
     org: &OrgId,
     id: &ApiKeyId,
-) -> StoreResult<bool> {
-    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND org_id = $2")
-        .bind(id.as_str())
-        .bind(org.as_str())
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() > 0)
+) -> StoreResult<KeyDeletion> {
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM api_keys WHERE org_id = $1 FOR UPDATE")
+            .bind(org.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+    let deletion = KeyDeletion::of(&keys, id);
+    if deletion == KeyDeletion::Deleted {
+        sqlx::query("DELETE FROM api_keys WHERE id = $1 AND org_id = $2")
+            .bind(id.as_str())
+            .bind(org.as_str())
+            .execute(conn)
+            .await?;
+    }
+    Ok(deletion)
 }
 
 /// Inserts a destination; a one-shot one (`webhook_url`) takes only the event it came with.

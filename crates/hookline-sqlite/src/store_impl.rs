@@ -37,7 +37,7 @@ impl Records for SqliteStore {
             .await
     }
 
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<KeyDeletion> {
         let (org, id) = (org.clone(), id.clone());
         let deleted = self
             .write(move |conn, _| writes::delete_api_key(conn, &org, &id))

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::WriterState;
 use crate::reads;
-use hookline_store::{ApiKeyRecord, Org, StoreError, StoreResult};
+use hookline_store::{ApiKeyRecord, KeyDeletion, Org, StoreError, StoreResult};
 
 pub fn create_org(conn: &Connection, org: &Org, key: &ApiKeyRecord) -> StoreResult<()> {
     conn.execute(
@@ -34,12 +34,21 @@ pub fn create_api_key(conn: &Connection, key: &ApiKeyRecord) -> StoreResult<()> 
     Ok(())
 }
 
-pub fn delete_api_key(conn: &Connection, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool> {
-    let removed = conn.execute(
-        "DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2",
-        params![id.as_str(), org.as_str()],
-    )?;
-    Ok(removed > 0)
+/// Runs on the writer, one job at a time: nothing can delete the org's other keys
+/// between the count and the deletion.
+pub fn delete_api_key(conn: &Connection, org: &OrgId, id: &ApiKeyId) -> StoreResult<KeyDeletion> {
+    let keys: Vec<String> = conn
+        .prepare_cached("SELECT id FROM api_keys WHERE org_id = ?1")?
+        .query_map(params![org.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let deletion = KeyDeletion::of(&keys, id);
+    if deletion == KeyDeletion::Deleted {
+        conn.execute(
+            "DELETE FROM api_keys WHERE id = ?1 AND org_id = ?2",
+            params![id.as_str(), org.as_str()],
+        )?;
+    }
+    Ok(deletion)
 }
 
 pub fn insert_destination(

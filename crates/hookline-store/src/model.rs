@@ -59,6 +59,27 @@ impl ApiKeyRecord {
     }
 }
 
+/// What deleting an API key came to. An org always keeps at least one key (nobody could
+/// create another without one), and the store keeps that true when two deletions race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDeletion {
+    Deleted,
+    NotFound,
+    /// Refused: it is the org's last key.
+    LastKey,
+}
+
+impl KeyDeletion {
+    /// What deleting `id` does to an org whose keys are `keys`.
+    pub fn of(keys: &[String], id: &ApiKeyId) -> Self {
+        match keys.iter().any(|k| k == id.as_str()) {
+            false => Self::NotFound,
+            true if keys.len() == 1 => Self::LastKey,
+            true => Self::Deleted,
+        }
+    }
+}
+
 /// The answer to a publish: the event, how many deliveries it made, and whether it is
 /// new (false when an idempotency key matched an earlier event).
 #[derive(Debug, Clone)]

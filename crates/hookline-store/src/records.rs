@@ -10,7 +10,9 @@ use hookline_core::event::Event;
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
-use crate::{ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Org, Page, StoreResult};
+use crate::{
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, KeyDeletion, Org, Page, StoreResult,
+};
 
 #[async_trait]
 pub trait Records: Send + Sync + 'static {
@@ -20,7 +22,8 @@ pub trait Records: Send + Sync + 'static {
     async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()>;
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
     async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>>;
-    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<bool>;
+    /// Deletes the key unless it is the org's last one, atomically.
+    async fn delete_api_key(&self, org: &OrgId, id: &ApiKeyId) -> StoreResult<KeyDeletion>;
     /// The org a key (by its hash) belongs to.
     async fn org_for_key(&self, key_hash: &str) -> StoreResult<Option<OrgId>>;
     /// The org's sealed signing keys (for `webhook_url`), if it has any yet.

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_core::clock::rfc3339;
 use hookline_core::ids::ApiKeyId;
-use hookline_store::{ApiKeyRecord, StoreError};
+use hookline_store::{ApiKeyRecord, KeyDeletion, StoreError};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -45,16 +45,12 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = ApiKeyId::parse(&id).ok_or_else(|| ApiError::not_found("api key"))?;
-    let keys = state.store.list_api_keys(&org).await?;
-    if !keys.iter().any(|k| k.id == id) {
-        return Err(ApiError::not_found("api key"));
-    }
-    if keys.len() == 1 {
-        return Err(StoreError::Conflict(
+    match state.store.delete_api_key(&org, &id).await? {
+        KeyDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
+        KeyDeletion::NotFound => Err(ApiError::not_found("api key")),
+        KeyDeletion::LastKey => Err(StoreError::Conflict(
             "this is the org's last API key; create another before deleting it".into(),
         )
-        .into());
+        .into()),
     }
-    state.store.delete_api_key(&org, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
