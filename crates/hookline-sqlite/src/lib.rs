@@ -7,6 +7,7 @@
 //! lets start-up hand the leases of a crashed predecessor straight back to the queue.
 
 mod cache;
+mod data_dir;
 mod due;
 mod event_cache;
 mod local_leases;
@@ -201,8 +202,8 @@ impl SqliteStore {
         let unavailable = |what: &str, e: std::io::Error| {
             StoreError::Unavailable(format!("{what} {}: {e}", data_dir.display()))
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| unavailable("cannot create", e))?;
-        let lock = File::create(data_dir.join("hookline.lock"))
+        data_dir::create_private(data_dir).map_err(|e| unavailable("cannot create", e))?;
+        let lock = data_dir::lock_file(data_dir)
             .map_err(|e| unavailable("cannot create the lock file in", e))?;
         if exclusive {
             lock.try_lock().map_err(|_| {
@@ -215,6 +216,8 @@ impl SqliteStore {
         let path: PathBuf = data_dir.join("hookline.db");
         let mut writer = Connection::open(&path)?;
         configure(&writer, WRITER_CACHE_KIB)?;
+        data_dir::restrict_store_files(data_dir)
+            .map_err(|e| unavailable("cannot make the store's files private in", e))?;
         schema::migrate(&mut writer)?;
         if exclusive {
             let expired = queue::expire_all_leases(&writer)?;

@@ -181,18 +181,28 @@ async fn hex_schemes_add_headers_in_the_receivers_own_convention() {
 }
 
 #[tokio::test]
-async fn the_embedded_master_key_file_is_private_and_secrets_are_sealed() {
+async fn the_embedded_data_directory_is_private_and_secrets_are_sealed() {
     let app = TestApp::spawn().await;
     app.destination("https://hooks.example.com/a", json!({"secret": SECRET_A}))
         .await;
     if app.config.store.database_url.is_some() {
         return; // PostgreSQL takes its key from the configuration, not a file.
     }
-    let key_file = app.data_dir.path().join("master.key");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&key_file).unwrap().permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    let mode = |path: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(app.data_dir.path()), 0o700);
+    let files = [
+        "master.key",
+        "hookline.lock",
+        "hookline.db",
+        "hookline.db-wal",
+        "hookline.db-shm",
+    ];
+    for name in files {
+        assert_eq!(mode(&app.data_dir.path().join(name)), 0o600, "{name}");
+    }
     assert!(
         !contains(&all_bytes(app.data_dir.path()), &SECRET_A[6..]),
         "the secret is not in the data directory in plain text"
