@@ -13,11 +13,11 @@ mod store_impl;
 pub mod test_databases;
 mod writes;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookline_store::{Admission, StoreResult};
+use hookline_store::{Admission, AttachedNode, StoreResult};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 
@@ -34,7 +34,7 @@ pub struct PgStore {
     pool: PgPool,
     last_notify_ms: Arc<AtomicI64>,
     /// The dispatcher of this process, woken when any node commits work.
-    node: Arc<Mutex<Option<Arc<dyn Admission>>>>,
+    node: AttachedNode,
     /// Whether the task that listens for other nodes' work has been started.
     listening: Arc<AtomicBool>,
 }
@@ -62,7 +62,7 @@ impl PgStore {
             Ok(Self {
                 pool,
                 last_notify_ms: Arc::new(AtomicI64::new(0)),
-                node: Arc::default(),
+                node: AttachedNode::default(),
                 listening: Arc::default(),
             })
         })
@@ -81,7 +81,7 @@ impl PgStore {
     /// Attaches this process's dispatcher, and starts listening for the work other
     /// nodes commit once a dispatcher is there to be woken.
     fn attach_node(&self, node: Arc<dyn Admission>) {
-        *self.node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node);
+        self.node.set(node);
         if !self.listening.swap(true, Ordering::Relaxed) {
             self.forward_wakeups();
         }
@@ -89,10 +89,7 @@ impl PgStore {
 
     /// Tells the attached dispatcher that work it may claim was committed.
     fn wake_node(&self) {
-        let node = self.node.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(node) = node {
-            node.wake();
-        }
+        self.node.wake();
     }
 
     /// Wakes the attached dispatcher whenever any node commits new work, until the

@@ -8,7 +8,7 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::ErrorKind;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::DeliveryId;
+use hookline_core::ids::{DeliveryId, DestinationId};
 use sqlx::{PgConnection, Row};
 
 use crate::{notify_work, publish, rows};
@@ -78,7 +78,7 @@ async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDes
 }
 
 /// Deliveries in flight on any node, per destination among the candidates': the rows
-/// other nodes hold leased, and what this node (`req.node`) holds in memory. A place
+/// other nodes hold leased, and what this node (`req.node`) holds in memory (`held`). A place
 /// of this node's is free as soon as its attempt ends, before its result is recorded
 /// (the row stays leased meanwhile, so no claim takes the delivery itself). Takes a
 /// transaction-level advisory lock per destination first (in sorted order, so nodes
@@ -88,6 +88,7 @@ async fn in_flight_everywhere(
     conn: &mut PgConnection,
     candidates: &[(String, String)],
     req: &ClaimRequest,
+    held: &foldhash::HashMap<DestinationId, u32>,
 ) -> StoreResult<HashMap<String, u32>> {
     let mut ids: Vec<&str> = candidates.iter().map(|(_, d)| d.as_str()).collect();
     ids.sort_unstable();
@@ -115,8 +116,8 @@ async fn in_flight_everywhere(
     .fetch_all(conn)
     .await?;
     let mut busy: HashMap<String, u32> = counts.into_iter().map(|(d, n)| (d, n as u32)).collect();
-    for (destination, held) in req.node.held_per_destination() {
-        *busy.entry(destination.to_string()).or_default() += held;
+    for (destination, count) in held {
+        *busy.entry(destination.to_string()).or_default() += count;
     }
     Ok(busy)
 }
@@ -181,7 +182,7 @@ pub async fn claim(
         .collect();
     destinations.extend(destinations_by_id(conn, &missing).await?);
 
-    let mut busy = in_flight_everywhere(conn, &candidates, req).await?;
+    let mut busy = in_flight_everywhere(conn, &candidates, req, &held).await?;
     let mut chosen = Vec::new();
     // Rows whose destination was deleted while they were being published.
     let mut orphans = Vec::new();

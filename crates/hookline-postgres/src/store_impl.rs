@@ -11,14 +11,15 @@ use hookline_core::sealed::SealedKeys;
 use crate::{PgStore, publish, queue, reads, writes};
 use hookline_store::*;
 
-/// Runs the body in a transaction on a pooled connection and commits it.
+/// Runs the body in a transaction on a pooled connection and commits it: the body's
+/// value, as a `StoreResult` (an error returns from the caller at once).
 macro_rules! in_tx {
     ($store:expr, |$conn:ident| $body:expr) => {{
         let mut tx = $store.pool.begin().await?;
         let $conn: &mut sqlx::PgConnection = &mut tx;
         let value = $body.await?;
         tx.commit().await?;
-        Ok(value)
+        Ok::<_, StoreError>(value)
     }};
 }
 
@@ -112,10 +113,9 @@ impl Records for PgStore {
         settings: &DestinationSettings,
         now: Millis,
     ) -> StoreResult<bool> {
-        let updated: StoreResult<bool> = in_tx!(self, |conn| writes::update_destination_settings(
+        let updated = in_tx!(self, |conn| writes::update_destination_settings(
             conn, org, id, settings, now
-        ));
-        let updated = updated?;
+        ))?;
         if updated && settings.enabled {
             self.wake_node();
         }
@@ -166,8 +166,7 @@ impl Queue for PgStore {
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let key = event.idempotency_key.clone();
         let notify = self.notify_due(now);
-        let published: StoreResult<Published> =
-            in_tx!(self, |conn| publish::publish(conn, org, event, now, notify));
+        let published = in_tx!(self, |conn| publish::publish(conn, org, event, now, notify));
         match (published, key) {
             // Lost a race for the same idempotency key: answer with the winner's event.
             (Err(StoreError::Conflict(_)), Some(key)) => {
@@ -194,9 +193,7 @@ impl Queue for PgStore {
         id: &DeliveryId,
         now: Millis,
     ) -> StoreResult<Option<Delivery>> {
-        let queued: StoreResult<Option<Delivery>> =
-            in_tx!(self, |conn| writes::redeliver(conn, org, id, now));
-        let queued = queued?;
+        let queued = in_tx!(self, |conn| writes::redeliver(conn, org, id, now))?;
         if queued.is_some() {
             self.wake_node();
         }
@@ -204,9 +201,7 @@ impl Queue for PgStore {
     }
 
     async fn claim_due(&self, request: &ClaimRequest) -> StoreResult<Vec<ClaimedDelivery>> {
-        let claimed: StoreResult<Vec<ClaimedDelivery>> =
-            in_tx!(self, |conn| queue::claim(conn, request));
-        let claimed = claimed?;
+        let claimed = in_tx!(self, |conn| queue::claim(conn, request))?;
         for delivery in &claimed {
             request
                 .node
@@ -216,8 +211,7 @@ impl Queue for PgStore {
     }
 
     async fn complete(&self, batch: CompletedBatch) -> StoreResult<()> {
-        let recorded: StoreResult<()> = in_tx!(self, |conn| queue::complete(conn, &batch));
-        recorded?;
+        in_tx!(self, |conn| queue::complete(conn, &batch))?;
         // A claim counts a destination's places by its leased rows, across nodes: those
         // of this batch are free only now, so what waits for them can be claimed.
         self.wake_node();
@@ -225,9 +219,7 @@ impl Queue for PgStore {
     }
 
     async fn release(&self, node_id: &str, handbacks: &[Handback], now: Millis) -> StoreResult<()> {
-        let released: StoreResult<()> =
-            in_tx!(self, |conn| queue::release(conn, node_id, handbacks, now));
-        released?;
+        in_tx!(self, |conn| queue::release(conn, node_id, handbacks, now))?;
         self.wake_node();
         Ok(())
     }

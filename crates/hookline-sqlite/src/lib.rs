@@ -34,10 +34,10 @@ use rusqlite::{Connection, OpenFlags};
 use self::cache::DestinationCache;
 use self::due::DueIndex;
 use self::event_cache::EventCache;
-use self::local_leases::{AttachedNode, LocalLeases};
+use self::local_leases::LocalLeases;
 use self::stream_seq::StreamSeqs;
 use self::writer::{Durability, WhenFull, Writer};
-use hookline_store::{Admission, StoreError, StoreResult};
+use hookline_store::{AttachedNode, StoreError, StoreResult};
 
 const READERS: usize = 4;
 
@@ -300,20 +300,9 @@ impl SqliteStore {
             .await
     }
 
-    /// The attached dispatcher, if any.
-    fn node(&self) -> Option<Arc<dyn Admission>> {
-        self.shared
-            .node
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// Tells the attached dispatcher that a committed write made work due now.
     fn wake_node(&self) {
-        if let Some(node) = self.node() {
-            node.wake();
-        }
+        self.shared.node.wake();
     }
 
     /// When the earliest waiting delivery falls due, from the writer's index.

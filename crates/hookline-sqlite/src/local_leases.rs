@@ -4,17 +4,14 @@
 //! same batch sees it. A rollback gives the places back; a commit sends the deliveries
 //! leased at publish on to the dispatcher, never before.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hookline_core::clock::Millis;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId};
 
-use hookline_store::{Admission, ClaimedDelivery};
-
-/// The dispatcher attached to the store, if any (`Store::attach`).
-pub(crate) type AttachedNode = Arc<Mutex<Option<Arc<dyn Admission>>>>;
+use hookline_store::{Admission, AttachedNode, ClaimedDelivery};
 
 #[derive(Default)]
 pub(crate) struct LocalLeases {
@@ -46,10 +43,6 @@ impl LocalLeases {
         }
     }
 
-    fn attached(&self) -> Option<Arc<dyn Admission>> {
-        self.node.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     /// Holds a delivery the open transaction claimed for `node`.
     pub fn hold(
         &mut self,
@@ -74,7 +67,7 @@ impl LocalLeases {
         if older_due {
             return None;
         }
-        let node = self.attached()?;
+        let node = self.node.get()?;
         let until = node.lease_at_publish(delivery_id, destination, now)?;
         self.held.push((node.clone(), delivery_id.clone()));
         let claimed = ClaimedDelivery {
@@ -94,7 +87,7 @@ impl LocalLeases {
     /// told: its deliveries go back to the queue and are claimed again, which costs a
     /// write and loses nothing.
     pub fn destination_changed(&self, id: &str) {
-        if let Some(node) = self.attached() {
+        if let Some(node) = self.node.get() {
             node.destination_changed(&DestinationId::from_trusted(id.to_owned()));
         }
     }
@@ -133,8 +126,9 @@ mod tests {
     use hookline_store::test_admission::RecordingAdmission;
 
     fn attached(node: &Arc<RecordingAdmission>) -> LocalLeases {
-        let node: Arc<dyn Admission> = node.clone();
-        LocalLeases::new(Arc::new(Mutex::new(Some(node))))
+        let attached = AttachedNode::default();
+        attached.set(node.clone());
+        LocalLeases::new(attached)
     }
 
     #[test]

@@ -250,6 +250,6 @@ impl Queue for SqliteStore {
     }
 
     fn attach(&self, node: std::sync::Arc<dyn Admission>) {
-        *self.shared.node.lock().unwrap_or_else(|p| p.into_inner()) = Some(node);
+        self.shared.node.set(node);
     }
 }

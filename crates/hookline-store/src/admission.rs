@@ -5,13 +5,39 @@
 //! the lease, undoes what a rolled-back transaction took, and hands over what committed.
 
 use foldhash::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hookline_core::clock::Millis;
 use hookline_core::destination::Destination;
 use hookline_core::ids::{DeliveryId, DestinationId};
 
 use crate::ClaimedDelivery;
+
+/// The dispatcher attached to a store (`Queue::attach`), if any: one slot the store and
+/// whatever it hands work to share, set from outside and read on every commit.
+#[derive(Clone, Default)]
+pub struct AttachedNode(Arc<Mutex<Option<Arc<dyn Admission>>>>);
+
+impl AttachedNode {
+    pub fn set(&self, node: Arc<dyn Admission>) {
+        *self.slot() = Some(node);
+    }
+
+    pub fn get(&self) -> Option<Arc<dyn Admission>> {
+        self.slot().clone()
+    }
+
+    /// Tells the attached dispatcher, if any, that work it may claim was committed.
+    pub fn wake(&self) {
+        if let Some(node) = self.get() {
+            node.wake();
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<dyn Admission>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 pub trait Admission: Send + Sync + 'static {
     /// Whose leases these are; a restarted process gets a new id.

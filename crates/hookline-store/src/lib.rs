@@ -17,7 +17,7 @@ pub mod test_admission;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use admission::Admission;
+pub use admission::{Admission, AttachedNode};
 pub use error::StoreError;
 pub use model::*;
 pub use queue::Queue;
