@@ -12,15 +12,19 @@ use crate::{PgStore, publish, queue, reads, writes};
 use hookline_store::*;
 
 /// Runs the body in a transaction on a pooled connection and commits it: the body's
-/// value, as a `StoreResult` (an error returns from the caller at once).
+/// value, or the error, as a `StoreResult` for the caller to look at (an async block,
+/// so that an error inside does not return from the caller behind its back).
 macro_rules! in_tx {
-    ($store:expr, |$conn:ident| $body:expr) => {{
-        let mut tx = $store.pool.begin().await?;
-        let $conn: &mut sqlx::PgConnection = &mut tx;
-        let value = $body.await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(value)
-    }};
+    ($store:expr, |$conn:ident| $body:expr) => {
+        async {
+            let mut tx = $store.pool.begin().await?;
+            let $conn: &mut sqlx::PgConnection = &mut tx;
+            let value = $body.await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(value)
+        }
+        .await
+    };
 }
 
 /// Runs the body on a pooled connection, outside any explicit transaction.

@@ -454,6 +454,47 @@ async fn redeliver_sends_any_delivery_again() {
 }
 
 #[tokio::test]
+async fn concurrent_publishes_with_one_id_all_answer_with_the_same_event() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    app.destination(&receiver.url, json!({})).await;
+    for round in 0..5 {
+        let body = json!({"type": "order.created", "id": format!("race-{round}"), "data": {}});
+        let answers = publish_at_once(&app, &body).await;
+        let created = answers.iter().filter(|(s, _)| *s == 202).count();
+        assert_eq!(created, 1, "round {round}: {answers:?}");
+        assert!(
+            answers.iter().all(|(s, _)| *s == 200 || *s == 202),
+            "{answers:?}"
+        );
+        let ids: std::collections::HashSet<&str> = answers.iter().map(|(_, b)| id(b)).collect();
+        assert_eq!(ids.len(), 1, "one event: {answers:?}");
+    }
+}
+
+/// Eight publishes of `body` at once: each answer's status and body.
+async fn publish_at_once(app: &TestApp, body: &Value) -> Vec<(u16, Value)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (client, url, key, body) = (
+            reqwest::Client::new(),
+            format!("{}/v1/events", app.base),
+            app.key.clone(),
+            body.clone(),
+        );
+        tasks.spawn(async move {
+            let response = client.post(url).bearer_auth(key).json(&body).send().await;
+            let response = response.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        });
+    }
+    tasks.join_all().await
+}
+
+#[tokio::test]
 async fn publishing_with_the_same_id_is_idempotent() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
