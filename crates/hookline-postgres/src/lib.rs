@@ -3,6 +3,7 @@
 //! nodes never block on each other's rows; leases let another node rescue the work of
 //! one that died; `LISTEN/NOTIFY` wakes idle nodes when work is committed.
 
+mod group_commit;
 mod publish;
 mod queue;
 mod reads;
@@ -29,10 +30,30 @@ const WORK_CHANNEL: &str = "hookline_work";
 /// commits. This node's own dispatcher is woken in-process; others within this delay.
 const NOTIFY_EVERY_MS: i64 = 20;
 
+/// Spaces out the NOTIFYs of publishing (see `NOTIFY_EVERY_MS`).
+#[derive(Clone, Default)]
+pub struct NotifyGate {
+    last_notify_ms: Arc<AtomicI64>,
+}
+
+impl NotifyGate {
+    /// Whether a publish at `now` should NOTIFY other nodes.
+    fn due(&self, now: i64) -> bool {
+        let last = self.last_notify_ms.load(Ordering::Relaxed);
+        now - last >= NOTIFY_EVERY_MS
+            && self
+                .last_notify_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    last_notify_ms: Arc<AtomicI64>,
+    notify: NotifyGate,
+    /// Where publishes wait to be stored together.
+    publishes: group_commit::GroupCommit,
     /// The dispatcher of this process, woken when any node commits work.
     node: AttachedNode,
     /// Whether the task that listens for other nodes' work has been started.
@@ -59,23 +80,15 @@ impl PgStore {
                 .connect(url)
                 .await?;
             schema::migrate(&pool).await?;
+            let notify = NotifyGate::default();
             Ok(Self {
+                publishes: group_commit::GroupCommit::start(pool.clone(), notify.clone()),
                 pool,
-                last_notify_ms: Arc::new(AtomicI64::new(0)),
+                notify,
                 node: AttachedNode::default(),
                 listening: Arc::default(),
             })
         })
-    }
-
-    /// Whether a publish at `now` should NOTIFY other nodes (see `NOTIFY_EVERY_MS`).
-    fn notify_due(&self, now: i64) -> bool {
-        let last = self.last_notify_ms.load(Ordering::Relaxed);
-        now - last >= NOTIFY_EVERY_MS
-            && self
-                .last_notify_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
     }
 
     /// Attaches this process's dispatcher, and starts listening for the work other

@@ -1,7 +1,9 @@
-//! Publishing: the event, its stream's next `seq`, and one delivery per destination that
-//! wants it, all in the caller's transaction; and reading back an event published
-//! before under the same idempotency key.
+//! Publishing: events, their streams' next `seq`s, and one delivery per destination that
+//! wants each, all in the caller's transaction, in the same few statements however many
+//! events there are; and reading back events published before under the same
+//! idempotency keys.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hookline_core::clock::Millis;
@@ -15,115 +17,359 @@ use crate::{notify_work, rows};
 use hookline_store::raw::{DESTINATION_COLUMNS, EVENT_COLUMNS};
 use hookline_store::{Published, StoreError, StoreResult};
 
+/// One event to publish, as the API handed it over at `now`.
+#[derive(Clone)]
+pub struct Publication {
+    pub org: OrgId,
+    pub event: NewEvent,
+    pub now: Millis,
+}
+
+/// An org's id and an idempotency key.
+type KeyOfOrg = (String, String);
+
+/// The events stored before under any of `keys`.
+async fn existing_events(
+    conn: &mut PgConnection,
+    keys: &[KeyOfOrg],
+) -> StoreResult<HashMap<KeyOfOrg, Published>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (orgs, keys): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(o, k)| (o.as_str(), k.as_str())).unzip();
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS}, deliveries, idempotency_key FROM events
+         WHERE (org_id, idempotency_key) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))"
+    );
+    sqlx::query(&sql)
+        .bind(&orgs)
+        .bind(&keys)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|row| {
+            let event = rows::event(row)?;
+            let key = (event.org_id.to_string(), row.try_get::<String, _>(10)?);
+            let published = Published {
+                event: Arc::new(event),
+                deliveries: row.try_get::<i64, _>(9)? as u32,
+                queued: 0,
+                created: false,
+            };
+            Ok((key, published))
+        })
+        .collect()
+}
+
+/// The event stored before under `key`, if any.
 pub async fn existing_event(
     conn: &mut PgConnection,
     org: &OrgId,
     key: &str,
 ) -> StoreResult<Option<Published>> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS}, deliveries FROM events WHERE org_id = $1 AND idempotency_key = $2"
-    );
-    let row = sqlx::query(&sql)
-        .bind(org.as_str())
-        .bind(key)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|row| {
-        Ok(Published {
-            event: Arc::new(rows::event(&row)?),
-            deliveries: row.try_get::<i64, _>(9)? as u32,
-            queued: 0,
-            created: false,
-        })
-    })
-    .transpose()
+    let key = (org.to_string(), key.to_owned());
+    let mut found = existing_events(conn, std::slice::from_ref(&key)).await?;
+    Ok(found.remove(&key))
 }
 
-/// Stores the event and its deliveries in the caller's transaction, and, when `notify`,
-/// tells listening nodes (delivered at commit).
+/// Takes the next `seq` of each stream for each of `publications`, in their order. The
+/// streams' rows are upserted in key order, so transactions taking several at once
+/// cannot deadlock.
+async fn next_seqs(
+    conn: &mut PgConnection,
+    publications: &[&Publication],
+) -> StoreResult<Vec<i64>> {
+    let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for p in publications {
+        *counts
+            .entry((p.org.as_str(), p.event.stream.as_str()))
+            .or_default() += 1;
+    }
+    let orgs: Vec<&str> = counts.keys().map(|(o, _)| *o).collect();
+    let streams: Vec<&str> = counts.keys().map(|(_, s)| *s).collect();
+    let added: Vec<i64> = counts.values().copied().collect();
+    let last: Vec<(String, String, i64)> = sqlx::query_as(
+        "INSERT INTO streams (org_id, name, last_seq)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[]) AS s(org_id, name, added)
+         ORDER BY org_id, name
+         ON CONFLICT (org_id, name) DO UPDATE SET last_seq = streams.last_seq + EXCLUDED.last_seq
+         RETURNING org_id, name, last_seq",
+    )
+    .bind(&orgs)
+    .bind(&streams)
+    .bind(&added)
+    .fetch_all(&mut *conn)
+    .await?;
+    // The first `seq` taken for each stream, counted up as the publications take theirs.
+    let mut next: HashMap<(String, String), i64> = last
+        .into_iter()
+        .map(|(org, stream, last)| {
+            let added = counts[&(org.as_str(), stream.as_str())];
+            ((org, stream), last - added + 1)
+        })
+        .collect();
+    publications
+        .iter()
+        .map(|p| {
+            let key = (p.org.to_string(), p.event.stream.as_str().to_owned());
+            let seq = next
+                .get_mut(&key)
+                .ok_or_else(|| StoreError::Corrupt(format!("no seq taken for stream {}", key.1)))?;
+            *seq += 1;
+            Ok(*seq - 1)
+        })
+        .collect()
+}
+
+/// The live, subscribed destinations of each of `orgs`.
+async fn destinations_of(
+    conn: &mut PgConnection,
+    orgs: &[&str],
+) -> StoreResult<HashMap<String, Vec<Destination>>> {
+    let sql = format!(
+        "SELECT {DESTINATION_COLUMNS} FROM destinations
+         WHERE org_id = ANY($1) AND deleted_at IS NULL AND NOT one_shot"
+    );
+    let mut by_org: HashMap<String, Vec<Destination>> = HashMap::new();
+    for row in sqlx::query(&sql).bind(orgs).fetch_all(&mut *conn).await? {
+        let destination = rows::destination(&row)?;
+        by_org
+            .entry(destination.org_id.to_string())
+            .or_default()
+            .push(destination);
+    }
+    Ok(by_org)
+}
+
+/// The rows of one commit's new deliveries, a column each.
+#[derive(Default)]
+struct DeliveryRows {
+    ids: Vec<String>,
+    destinations: Vec<String>,
+    orgs: Vec<String>,
+    events: Vec<String>,
+    streams: Vec<String>,
+    seqs: Vec<i64>,
+    types: Vec<String>,
+    created: Vec<Millis>,
+}
+
+/// The rows of one commit's new events, a column each.
+#[derive(Default)]
+struct EventRows {
+    ids: Vec<String>,
+    orgs: Vec<String>,
+    streams: Vec<String>,
+    seqs: Vec<i64>,
+    types: Vec<String>,
+    levels: Vec<&'static str>,
+    timestamps: Vec<Millis>,
+    data: Vec<String>,
+    raw: Vec<Option<String>>,
+    keys: Vec<Option<String>>,
+    deliveries: Vec<i64>,
+}
+
+/// Stores the events and their deliveries in the caller's transaction and answers for
+/// each in order; one published before under the same idempotency key (or earlier in
+/// `publications`) is answered with that event. When `notify`, tells listening nodes
+/// (delivered at commit).
+pub async fn publish_all(
+    conn: &mut PgConnection,
+    publications: Vec<Publication>,
+    notify: bool,
+) -> StoreResult<Vec<Published>> {
+    let key_of: Vec<Option<KeyOfOrg>> = publications
+        .iter()
+        .map(|p| {
+            let key = p.event.idempotency_key.as_ref()?;
+            Some((p.org.to_string(), key.as_str().to_owned()))
+        })
+        .collect();
+    let keys: Vec<KeyOfOrg> = key_of.iter().flatten().cloned().collect();
+    let mut answered = existing_events(conn, &keys).await?;
+    // A publication is stored unless an event stored before, or an earlier one of these,
+    // has its key: then it is answered with that event.
+    let mut keys_taken: std::collections::HashSet<&KeyOfOrg> = std::collections::HashSet::new();
+    let fresh: Vec<usize> = (0..publications.len())
+        .filter(|i| match &key_of[*i] {
+            Some(key) => !answered.contains_key(key) && keys_taken.insert(key),
+            None => true,
+        })
+        .collect();
+    let to_store: Vec<&Publication> = fresh.iter().map(|i| &publications[*i]).collect();
+    let seqs = if to_store.is_empty() {
+        Vec::new()
+    } else {
+        next_seqs(conn, &to_store).await?
+    };
+    let mut orgs: Vec<&str> = to_store.iter().map(|p| p.org.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let destinations = if orgs.is_empty() {
+        HashMap::new()
+    } else {
+        destinations_of(conn, &orgs).await?
+    };
+
+    let mut new_deliveries = DeliveryRows::default();
+    let mut new_events = EventRows::default();
+    let mut stored: HashMap<usize, Published> = HashMap::new();
+    let count = publications.len();
+    let fresh_ones = publications
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| fresh.contains(index));
+    for ((index, Publication { org, event, now }), seq) in fresh_ones.zip(seqs) {
+        let key = event
+            .idempotency_key
+            .as_ref()
+            .map(|k| k.as_str().to_owned());
+        let one_shot = event.one_shot.clone();
+        let event = event.into_event(org.clone(), seq, now);
+        let mut wanted: Vec<&Destination> = destinations
+            .get(org.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|d| d.wants(&event))
+            .collect();
+        if let Some(one_shot) = &one_shot {
+            insert_destination(conn, one_shot, true).await?;
+            wanted.push(one_shot);
+        }
+        for destination in &wanted {
+            new_deliveries.ids.push(DeliveryId::generate().to_string());
+            new_deliveries.destinations.push(destination.id.to_string());
+            new_deliveries.orgs.push(org.to_string());
+            new_deliveries.events.push(event.id.to_string());
+            new_deliveries
+                .streams
+                .push(event.stream.as_str().to_owned());
+            new_deliveries.seqs.push(event.seq);
+            new_deliveries
+                .types
+                .push(event.event_type.as_str().to_owned());
+            new_deliveries.created.push(now);
+        }
+        new_events.ids.push(event.id.to_string());
+        new_events.orgs.push(org.to_string());
+        new_events.streams.push(event.stream.as_str().to_owned());
+        new_events.seqs.push(event.seq);
+        new_events.types.push(event.event_type.as_str().to_owned());
+        new_events.levels.push(event.level.as_str());
+        new_events.timestamps.push(event.timestamp);
+        new_events.data.push(event.data.to_string());
+        new_events
+            .raw
+            .push(event.raw.as_ref().map(|r| r.to_string()));
+        new_events.keys.push(key.clone());
+        new_events.deliveries.push(wanted.len() as i64);
+        let published = Published {
+            event: Arc::new(event),
+            deliveries: wanted.len() as u32,
+            queued: wanted.len() as u32,
+            created: true,
+        };
+        if let Some(key) = key {
+            answered.insert((org.to_string(), key), published.clone());
+        }
+        stored.insert(index, published);
+    }
+    insert_deliveries(conn, &new_deliveries).await?;
+    insert_events(conn, &new_events).await?;
+    if notify && !new_deliveries.ids.is_empty() {
+        notify_work(conn).await?;
+    }
+
+    (0..count)
+        .map(|index| match stored.remove(&index) {
+            Some(published) => Ok(published),
+            None => key_of[index]
+                .as_ref()
+                .and_then(|key| answered.get(key))
+                .map(|published| Published {
+                    queued: 0,
+                    created: false,
+                    ..published.clone()
+                })
+                .ok_or_else(|| StoreError::Corrupt("a publication went unanswered".into())),
+        })
+        .collect()
+}
+
+/// Publishes one event (see `publish_all`).
 pub async fn publish(
     conn: &mut PgConnection,
     org: &OrgId,
-    new: NewEvent,
+    event: NewEvent,
     now: Millis,
     notify: bool,
 ) -> StoreResult<Published> {
-    if let Some(key) = &new.idempotency_key
-        && let Some(existing) = existing_event(conn, org, key.as_str()).await?
-    {
-        return Ok(existing);
-    }
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO streams (org_id, name, last_seq) VALUES ($1, $2, 1)
-         ON CONFLICT (org_id, name) DO UPDATE SET last_seq = streams.last_seq + 1
-         RETURNING last_seq",
-    )
-    .bind(org.as_str())
-    .bind(new.stream.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    let idempotency_key = new.idempotency_key.clone();
-    let one_shot = new.one_shot.clone();
-    let event = new.into_event(org.clone(), seq, now);
-    let sql = format!(
-        "SELECT {DESTINATION_COLUMNS} FROM destinations
-         WHERE org_id = $1 AND deleted_at IS NULL AND NOT one_shot
-           AND (stream IS NULL OR stream = $2)"
-    );
-    let destinations = sqlx::query(&sql)
-        .bind(org.as_str())
-        .bind(event.stream.as_str())
-        .fetch_all(&mut *conn)
+    let publication = Publication {
+        org: org.clone(),
+        event,
+        now,
+    };
+    publish_all(conn, vec![publication], notify)
         .await?
-        .iter()
-        .map(rows::destination)
-        .collect::<StoreResult<Vec<_>>>()?;
-    let mut wanted: Vec<&Destination> = destinations.iter().filter(|d| d.wants(&event)).collect();
-    if let Some(one_shot) = &one_shot {
-        insert_destination(conn, one_shot, true).await?;
-        wanted.push(one_shot);
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a publication went unanswered".into()))
+}
+
+/// One statement for all of the deliveries, however many events and destinations.
+async fn insert_deliveries(conn: &mut PgConnection, rows: &DeliveryRows) -> StoreResult<()> {
+    if rows.ids.is_empty() {
+        return Ok(());
     }
-    // One statement for all of the event's deliveries, however many destinations.
-    if !wanted.is_empty() {
-        let delivery_ids: Vec<String> = wanted
-            .iter()
-            .map(|_| DeliveryId::generate().to_string())
-            .collect();
-        let destination_ids: Vec<&str> = wanted.iter().map(|d| d.id.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO deliveries (id, org_id, event_id, destination_id, stream, event_seq,
-                 event_type, state, run_at, created_at, updated_at)
-             SELECT d.id, $3, $4, d.destination_id, $5, $6, $7, 'pending', $8, $8, $8
-             FROM UNNEST($1::text[], $2::text[]) AS d(id, destination_id)",
-        )
-        .bind(&delivery_ids)
-        .bind(&destination_ids)
-        .bind(org.as_str())
-        .bind(event.id.as_str())
-        .bind(event.stream.as_str())
-        .bind(event.seq)
-        .bind(event.event_type.as_str())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO deliveries (id, destination_id, org_id, event_id, stream, event_seq,
+             event_type, state, run_at, created_at, updated_at)
+         SELECT d.id, d.destination_id, d.org_id, d.event_id, d.stream, d.seq, d.type,
+             'pending', d.created, d.created, d.created
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::bigint[], $7::text[], $8::bigint[])
+              AS d(id, destination_id, org_id, event_id, stream, seq, type, created)",
+    )
+    .bind(&rows.ids)
+    .bind(&rows.destinations)
+    .bind(&rows.orgs)
+    .bind(&rows.events)
+    .bind(&rows.streams)
+    .bind(&rows.seqs)
+    .bind(&rows.types)
+    .bind(&rows.created)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One statement for all of the events, in idempotency key order: transactions storing
+/// the same keys at once then wait for one another instead of deadlocking.
+async fn insert_events(conn: &mut PgConnection, rows: &EventRows) -> StoreResult<()> {
+    if rows.ids.is_empty() {
+        return Ok(());
     }
     sqlx::query(
         "INSERT INTO events (id, org_id, stream, seq, type, level, timestamp, data, raw,
              idempotency_key, deliveries)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+             $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[])
+             AS e(id, org_id, stream, seq, type, level, timestamp, data, raw, key, deliveries)
+         ORDER BY org_id, key",
     )
-    .bind(event.id.as_str())
-    .bind(org.as_str())
-    .bind(event.stream.as_str())
-    .bind(event.seq)
-    .bind(event.event_type.as_str())
-    .bind(event.level.as_str())
-    .bind(event.timestamp)
-    .bind(event.data.to_string())
-    .bind(event.raw.as_ref().map(|r| r.to_string()))
-    .bind(idempotency_key.as_ref().map(|k| k.as_str()))
-    .bind(wanted.len() as i64)
-    .execute(&mut *conn)
+    .bind(&rows.ids)
+    .bind(&rows.orgs)
+    .bind(&rows.streams)
+    .bind(&rows.seqs)
+    .bind(&rows.types)
+    .bind(&rows.levels)
+    .bind(&rows.timestamps)
+    .bind(&rows.data)
+    .bind(&rows.raw)
+    .bind(&rows.keys)
+    .bind(&rows.deliveries)
+    .execute(conn)
     .await
     .map_err(
         |e| match e.as_database_error().and_then(|d| d.constraint()) {
@@ -132,13 +378,5 @@ pub async fn publish(
             _ => e.into(),
         },
     )?;
-    if notify && !wanted.is_empty() {
-        notify_work(conn).await?;
-    }
-    Ok(Published {
-        event: Arc::new(event),
-        deliveries: wanted.len() as u32,
-        queued: wanted.len() as u32,
-        created: true,
-    })
+    Ok(())
 }

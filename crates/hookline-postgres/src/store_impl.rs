@@ -8,6 +8,8 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
+use crate::group_commit::publish_alone;
+use crate::publish::Publication;
 use crate::{PgStore, publish, queue, reads, writes};
 use hookline_store::*;
 
@@ -169,8 +171,15 @@ impl Records for PgStore {
 impl Queue for PgStore {
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published> {
         let key = event.idempotency_key.clone();
-        let notify = self.notify_due(now);
-        let published = in_tx!(self, |conn| publish::publish(conn, org, event, now, notify));
+        let publication = Publication {
+            org: org.clone(),
+            event,
+            now,
+        };
+        let published = match self.publishes.publish(publication).await {
+            Ok(published) => published,
+            Err(publication) => publish_alone(&self.pool, &self.notify, publication).await,
+        };
         match (published, key) {
             // Lost a race for the same idempotency key: answer with the winner's event.
             (Err(StoreError::Conflict(_)), Some(key)) => {

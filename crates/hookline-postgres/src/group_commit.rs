@@ -1,0 +1,134 @@
+//! Publishes that arrive together commit together. Each publish waits for its commit
+//! anyway, and storing many events costs the same few statements and one WAL flush as
+//! storing one, so a handful of committers each take whatever publishes queued up while
+//! the others were committing, and store them in one transaction.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::NotifyGate;
+use crate::publish::{self, Publication};
+use hookline_store::{Published, StoreError, StoreResult};
+
+/// Transactions storing publishes at once: while one commits, the next batch gathers.
+const COMMITTERS: usize = 4;
+
+/// The most publishes one transaction stores.
+const MOST_PER_COMMIT: usize = 256;
+
+struct Request {
+    publication: Publication,
+    answer: oneshot::Sender<StoreResult<Published>>,
+}
+
+/// The way into the committers; they stop when every clone of it is gone.
+#[derive(Clone)]
+pub struct GroupCommit {
+    requests: mpsc::Sender<Request>,
+}
+
+impl GroupCommit {
+    /// Starts the committers on the current runtime.
+    pub fn start(pool: PgPool, notify: NotifyGate) -> Self {
+        let (requests, queued) = mpsc::channel(MOST_PER_COMMIT * COMMITTERS);
+        let queued = Arc::new(Mutex::new(queued));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(commit_batches(pool.clone(), notify.clone(), queued.clone()));
+        }
+        Self { requests }
+    }
+
+    /// Stores `publication` with whatever else is being published, and answers once that
+    /// is committed. Hands it back if the committers are gone (their runtime ended).
+    pub async fn publish(
+        &self,
+        publication: Publication,
+    ) -> Result<StoreResult<Published>, Publication> {
+        let (answer, answered) = oneshot::channel();
+        let request = Request {
+            publication,
+            answer,
+        };
+        if let Err(refused) = self.requests.send(request).await {
+            return Err(refused.0.publication);
+        }
+        Ok(answered.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the publish was dropped before its commit".into(),
+            ))
+        }))
+    }
+}
+
+async fn commit_batches(
+    pool: PgPool,
+    notify: NotifyGate,
+    queued: Arc<Mutex<mpsc::Receiver<Request>>>,
+) {
+    let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
+    loop {
+        let taken = queued
+            .lock()
+            .await
+            .recv_many(&mut batch, MOST_PER_COMMIT)
+            .await;
+        if taken == 0 {
+            return;
+        }
+        commit(&pool, &notify, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Stores the batch in one transaction; if that fails, each publish alone, so that one
+/// that cannot be stored (say, a lost race for its idempotency key) fails by itself.
+async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
+    let (publications, answers): (Vec<Publication>, Vec<_>) =
+        batch.into_iter().map(|r| (r.publication, r.answer)).unzip();
+    let each_alone = (publications.len() > 1).then(|| publications.clone());
+    let now = publications.iter().map(|p| p.now).max().unwrap_or_default();
+    let stored = in_one_transaction(pool, publications, notify.due(now)).await;
+    match (stored, each_alone) {
+        (Ok(published), _) => {
+            for (answer, published) in answers.into_iter().zip(published) {
+                // A publisher that went away no longer needs its answer.
+                let _ = answer.send(Ok(published));
+            }
+        }
+        (Err(e), None) => {
+            if let Some(answer) = answers.into_iter().next() {
+                let _ = answer.send(Err(e));
+            }
+        }
+        (Err(_), Some(publications)) => {
+            for (answer, publication) in answers.into_iter().zip(publications) {
+                let _ = answer.send(publish_alone(pool, notify, publication).await);
+            }
+        }
+    }
+}
+
+/// Stores one publication in a transaction of its own.
+pub async fn publish_alone(
+    pool: &PgPool,
+    notify: &NotifyGate,
+    publication: Publication,
+) -> StoreResult<Published> {
+    let notify = notify.due(publication.now);
+    in_one_transaction(pool, vec![publication], notify)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a publication went unanswered".into()))
+}
+
+async fn in_one_transaction(
+    pool: &PgPool,
+    publications: Vec<Publication>,
+    notify: bool,
+) -> StoreResult<Vec<Published>> {
+    let mut tx = pool.begin().await?;
+    let published = publish::publish_all(&mut tx, publications, notify).await?;
+    tx.commit().await?;
+    Ok(published)
+}
