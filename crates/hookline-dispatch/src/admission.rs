@@ -67,8 +67,23 @@ impl Admission for NodeAdmission {
         self.in_flight.per_destination()
     }
 
-    fn claim_lease_until(&self, destination: &Destination, now: Millis) -> Millis {
-        lease_until(now, destination, 1, self.lease_margin_ms)
+    /// Up to `HELD_ROUNDS` rounds while no other node holds any (an unordered, unlimited
+    /// destination, as at publish), so a place freed here is refilled without a claim;
+    /// otherwise what `max_in_flight` leaves free across the nodes. Once one node holds
+    /// more than `max_in_flight`, the others see it full, so at most one node ever holds
+    /// beyond it and the sum of what is sent stays within it.
+    fn claim_ceiling(&self, destination: &Destination, others: u32) -> u32 {
+        let settings = &destination.settings;
+        if others == 0 && !settings.ordered && settings.rate_limit_per_sec.is_none() {
+            settings.max_in_flight.saturating_mul(HELD_ROUNDS)
+        } else {
+            settings.max_in_flight.saturating_sub(others)
+        }
+    }
+
+    fn claim_lease_until(&self, destination: &Destination, now: Millis, position: u32) -> Millis {
+        let rounds = position / destination.settings.max_in_flight.max(1) + 1;
+        lease_until(now, destination, rounds, self.lease_margin_ms)
     }
 
     fn hold(&self, delivery: &DeliveryId, destination: &Arc<Destination>) {
@@ -181,9 +196,32 @@ mod tests {
             Some(1_000 + i64::from(HELD_ROUNDS) * timeout_ms + 5_000)
         );
         assert_eq!(
-            admission.claim_lease_until(&destination, 1_000),
+            admission.claim_lease_until(&destination, 1_000, 0),
             1_000 + timeout_ms + 5_000
         );
+        let max_in_flight = destination.settings.max_in_flight;
+        assert_eq!(
+            admission.claim_lease_until(&destination, 1_000, max_in_flight - 1),
+            1_000 + timeout_ms + 5_000,
+            "the last of the first round"
+        );
+        assert_eq!(
+            admission.claim_lease_until(&destination, 1_000, max_in_flight),
+            1_000 + 2 * timeout_ms + 5_000,
+            "the first to wait for a round"
+        );
+    }
+
+    #[test]
+    fn a_claim_holds_rounds_only_while_no_other_node_holds_the_destination() {
+        let (admission, _arrivals) = admission(10);
+        let mut destination = destination();
+        destination.settings.max_in_flight = 10;
+        assert_eq!(admission.claim_ceiling(&destination, 0), 10 * HELD_ROUNDS);
+        assert_eq!(admission.claim_ceiling(&destination, 3), 7);
+        assert_eq!(admission.claim_ceiling(&destination, 12), 0);
+        destination.settings.ordered = true;
+        assert_eq!(admission.claim_ceiling(&destination, 0), 10);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::ErrorKind;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::{DeliveryId, DestinationId};
+use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
 use crate::{notify_work, publish, rows};
@@ -77,18 +77,17 @@ async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDes
     Ok(special)
 }
 
-/// Deliveries in flight on any node, per destination among the candidates': the rows
-/// other nodes hold leased, and what this node (`req.node`) holds in memory (`held`). A place
-/// of this node's is free as soon as its attempt ends, before its result is recorded
-/// (the row stays leased meanwhile, so no claim takes the delivery itself). Takes a
-/// transaction-level advisory lock per destination first (in sorted order, so nodes
-/// cannot deadlock), so two nodes cannot both see the same free slot: `max_in_flight`
-/// holds across the cluster, not per node.
-async fn in_flight_everywhere(
+/// Deliveries other nodes hold, per destination among the candidates': their live
+/// leased rows. (What this node holds it knows in memory: a place of its own is free as
+/// soon as its attempt ends, before its result is recorded; the row stays leased
+/// meanwhile, so no claim takes the delivery itself.) Takes a transaction-level advisory
+/// lock per destination first (in sorted order, so nodes cannot deadlock), so two nodes
+/// cannot both see the same free slot: `max_in_flight` holds across the cluster, not
+/// per node.
+async fn held_by_other_nodes(
     conn: &mut PgConnection,
     candidates: &[(String, String)],
     req: &ClaimRequest,
-    held: &foldhash::HashMap<DestinationId, u32>,
 ) -> StoreResult<HashMap<String, u32>> {
     let mut ids: Vec<&str> = candidates.iter().map(|(_, d)| d.as_str()).collect();
     ids.sort_unstable();
@@ -115,11 +114,7 @@ async fn in_flight_everywhere(
     .bind(req.node.node_id())
     .fetch_all(conn)
     .await?;
-    let mut busy: HashMap<String, u32> = counts.into_iter().map(|(d, n)| (d, n as u32)).collect();
-    for (destination, count) in held {
-        *busy.entry(destination.to_string()).or_default() += count;
-    }
-    Ok(busy)
+    Ok(counts.into_iter().map(|(d, n)| (d, n as u32)).collect())
 }
 
 /// Runs inside the caller's transaction; the locks it takes end at commit.
@@ -139,7 +134,7 @@ pub async fn claim(
         .filter(|(id, n)| {
             destinations
                 .get(id.as_str())
-                .is_some_and(|d| **n >= d.settings.max_in_flight)
+                .is_some_and(|d| **n >= req.node.claim_ceiling(d, 0))
         })
         .map(|(id, _)| id.to_string());
     excluded.extend(saturated);
@@ -182,7 +177,9 @@ pub async fn claim(
         .collect();
     destinations.extend(destinations_by_id(conn, &missing).await?);
 
-    let mut busy = in_flight_everywhere(conn, &candidates, req, &held).await?;
+    let others = held_by_other_nodes(conn, &candidates, req).await?;
+    let mut own: HashMap<String, u32> = held.iter().map(|(id, n)| (id.to_string(), *n)).collect();
+    // Each chosen delivery, its destination, and its place among this node's holds of it.
     let mut chosen = Vec::new();
     // Rows whose destination was deleted while they were being published.
     let mut orphans = Vec::new();
@@ -194,10 +191,12 @@ pub async fn claim(
         if chosen.len() >= req.limit as usize {
             continue;
         }
-        let count = busy.entry(destination_id).or_default();
-        if *count < destination.settings.max_in_flight {
-            *count += 1;
-            chosen.push((delivery_id, destination.clone()));
+        let others = others.get(&destination_id).copied().unwrap_or(0);
+        let ceiling = req.node.claim_ceiling(destination, others);
+        let held = own.entry(destination_id).or_default();
+        if *held < ceiling {
+            chosen.push((delivery_id, destination.clone(), *held));
+            *held += 1;
         }
     }
     if !orphans.is_empty() {
@@ -213,9 +212,11 @@ pub async fn claim(
     }
     let lease_ends: Vec<Millis> = chosen
         .iter()
-        .map(|(_, destination)| req.node.claim_lease_until(destination, req.now))
+        .map(|(_, destination, position)| {
+            req.node.claim_lease_until(destination, req.now, *position)
+        })
         .collect();
-    let chosen: Vec<String> = chosen.into_iter().map(|(id, _)| id).collect();
+    let chosen: Vec<String> = chosen.into_iter().map(|(id, _, _)| id).collect();
     let leased: Vec<(String, i64, String, String, Millis)> = sqlx::query_as(
         "UPDATE deliveries d SET state = 'delivering', lease_until = c.until, leased_by = $2,
              attempts = d.attempts + 1, updated_at = $1
@@ -348,6 +349,10 @@ pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreR
         run_ats.push(run_at);
         errors.push(c.delivery_error());
     }
+    // Only rows still leased to this node: `leased_by` is set exactly while a row is
+    // 'delivering' (the schema checks it). Asking for the state as well let the planner
+    // choose the partial index of leased rows when its statistics were stale, and hash
+    // every leased row for each batch: seconds a batch once tens of thousands were leased.
     sqlx::query(
         "UPDATE deliveries d SET state = u.state, run_at = u.run_at, lease_until = NULL,
              leased_by = NULL, last_attempt_at = u.started_at, response_code = u.code,
@@ -355,7 +360,7 @@ pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreR
          FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
                      $6::text[], $8::bigint[])
               AS u(id, state, run_at, started_at, code, error, now)
-         WHERE d.id = u.id AND d.state = 'delivering' AND d.leased_by = $7",
+         WHERE d.id = u.id AND d.leased_by = $7",
     )
     .bind(column(|a| a.delivery_id.to_string()))
     .bind(&states)
@@ -472,7 +477,7 @@ pub async fn release(
              attempts = d.attempts - 1, run_at = h.run_at, lease_until = NULL,
              leased_by = NULL, updated_at = $1
          FROM UNNEST($2::text[], $4::bigint[]) AS h(id, run_at)
-         WHERE d.id = h.id AND d.leased_by = $3 AND d.state = 'delivering'",
+         WHERE d.id = h.id AND d.leased_by = $3",
     )
     .bind(now)
     .bind(&ids)

@@ -126,6 +126,13 @@ ALTER TABLE orgs ADD COLUMN signing_keys TEXT;
 ALTER TABLE attempts ADD COLUMN request_body_from_event BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE attempts ADD COLUMN request_headers_from_event BOOLEAN NOT NULL DEFAULT FALSE;
 "#,
+    // Every way out of 'delivering' clears `leased_by`, so completions and releases can
+    // find a node's rows by `leased_by` alone (see `queue::complete`). NOT VALID: rows
+    // written before are not scanned at start, only rows written from now on are checked.
+    r#"
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_leased_while_delivering
+    CHECK ((state = 'delivering') = (leased_by IS NOT NULL)) NOT VALID;
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

@@ -119,7 +119,7 @@ pub fn claim(
          WHERE rowid = ?4",
     )?;
     let mut lease = |state: &mut WriterState, taken: &Leased| -> StoreResult<()> {
-        let until = req.node.claim_lease_until(&taken.destination, req.now);
+        let until = req.node.claim_lease_until(&taken.destination, req.now, 0);
         lease_row.execute(params![until, req.node.node_id(), req.now, taken.rowid])?;
         state
             .leases
@@ -202,7 +202,7 @@ pub fn claim(
                 delivery_id: l.delivery_id,
                 attempt: l.attempt,
                 event,
-                lease_until: req.node.claim_lease_until(&l.destination, req.now),
+                lease_until: req.node.claim_lease_until(&l.destination, req.now, 0),
                 destination: l.destination,
                 row_hint: Some(l.rowid),
             })

@@ -52,8 +52,15 @@ pub trait Admission: Send + Sync + 'static {
     /// Every destination this node holds deliveries of, and how many.
     fn held_per_destination(&self) -> HashMap<DestinationId, u32>;
 
-    /// When the lease of a delivery to `destination` claimed at `now` ends.
-    fn claim_lease_until(&self, destination: &Destination, now: Millis) -> Millis;
+    /// The most deliveries of `destination` this node may hold once a claim is done,
+    /// while other nodes hold `others` of them. Beyond `max_in_flight`, the rest wait in
+    /// this node for a place to send from.
+    fn claim_ceiling(&self, destination: &Destination, others: u32) -> u32;
+
+    /// When the lease of a delivery to `destination` claimed at `now` ends, when it is
+    /// the `position`-th (from 0) this node holds of it: one beyond `max_in_flight`
+    /// waits for the rounds ahead of it first.
+    fn claim_lease_until(&self, destination: &Destination, now: Millis, position: u32) -> Millis;
 
     /// A claim leased `delivery` to this node: it holds a place until its attempt ends.
     fn hold(&self, delivery: &DeliveryId, destination: &Arc<Destination>);

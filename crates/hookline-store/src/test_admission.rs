@@ -64,7 +64,16 @@ impl Admission for RecordingAdmission {
         HashMap::default()
     }
 
-    fn claim_lease_until(&self, _destination: &Destination, _now: Millis) -> Millis {
+    fn claim_ceiling(&self, destination: &Destination, others: u32) -> u32 {
+        destination.settings.max_in_flight.saturating_sub(others)
+    }
+
+    fn claim_lease_until(
+        &self,
+        _destination: &Destination,
+        _now: Millis,
+        _position: u32,
+    ) -> Millis {
         Self::LEASE_UNTIL
     }
 
