@@ -27,7 +27,7 @@ const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
 
 /// Candidate rows locked per delivery wanted, so destinations at their limit do not
 /// starve the claim.
-const CANDIDATES_PER_CLAIM: i64 = 4;
+const CANDIDATES_PER_CLAIM: i64 = 2;
 
 async fn destinations_by_id(
     conn: &mut PgConnection,

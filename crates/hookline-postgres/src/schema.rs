@@ -133,6 +133,12 @@ ALTER TABLE attempts ADD COLUMN request_headers_from_event BOOLEAN NOT NULL DEFA
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_leased_while_delivering
     CHECK ((state = 'delivering') = (leased_by IS NOT NULL)) NOT VALID;
 "#,
+    // The few destinations the queue treats specially, read at every claim, without
+    // reading every destination (see `queue::special_destinations`).
+    r#"
+CREATE INDEX destinations_special ON destinations(id)
+    WHERE deleted_at IS NULL AND (NOT enabled OR ordered);
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory
