@@ -134,6 +134,31 @@ pub struct ServeConfig {
     #[arg(long, env = "HOOKLINE_AUTO_DISABLE_MIN_FAILURES", value_name = "N",
           default_value_t = AutoDisable::default().min_failures as u32)]
     pub auto_disable_min_failures: u32,
+    /// Seconds a client has to send a request's head; also how long an idle
+    /// keep-alive connection is kept.
+    #[arg(
+        long,
+        env = "HOOKLINE_HEADER_READ_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(
+        long,
+        env = "HOOKLINE_BODY_READ_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
+    pub body_read_timeout_secs: u64,
+    /// API connections open at once; one more gets a 503 and is closed.
+    #[arg(
+        long,
+        env = "HOOKLINE_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 4096
+    )]
+    pub max_connections: usize,
     #[command(flatten)]
     #[serde(flatten)]
     pub store: StoreConfig,
@@ -154,10 +179,23 @@ impl ServeConfig {
         let file = file_settings(self.store.config_file.as_deref())?;
         let config = layered(self, matches, &file)?;
         anyhow::ensure!(
-            config.claim_batch > 0 && config.max_concurrency > 0,
-            "claim_batch and max_concurrency must be at least 1"
+            config.claim_batch > 0 && config.max_concurrency > 0 && config.max_connections > 0,
+            "claim_batch, max_concurrency and max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            config.header_read_timeout_secs > 0 && config.body_read_timeout_secs > 0,
+            "header_read_timeout_secs and body_read_timeout_secs must be at least 1"
         );
         Ok(config)
+    }
+
+    /// The API server's limits from this configuration.
+    pub fn http_limits(&self) -> crate::http_server::HttpLimits {
+        crate::http_server::HttpLimits {
+            header_read: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            body_read: std::time::Duration::from_secs(self.body_read_timeout_secs),
+            max_connections: self.max_connections,
+        }
     }
 
     /// The dispatcher's settings from this configuration.

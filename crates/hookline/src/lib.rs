@@ -2,5 +2,6 @@
 //! random port (`startup::run` takes a bound listener) that `hookline serve` runs.
 
 pub mod configuration;
+pub mod http_server;
 pub mod startup;
 pub mod telemetry;

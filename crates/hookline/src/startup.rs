@@ -17,9 +17,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::{ServeConfig, StoreConfig};
+use crate::http_server;
 
 /// The master key file in an embedded data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// Open files kept for what is not an API connection: the store's files and
+/// connections, the dispatcher's attempts (up to `max_concurrency`), the log.
+const OTHER_OPEN_FILES: u64 = 1024;
 
 /// Runs the server on `listener` until `shutdown` is canceled. In-flight attempts get
 /// the dispatcher's grace period to finish; unfinished ones are handed back.
@@ -59,16 +64,34 @@ pub async fn run(
         master_key,
         dispatcher: dispatcher.clone(),
     };
+    let mut http_limits = config.http_limits();
+    match http_server::raise_open_files_limit() {
+        // The store, the dispatcher's sends and the logs need descriptors of their own.
+        Ok(limit) if limit < http_limits.max_connections as u64 + OTHER_OPEN_FILES => {
+            let max_connections = limit.saturating_sub(OTHER_OPEN_FILES).max(1) as usize;
+            tracing::warn!(
+                open_files_limit = limit,
+                max_connections,
+                "max_connections lowered to fit the open files limit; raise the limit (ulimit -Hn) to allow more"
+            );
+            http_limits.max_connections = max_connections;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let dispatching = tokio::spawn(dispatcher.run(shutdown.clone()));
     tracing::info!(
         address = %listener.local_addr()?,
         store = if config.store.database_url.is_some() { "postgres" } else { "sqlite" },
         "Hookline is listening"
     );
-    axum::serve(listener, hookline_api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    http_server::serve(
+        listener,
+        hookline_api::router(state),
+        http_limits,
+        shutdown.clone(),
+    )
+    .await;
     dispatching.await.context("the dispatcher task failed")?;
     tracing::info!("Hookline stopped");
     Ok(())
