@@ -81,12 +81,17 @@ async fn commit_batches(
     }
 }
 
-/// Stores the batch in one transaction; if that fails, each publish alone, so that one
-/// that cannot be stored (say, a lost race for its idempotency key) fails by itself.
+/// Stores the batch in one transaction. The one way a publish can fail by itself is a
+/// lost race for its idempotency key: if a batch with keys fails, each publish is
+/// stored alone, so that one fails alone; any other failure is the database's, and
+/// every publish of the batch is told.
 async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
     let (publications, answers): (Vec<Publication>, Vec<_>) =
         batch.into_iter().map(|r| (r.publication, r.answer)).unzip();
-    let each_alone = (publications.len() > 1).then(|| publications.clone());
+    let keyed = publications
+        .iter()
+        .any(|p| p.event.idempotency_key.is_some());
+    let each_alone = (publications.len() > 1 && keyed).then(|| publications.clone());
     let now = publications.iter().map(|p| p.now).max().unwrap_or_default();
     let stored = in_one_transaction(pool, publications, notify.due(now)).await;
     match (stored, each_alone) {
@@ -97,8 +102,8 @@ async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
             }
         }
         (Err(e), None) => {
-            if let Some(answer) = answers.into_iter().next() {
-                let _ = answer.send(Err(e));
+            for answer in answers {
+                let _ = answer.send(Err(e.clone()));
             }
         }
         (Err(_), Some(publications)) => {

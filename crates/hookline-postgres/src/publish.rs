@@ -220,7 +220,7 @@ pub async fn publish_all(
     let fresh_ones = publications
         .into_iter()
         .enumerate()
-        .filter(|(index, _)| fresh.contains(index));
+        .filter(|(index, _)| fresh.binary_search(index).is_ok());
     for ((index, Publication { org, event, now }), seq) in fresh_ones.zip(seqs) {
         let key = event
             .idempotency_key

@@ -1,6 +1,6 @@
 //! What can go wrong in a store, in terms the API can map to an answer.
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The request conflicts with the current state (e.g. redelivering to a deleted destination).
     #[error("{0}")]
