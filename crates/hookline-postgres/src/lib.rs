@@ -32,7 +32,7 @@ const NOTIFY_EVERY_MS: i64 = 20;
 
 /// Spaces out the NOTIFYs of publishing (see `NOTIFY_EVERY_MS`).
 #[derive(Clone, Default)]
-pub struct NotifyGate {
+pub(crate) struct NotifyGate {
     last_notify_ms: Arc<AtomicI64>,
 }
 
