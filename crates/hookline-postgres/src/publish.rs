@@ -222,10 +222,7 @@ pub async fn publish_all(
         .enumerate()
         .filter(|(index, _)| fresh.binary_search(index).is_ok());
     for ((index, Publication { org, event, now }), seq) in fresh_ones.zip(seqs) {
-        let key = event
-            .idempotency_key
-            .as_ref()
-            .map(|k| k.as_str().to_owned());
+        let key = &key_of[index];
         let one_shot = event.one_shot.clone();
         let event = event.into_event(org.clone(), seq, now);
         let mut wanted: Vec<&Destination> = destinations
@@ -263,7 +260,9 @@ pub async fn publish_all(
         new_events
             .raw
             .push(event.raw.as_ref().map(|r| r.to_string()));
-        new_events.keys.push(key.clone());
+        new_events
+            .keys
+            .push(key.as_ref().map(|(_, key)| key.clone()));
         new_events.deliveries.push(wanted.len() as i64);
         let published = Published {
             event: Arc::new(event),
@@ -272,7 +271,7 @@ pub async fn publish_all(
             created: true,
         };
         if let Some(key) = key {
-            answered.insert((org.to_string(), key), published.clone());
+            answered.insert(key.clone(), published.clone());
         }
         stored.insert(index, published);
     }
