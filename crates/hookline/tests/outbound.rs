@@ -164,10 +164,12 @@ async fn a_destination_that_only_fails_is_disabled_and_the_org_is_told() {
     let failing = Receiver::start().await;
     failing.fallback(Reply::status(500));
     let watcher = Receiver::start().await;
+    // Three failures at once, then the next retry an hour away: re-enabling below
+    // cannot set off an attempt whose failure would race the answer's count.
     let broken = app
         .destination(
             &failing.url,
-            json!({"retry_schedule_secs": [0, 0, 0, 0, 0]}),
+            json!({"retry_schedule_secs": [0, 0, 3600, 0, 0]}),
         )
         .await;
     app.destination(&watcher.url, json!({"types": ["destination.*"]}))
@@ -182,6 +184,7 @@ async fn a_destination_that_only_fails_is_disabled_and_the_org_is_told() {
     let (_, shown) = app.get(&format!("/v1/destinations/{}", id(&broken))).await;
     assert_eq!(shown["enabled"], false);
     assert_eq!(shown["disabled_reason"], "failing");
+    assert_eq!(shown["consecutive_failures"], 3);
     assert_eq!(
         failing.received().len(),
         3,
