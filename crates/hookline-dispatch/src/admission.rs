@@ -73,11 +73,11 @@ impl Admission for NodeAdmission {
     /// more than `max_in_flight`, the others see it full, so at most one node ever holds
     /// beyond it and the sum of what is sent stays within it.
     fn claim_ceiling(&self, destination: &Destination, others: u32) -> u32 {
-        let settings = &destination.settings;
-        if others == 0 && !settings.ordered && settings.rate_limit_per_sec.is_none() {
-            settings.max_in_flight.saturating_mul(HELD_ROUNDS)
+        let max_in_flight = destination.settings.max_in_flight;
+        if others == 0 && may_wait_for_rounds(destination) {
+            max_in_flight.saturating_mul(HELD_ROUNDS)
         } else {
-            settings.max_in_flight.saturating_sub(others)
+            max_in_flight.saturating_sub(others)
         }
     }
 
@@ -99,11 +99,9 @@ impl Admission for NodeAdmission {
         destination: &Arc<Destination>,
         now: Millis,
     ) -> Option<Millis> {
-        let settings = &destination.settings;
         if self.handed.is_closed()
-            || !settings.enabled
-            || settings.ordered
-            || settings.rate_limit_per_sec.is_some()
+            || !destination.settings.enabled
+            || !may_wait_for_rounds(destination)
             || !self.in_flight.try_hold(delivery, destination)
         {
             return None;
@@ -136,6 +134,13 @@ impl Admission for NodeAdmission {
     fn wake(&self) {
         self.wake.notify_one();
     }
+}
+
+/// Whether deliveries of `destination` may wait in this node, beyond its free places,
+/// for the rounds ahead of them: not when it is ordered (only a stream's head may go)
+/// or rate-limited (what waits is sent back to the queue at its turn anyway).
+fn may_wait_for_rounds(destination: &Destination) -> bool {
+    !destination.settings.ordered && destination.settings.rate_limit_per_sec.is_none()
 }
 
 /// The longest one attempt to `destination` may take.

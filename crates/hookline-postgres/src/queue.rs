@@ -193,10 +193,10 @@ pub async fn claim(
         }
         let others = others.get(&destination_id).copied().unwrap_or(0);
         let ceiling = req.node.claim_ceiling(destination, others);
-        let held = own.entry(destination_id).or_default();
-        if *held < ceiling {
-            chosen.push((delivery_id, destination.clone(), *held));
-            *held += 1;
+        let holding = own.entry(destination_id).or_default();
+        if *holding < ceiling {
+            chosen.push((delivery_id, destination.clone(), *holding));
+            *holding += 1;
         }
     }
     if !orphans.is_empty() {
