@@ -164,12 +164,13 @@ async fn a_destination_that_only_fails_is_disabled_and_the_org_is_told() {
     let failing = Receiver::start().await;
     failing.fallback(Reply::status(500));
     let watcher = Receiver::start().await;
-    // Three failures at once, then the next retry an hour away: re-enabling below
-    // cannot set off an attempt whose failure would race the answer's count.
+    // Three failures at once, then the next retry an hour away, and not subscribed to
+    // the notice of its own disabling: re-enabling below cannot set off an attempt whose
+    // failure would race the answer's count.
     let broken = app
         .destination(
             &failing.url,
-            json!({"retry_schedule_secs": [0, 0, 3600, 0, 0]}),
+            json!({"types": ["a.b"], "retry_schedule_secs": [0, 0, 3600, 0, 0]}),
         )
         .await;
     app.destination(&watcher.url, json!({"types": ["destination.*"]}))
