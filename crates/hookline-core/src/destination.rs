@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::ValidationError;
 use crate::clock::Millis;
+use crate::custom_headers::CustomHeaders;
 use crate::envelope::Envelope;
 use crate::event::{Event, Level, StreamName};
 use crate::filter::{Filter, TypePattern};
@@ -19,25 +20,7 @@ pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 10;
 const MAX_IN_FLIGHT_LIMIT: i64 = 1_000;
 const MAX_RATE_LIMIT: i64 = 10_000;
-const MAX_HEADERS: usize = 32;
 const MAX_TEXT_LEN: usize = 1_024;
-
-/// Header names a destination may not set: Hookline owns them, or HTTP does.
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "content-type",
-    "content-encoding",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "upgrade",
-    "user-agent",
-    "proxy-authorization",
-];
-const RESERVED_HEADER_PREFIXES: &[&str] = &["webhook-", "hookline-"];
 
 /// Everything about a destination that its owner chooses and may change later.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +32,7 @@ pub struct DestinationSettings {
     pub filter: Option<Filter>,
     pub level: Level,
     pub include_raw: bool,
-    pub headers: Vec<(String, String)>,
+    pub headers: CustomHeaders,
     pub timeout_secs: u32,
     pub retry: RetryPolicy,
     pub max_in_flight: u32,
@@ -77,7 +60,7 @@ impl DestinationSettings {
             filter: None,
             level: Level::User,
             include_raw: false,
-            headers: Vec::new(),
+            headers: CustomHeaders::default(),
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             retry: RetryPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
@@ -110,11 +93,6 @@ impl DestinationSettings {
 
     /// The settings as the JSON fields they are set with: shown by the API, kept by the store.
     pub fn to_json(&self) -> serde_json::Map<String, Value> {
-        let headers: serde_json::Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
         let json = serde_json::json!({
             "url": self.url.as_str(),
             "name": self.name,
@@ -123,7 +101,8 @@ impl DestinationSettings {
             "filter": self.filter.as_ref().map(Filter::source),
             "level": self.level.as_str(),
             "include_raw": self.include_raw,
-            "headers": headers,
+            "headers": self.headers.shown(),
+            "sensitive_headers": self.headers.flagged_json(),
             "timeout_secs": self.timeout_secs,
             "retry_schedule_secs": self.retry.schedule.secs(),
             "retry_on_4xx": self.retry.retry_on_4xx,
@@ -178,7 +157,8 @@ impl DestinationSettings {
                 self.rate_limit_per_sec = Some(int_in(field, value, 1, MAX_RATE_LIMIT)? as u32)
             }
             "retry_on_4xx" => self.retry.retry_on_4xx = null_or_bool(field, value, false)?,
-            "headers" => self.headers = parse_headers(field, value)?,
+            "headers" => self.headers.set(field, value)?,
+            "sensitive_headers" => self.headers.set_flagged(field, value)?,
             "timeout_secs" if null => self.timeout_secs = DEFAULT_TIMEOUT_SECS,
             "timeout_secs" => self.timeout_secs = int_in(field, value, 1, 300)? as u32,
             "max_in_flight" if null => self.max_in_flight = DEFAULT_MAX_IN_FLIGHT,
@@ -294,56 +274,6 @@ fn parse_types(field: &str, value: &Value) -> Result<Vec<TypePattern>, Validatio
         .collect()
 }
 
-fn parse_headers(field: &str, value: &Value) -> Result<Vec<(String, String)>, ValidationError> {
-    let map = match value {
-        Value::Null => return Ok(Vec::new()),
-        Value::Object(map) => map,
-        _ => return Err(ValidationError::new(field, "must be an object of strings")),
-    };
-    if map.len() > MAX_HEADERS {
-        return Err(ValidationError::new(
-            field,
-            format!("may hold at most {MAX_HEADERS} headers"),
-        ));
-    }
-    map.iter()
-        .map(|(name, v)| {
-            let lower = check_header_name(field, name)?;
-            let text = expect_str(field, v)?;
-            if http::HeaderValue::from_str(text).is_err() {
-                return Err(ValidationError::new(
-                    field,
-                    format!("the value of '{name}' is not a valid header value"),
-                ));
-            }
-            Ok((lower, text.to_owned()))
-        })
-        .collect()
-}
-
-/// A header name a destination may set, lower-cased: valid, and not one Hookline or
-/// HTTP owns.
-pub(crate) fn check_header_name(field: &str, name: &str) -> Result<String, ValidationError> {
-    let lower = name.to_ascii_lowercase();
-    if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-        return Err(ValidationError::new(
-            field,
-            format!("'{name}' is not a valid header name"),
-        ));
-    }
-    if RESERVED_HEADERS.contains(&lower.as_str())
-        || RESERVED_HEADER_PREFIXES
-            .iter()
-            .any(|p| lower.starts_with(p))
-    {
-        return Err(ValidationError::new(
-            field,
-            format!("'{name}' is reserved and cannot be set"),
-        ));
-    }
-    Ok(lower)
-}
-
 /// How a destination has been doing, kept up to date by the dispatcher.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DestinationHealth {
@@ -437,30 +367,6 @@ mod tests {
         assert!(!s.wants(&event("a", Level::User, json!({}))));
         s.apply("include_raw", &json!(true), p).unwrap();
         assert!(s.wants(&event("a", Level::User, json!({}))));
-    }
-
-    #[test]
-    fn reserved_and_invalid_headers_are_refused() {
-        let mut s = settings();
-        let p = &UrlPolicy::default();
-        for name in [
-            "Webhook-Id",
-            "host",
-            "Content-Length",
-            "hookline-stream",
-            "bad name",
-        ] {
-            let err = s.apply("headers", &json!({ name: "x" }), p).unwrap_err();
-            assert_eq!(err.field, "headers", "{name}");
-        }
-        s.apply(
-            "headers",
-            &json!({"X-Team": "core", "Authorization": "Bearer t"}),
-            p,
-        )
-        .unwrap();
-        assert_eq!(s.headers.len(), 2);
-        assert!(s.apply("headers", &json!({"x": "a\nb"}), p).is_err());
     }
 
     #[test]

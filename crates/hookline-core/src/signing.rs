@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::ValidationError;
 use crate::clock::Millis;
-use crate::destination::check_header_name;
+use crate::custom_headers::check_header_name;
 use crate::keys::{Ed25519Key, SigningKeys};
 use crate::secret::SigningSecret;
 

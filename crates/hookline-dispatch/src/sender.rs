@@ -77,29 +77,29 @@ impl Sender {
         // than a copy of the body (`Sent::FromEvent`).
         let body = Envelope::of(event, destination.settings.include_raw).to_text();
         let timestamp = webhook_timestamp(now);
-        let keys = self.keys.open(destination);
+        let opened = self.keys.open(destination);
         // The event's headers first, as the recorded attempt declares (`Sent::FromEvent`).
         let mut headers = event_headers(event, &claimed.delivery_id, now);
         headers.push(("user-agent".into(), USER_AGENT.into()));
-        if let Some(keys) = &keys {
+        if let Some(opened) = &opened {
             headers.extend(signature_headers(
                 &destination.settings.signature,
-                keys,
+                &opened.keys,
                 event.id.as_str(),
                 timestamp,
                 body.as_bytes(),
                 now,
             ));
+            headers.extend(opened.headers.iter().cloned());
         }
-        headers.extend(destination.settings.headers.iter().cloned());
 
         let started = Instant::now();
-        let outcome = match (self.refusal(&destination.settings.url), &keys) {
+        let outcome = match (self.refusal(&destination.settings.url), &opened) {
             (Some(refusal), _) => Err((ErrorKind::BlockedAddress, refusal)),
             (None, None) => Err((
                 ErrorKind::Signing,
-                "the destination's signing keys do not open with this server's master key; \
-                 nothing was sent"
+                "the destination's signing keys or sealed headers do not open with this \
+                 server's master key; nothing was sent"
                     .to_owned(),
             )),
             (None, Some(_)) => {
@@ -111,6 +111,8 @@ impl Sender {
                 }
             }
         };
+        // The record shows what was sent, but never a credential.
+        destination.settings.headers.mask_sent(&mut headers);
         let mut attempt = Attempt {
             id: AttemptId::generate(),
             org_id: event.org_id.clone(),

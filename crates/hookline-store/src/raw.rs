@@ -152,11 +152,17 @@ pub struct RawDestination {
 
 impl RawDestination {
     pub fn parse(self) -> Result<Destination, StoreError> {
-        let fields: serde_json::Map<String, serde_json::Value> =
+        let mut fields: serde_json::Map<String, serde_json::Value> =
             json("destination settings", &self.settings)?;
+        // Headers are stored in their own shape, sealed values kept sealed (`settings_json`).
+        let headers = fields.remove("headers").unwrap_or_default();
         // Stored URLs passed the policy when they were written; DEV only skips re-checking.
         let mut settings = DestinationSettings::from_json(&fields, &UrlPolicy::permissive())
             .map_err(|e| corrupt("destination settings", e))?;
+        settings
+            .headers
+            .restore(&headers)
+            .ok_or_else(|| corrupt("destination headers", "not as `to_stored` writes them"))?;
         // `enabled` lives in its own column, where claims and the dispatcher can flip it.
         settings.enabled = self.enabled;
         Ok(Destination {
@@ -177,10 +183,12 @@ impl RawDestination {
     }
 }
 
-/// The settings as stored: `enabled` is left out because its column is the truth.
+/// The settings as stored: `enabled` is left out because its column is the truth, and
+/// headers are kept as `CustomHeaders::to_stored` writes them, not masked as shown.
 pub fn settings_json(settings: &DestinationSettings) -> String {
     let mut json = settings.to_json();
     json.remove("enabled");
+    json.insert("headers".into(), settings.headers.to_stored());
     serde_json::Value::Object(json).to_string()
 }
 

@@ -1,7 +1,8 @@
 //! No secret leaks: a real server process (debug logging on) creates destinations with
 //! known secrets, rotates one, delivers, fails and retries; then its whole log output,
 //! every file in its data directory and every GET response are searched for the
-//! plaintext secrets and the API key of the run. None may appear.
+//! plaintext secrets, a receiver token set as a destination header and the API key of the
+//! run. None may appear.
 
 mod support;
 
@@ -14,6 +15,8 @@ use support::receiver::{Receiver, Reply};
 use support::secrets::{SECRET_A, SECRET_B, all_bytes, contains};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
+/// A receiver's token in a destination header: sent, but never shown or stored in the clear.
+const HEADER_TOKEN: &str = "rcv_dG9rZW4tZm9yLXRoZS1yZWNlaXZlcg";
 
 #[tokio::test]
 async fn secrets_appear_in_no_log_file_or_get_response() {
@@ -57,7 +60,10 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
     failing.script([Reply::status(500).body("try again")]);
     let mut destinations = Vec::new();
     for (url, extra) in [
-        (&healthy.url, json!({"secret": SECRET_A})),
+        (
+            &healthy.url,
+            json!({"secret": SECRET_A, "headers": {"Authorization": format!("Bearer {HEADER_TOKEN}")}}),
+        ),
         (
             &failing.url,
             json!({"secret": SECRET_A, "retry_schedule_secs": [0]}),
@@ -100,7 +106,14 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
     )
     .await;
     assert_eq!(status, 202);
-    healthy.wait_for(3, Duration::from_secs(10)).await;
+    let received = healthy.wait_for(3, Duration::from_secs(10)).await;
+    assert!(
+        received
+            .iter()
+            .filter_map(|r| r.headers.get("authorization"))
+            .any(|v| v.as_bytes() == format!("Bearer {HEADER_TOKEN}").as_bytes()),
+        "the receiver got the header in full"
+    );
     failing.wait_for(2, Duration::from_secs(10)).await;
 
     let mut responses = String::new();
@@ -143,6 +156,7 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
         &org_secret,
         &org_secret[6..],
         key.as_str(),
+        HEADER_TOKEN,
     ];
     for needle in needles {
         assert!(!contains(&log_text, needle), "a secret is in the log");

@@ -1,6 +1,7 @@
 //! Destinations: create (org-wide or for one stream), read, patch, delete, rotate the
 //! secret. A secret is shown once, in the create or rotate response; afterwards only its
-//! last four characters. Keys are sealed under the master key before they are stored.
+//! last four characters. Keys and sensitive header values are sealed under the master key
+//! before they are stored.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -66,9 +67,10 @@ async fn create(
     mut fields: Map<String, Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let keys = SigningKeys::new(chosen_secret(fields.remove("secret"))?);
-    let settings = DestinationSettings::from_json(&fields, &state.url_policy)?;
+    let mut settings = DestinationSettings::from_json(&fields, &state.url_policy)?;
     let now = state.clock.now_ms();
     let id = DestinationId::generate();
+    settings.headers.seal(&state.master_key, id.as_str());
     let destination = Destination {
         keys: state.master_key.seal(&keys, id.as_str()),
         id,
@@ -169,6 +171,10 @@ pub async fn update(
             .settings
             .apply(field, value, &state.url_policy)?;
     }
+    destination
+        .settings
+        .headers
+        .seal(&state.master_key, id.as_str());
     let now = state.clock.now_ms();
     if !state
         .store

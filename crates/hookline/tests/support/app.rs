@@ -235,6 +235,28 @@ impl TestApp {
         }
     }
 
+    /// Everything the store holds at rest, as bytes to search: the data directory's files
+    /// on the embedded store; on PostgreSQL, every row of the tables that hold settings
+    /// and attempts, as text.
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        let Some(url) = &self.config.store.database_url else {
+            return super::secrets::all_bytes(self.data_dir.path());
+        };
+        let mut connection = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        let mut bytes = Vec::new();
+        for table in ["destinations", "attempts", "deliveries", "events"] {
+            let text: Option<String> =
+                sqlx::query_scalar(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap();
+            bytes.extend(text.unwrap_or_default().into_bytes());
+        }
+        bytes
+    }
+
     /// The single delivery to `destination`, once it exists.
     pub async fn only_delivery(&self, destination_id: &str) -> Value {
         let deliveries = self.deliveries_of_destination(destination_id).await;
