@@ -15,6 +15,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Seconds for the `Retry-After` header, on answers that say "try again later".
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,7 +26,25 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
         }
+    }
+
+    /// Tells the client how many seconds to wait before trying again.
+    pub fn retry_after(self, secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..self
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    #[cfg(test)]
+    pub(crate) fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -60,6 +80,7 @@ impl From<ValidationError> for ApiError {
             code: "invalid_field",
             message: format!("{} {}", e.field, e.message),
             field: Some(e.field),
+            retry_after: None,
         }
     }
 }
@@ -68,6 +89,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            StoreError::LimitReached(message) => {
+                Self::new(StatusCode::CONFLICT, "limit_reached", message)
+            }
             StoreError::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
@@ -100,10 +124,10 @@ impl IntoResponse for ApiError {
             error["field"] = json!(field);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
         }
         response
     }

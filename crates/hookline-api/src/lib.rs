@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod limits;
 mod routes;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use hookline_dispatch::Dispatcher;
 use hookline_store::Store;
 
 pub use error::ApiError;
+pub use limits::{OrgLimits, OrgLimitsConfig};
 
 /// Published events may be at most this large (DESIGN.md §4).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -29,6 +31,7 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// Sends test pings.
     pub dispatcher: Arc<Dispatcher>,
+    pub limits: Arc<OrgLimits>,
 }
 
 pub fn router(state: AppState) -> Router {

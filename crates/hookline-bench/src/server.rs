@@ -176,6 +176,11 @@ impl Server {
                     .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
                     .args(&store_args)
                     .env("HOOKLINE_MASTER_KEY", BENCH_MASTER_KEY)
+                    // The bench loads a whole server from one org (10,000 destinations in
+                    // fanout, tens of thousands of events a second): per-org limits off.
+                    .env("HOOKLINE_MAX_DESTINATIONS_PER_ORG", "0")
+                    .env("HOOKLINE_ORG_EVENTS_PER_SEC", "0")
+                    .env("HOOKLINE_ORG_REDELIVERIES_PER_MIN", "0")
                     .env("RUST_LOG", "warn")
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())

@@ -88,11 +88,15 @@ impl Records for PgStore {
         on_conn!(self, |conn| reads::list_events(conn, org, query))
     }
 
-    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
-        on_conn!(self, |conn| writes::insert_destination(
+    async fn insert_destination(
+        &self,
+        destination: &Destination,
+        max_per_org: u32,
+    ) -> StoreResult<()> {
+        in_tx!(self, |conn| writes::insert_limited_destination(
             conn,
             destination,
-            false
+            max_per_org
         ))
     }
 

@@ -59,6 +59,30 @@ pub async fn delete_api_key(
     Ok(deletion)
 }
 
+/// Inserts a destination unless its org holds `max_per_org` already. The org's row is
+/// locked first, so two creates racing for the last place take turns.
+pub async fn insert_limited_destination(
+    conn: &mut PgConnection,
+    d: &Destination,
+    max_per_org: u32,
+) -> StoreResult<()> {
+    sqlx::query("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE")
+        .bind(d.org_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM destinations
+         WHERE org_id = $1 AND deleted_at IS NULL AND NOT one_shot",
+    )
+    .bind(d.org_id.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if held >= i64::from(max_per_org) {
+        return Err(StoreError::destination_limit(max_per_org));
+    }
+    insert_destination(conn, d, false).await
+}
+
 /// Inserts a destination; a one-shot one (`webhook_url`) takes only the event it came with.
 pub async fn insert_destination(
     conn: &mut PgConnection,

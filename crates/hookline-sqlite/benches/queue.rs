@@ -51,7 +51,10 @@ async fn setup(store: &SqliteStore) -> Org {
     store.create_org(&org, &record).await.unwrap();
     for _ in 0..DESTINATIONS {
         let destination = fixture::destination(&org.id, json!({"max_in_flight": 64}), NOW);
-        store.insert_destination(&destination).await.unwrap();
+        store
+            .insert_destination(&destination, u32::MAX)
+            .await
+            .unwrap();
     }
     org
 }

@@ -91,10 +91,16 @@ impl Records for SqliteStore {
             .await
     }
 
-    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()> {
+    async fn insert_destination(
+        &self,
+        destination: &Destination,
+        max_per_org: u32,
+    ) -> StoreResult<()> {
         let destination = destination.clone();
-        self.write(move |conn, state| writes::insert_destination(conn, state, &destination))
-            .await
+        self.write(move |conn, state| {
+            writes::insert_destination(conn, state, &destination, max_per_org)
+        })
+        .await
     }
 
     async fn get_destination(

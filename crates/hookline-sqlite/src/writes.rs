@@ -51,11 +51,23 @@ pub fn delete_api_key(conn: &Connection, org: &OrgId, id: &ApiKeyId) -> StoreRes
     Ok(deletion)
 }
 
+/// The writer runs one write at a time, so the count and the insert cannot interleave
+/// with another org's create.
 pub fn insert_destination(
     conn: &Connection,
     state: &mut WriterState,
     d: &Destination,
+    max_per_org: u32,
 ) -> StoreResult<()> {
+    let held: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM destinations
+             WHERE org_id = ?1 AND deleted_at IS NULL AND NOT one_shot",
+        )?
+        .query_row(params![d.org_id.as_str()], |r| r.get(0))?;
+    if held >= i64::from(max_per_org) {
+        return Err(StoreError::destination_limit(max_per_org));
+    }
     state.destinations.forget_org(d.org_id.as_str());
     insert_destination_row(conn, d, false)
 }

@@ -27,7 +27,10 @@ async fn store_with_destination(settings: Value) -> (tempfile::TempDir, SqliteSt
     let (record, _) = ApiKeyRecord::issue(&org.id, T0);
     store.create_org(&org, &record).await.unwrap();
     let destination = fixture::destination(&org.id, settings, T0);
-    store.insert_destination(&destination).await.unwrap();
+    store
+        .insert_destination(&destination, u32::MAX)
+        .await
+        .unwrap();
     (dir, store, org.id)
 }
 
@@ -374,7 +377,10 @@ async fn fan_out_of_six(
     let mut destinations = Vec::new();
     for settings in [a, b] {
         let destination = fixture::destination(&org.id, settings, T0);
-        store.insert_destination(&destination).await.unwrap();
+        store
+            .insert_destination(&destination, u32::MAX)
+            .await
+            .unwrap();
         destinations.push(destination.id.to_string());
     }
     let mut events = Vec::new();

@@ -5,6 +5,9 @@ pub enum StoreError {
     /// The request conflicts with the current state (e.g. redelivering to a deleted destination).
     #[error("{0}")]
     Conflict(String),
+    /// An org already holds as many of something as its limits allow.
+    #[error("{0}")]
+    LimitReached(String),
     /// Too much work is queued; the caller should retry shortly.
     #[error("the store is busy")]
     Busy,
@@ -14,6 +17,16 @@ pub enum StoreError {
     /// A stored row does not parse: a bug or a hand-edited database.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// An org has as many destinations as `max_destinations_per_org` allows.
+    pub fn destination_limit(max: u32) -> Self {
+        Self::LimitReached(format!(
+            "this org already has {max} destinations, the most allowed \
+             (max_destinations_per_org); delete one first"
+        ))
+    }
 }
 
 #[cfg(feature = "sqlite")]

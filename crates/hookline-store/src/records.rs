@@ -40,7 +40,13 @@ pub trait Records: Send + Sync + 'static {
     async fn get_event(&self, org: &OrgId, id: &EventId) -> StoreResult<Option<Event>>;
     async fn list_events(&self, org: &OrgId, query: &EventQuery) -> StoreResult<Page<Event>>;
 
-    async fn insert_destination(&self, destination: &Destination) -> StoreResult<()>;
+    /// Inserts a destination unless its org already has `max_per_org` of them
+    /// (`StoreError::LimitReached`); concurrent inserts cannot both take the last place.
+    async fn insert_destination(
+        &self,
+        destination: &Destination,
+        max_per_org: u32,
+    ) -> StoreResult<()>;
     async fn get_destination(
         &self,
         org: &OrgId,

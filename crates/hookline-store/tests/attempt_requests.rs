@@ -113,7 +113,10 @@ async fn claimed_fan_out(
     store.create_org(&org, &record).await.unwrap();
     for settings in destinations {
         let destination = fixture::destination(&org.id, settings.clone(), T0);
-        store.insert_destination(&destination).await.unwrap();
+        store
+            .insert_destination(&destination, u32::MAX)
+            .await
+            .unwrap();
     }
     store.publish(&org.id, awkward_event(), T0).await.unwrap();
     let claimed = store

@@ -159,6 +159,32 @@ pub struct ServeConfig {
         default_value_t = 4096
     )]
     pub max_connections: usize,
+    /// Destinations one org may hold; 0 for no limit.
+    #[arg(
+        long,
+        env = "HOOKLINE_MAX_DESTINATIONS_PER_ORG",
+        value_name = "N",
+        default_value_t = 1_000
+    )]
+    pub max_destinations_per_org: u32,
+    /// Events one org may publish per second on this node (a second's worth may come
+    /// at once); beyond it, 429 with Retry-After. 0 for no limit.
+    #[arg(
+        long,
+        env = "HOOKLINE_ORG_EVENTS_PER_SEC",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub org_events_per_sec: u32,
+    /// Redeliveries one org may ask for per minute on this node; beyond it, 429 with
+    /// Retry-After. 0 for no limit.
+    #[arg(
+        long,
+        env = "HOOKLINE_ORG_REDELIVERIES_PER_MIN",
+        value_name = "N",
+        default_value_t = 600
+    )]
+    pub org_redeliveries_per_min: u32,
     #[command(flatten)]
     #[serde(flatten)]
     pub store: StoreConfig,
@@ -195,6 +221,15 @@ impl ServeConfig {
             header_read: std::time::Duration::from_secs(self.header_read_timeout_secs),
             body_read: std::time::Duration::from_secs(self.body_read_timeout_secs),
             max_connections: self.max_connections,
+        }
+    }
+
+    /// The limits every org is held to.
+    pub fn org_limits(&self) -> hookline_api::OrgLimitsConfig {
+        hookline_api::OrgLimitsConfig {
+            max_destinations: self.max_destinations_per_org,
+            events_per_sec: self.org_events_per_sec,
+            redeliveries_per_min: self.org_redeliveries_per_min,
         }
     }
 

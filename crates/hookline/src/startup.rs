@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hookline_api::AppState;
+use hookline_api::{AppState, OrgLimits};
 use hookline_core::clock::{Clock, SystemClock};
 use hookline_core::sealed::MasterKey;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
@@ -63,6 +63,7 @@ pub async fn run(
         url_policy: Arc::new(policy),
         master_key,
         dispatcher: dispatcher.clone(),
+        limits: Arc::new(OrgLimits::new(config.org_limits())),
     };
     let mut http_limits = config.http_limits();
     match http_server::raise_open_files_limit() {

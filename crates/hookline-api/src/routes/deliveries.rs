@@ -114,6 +114,7 @@ pub async fn redeliver(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(&id)?;
+    state.limits.admit_redelivery(&org)?;
     let delivery = state
         .store
         .redeliver(&org, &id, state.clock.now_ms())

@@ -81,7 +81,10 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_destination(&destination).await?;
+    state
+        .store
+        .insert_destination(&destination, state.limits.max_destinations())
+        .await?;
     let mut body = view(&state.master_key, &destination);
     body["secret"] = json!(keys.secret.expose());
     Ok((StatusCode::CREATED, Json(body)))

@@ -90,6 +90,7 @@ pub async fn publish(
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (mut new, webhook_url) = request.parse(&headers, &state.url_policy)?;
+    state.limits.admit_event(&org)?;
     if let Some(url) = webhook_url {
         new.one_shot = Some(one_shot_destination(&state, &org, &new.stream, url).await?);
     }

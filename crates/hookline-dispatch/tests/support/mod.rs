@@ -58,7 +58,10 @@ impl Fixture {
             created_at: self.clock.now_ms(),
             updated_at: self.clock.now_ms(),
         };
-        self.store.insert_destination(&destination).await.unwrap();
+        self.store
+            .insert_destination(&destination, u32::MAX)
+            .await
+            .unwrap();
         destination.id
     }
 
