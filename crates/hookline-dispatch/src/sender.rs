@@ -111,8 +111,14 @@ impl Sender {
                 }
             }
         };
-        // The record shows what was sent, but never a credential.
-        destination.settings.headers.mask_sent(&mut headers);
+        // The record shows what was sent, but never a credential. The destination's own
+        // headers come last.
+        let own = opened.as_ref().map_or(0, |o| o.headers.len());
+        let own_from = headers.len() - own;
+        destination
+            .settings
+            .headers
+            .mask_sent(&mut headers[own_from..]);
         let mut attempt = Attempt {
             id: AttemptId::generate(),
             org_id: event.org_id.clone(),
