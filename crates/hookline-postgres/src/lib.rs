@@ -4,6 +4,7 @@
 //! one that died; `LISTEN/NOTIFY` wakes idle nodes when work is committed.
 
 mod group_commit;
+mod membership;
 mod publish;
 mod queue;
 mod reads;

@@ -139,6 +139,13 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_leased_while_delivering
 CREATE INDEX destinations_special ON destinations(id)
     WHERE deleted_at IS NULL AND (NOT enabled OR ordered);
 "#,
+    // Serving nodes and their last heartbeat (see `membership`).
+    r#"
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

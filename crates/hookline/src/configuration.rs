@@ -114,6 +114,11 @@ pub struct ServeConfig {
         hide_env_values = true
     )]
     pub master_key: Option<String>,
+    /// This node's name among the nodes sharing a PostgreSQL database: each running node
+    /// needs its own, and a node restarted under the same name takes back its leases at
+    /// once. Default: the host name and the listen port.
+    #[arg(long, env = "HOOKLINE_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
     /// A lease lasts the destination's timeout plus this many seconds.
     #[arg(long, env = "HOOKLINE_LEASE_MARGIN_SECS", value_name = "SECS",
           default_value_t = DispatcherConfig::default().lease_margin.as_secs())]
@@ -236,6 +241,10 @@ impl ServeConfig {
     /// The dispatcher's settings from this configuration.
     pub fn dispatcher_config(&self) -> DispatcherConfig {
         DispatcherConfig {
+            node_id: self.node_id.clone().unwrap_or_else(|| {
+                let host = gethostname::gethostname();
+                format!("{}:{}", host.to_string_lossy(), self.listen.port())
+            }),
             batch_size: self.claim_batch,
             max_concurrency: self.max_concurrency,
             lease_margin: std::time::Duration::from_secs(self.lease_margin_secs),

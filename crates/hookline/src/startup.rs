@@ -34,7 +34,7 @@ pub async fn run(
     dispatcher_config: DispatcherConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config.store).await?;
+    let store = open_store(&config.store, &dispatcher_config.node_id, &shutdown).await?;
     let master_key = master_key(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = config.url_policy();
@@ -98,15 +98,24 @@ pub async fn run(
     Ok(())
 }
 
-/// Opens the store a server runs on: PostgreSQL when a URL is set, else the embedded
-/// one, which this process then owns alone.
-async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store a server runs on: PostgreSQL when a URL is set, joined as node
+/// `node_id` until `shutdown`, else the embedded one, which this process then owns alone.
+async fn open_store(
+    config: &StoreConfig,
+    node_id: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.database_url {
-        Some(url) => Arc::new(
-            PgStore::connect(url, config.pg_max_connections)
+        Some(url) => {
+            let store = PgStore::connect(url, config.pg_max_connections)
                 .await
-                .context("connecting to PostgreSQL")?,
-        ),
+                .context("connecting to PostgreSQL")?;
+            store
+                .join(node_id, shutdown.clone())
+                .await
+                .context("joining the nodes on PostgreSQL")?;
+            Arc::new(store)
+        }
         None => Arc::new(
             SqliteStore::open(&config.data_dir)
                 .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,

@@ -5,34 +5,19 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hookline_postgres::test_databases::fresh_postgres_database;
 use serde_json::json;
-use support::process::{
-    KillOnDrop, TEST_MASTER_KEY, create_org_with_binary, free_port, publish_many, wait_ready,
-};
+use support::process::{KillOnDrop, create_org_with_binary, publish_many, start_pg_node};
 use support::receiver::{Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
 async fn start_node(database_url: &str) -> (String, KillOnDrop) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-        // Leases of 1 s timeout + 10 s: long enough that a busy machine does not expire
-        // them in phase one, short enough that phase two's rescue comes soon.
-        .args(["--database-url", database_url, "--lease-margin-secs", "10"])
-        .env("HOOKLINE_MASTER_KEY", TEST_MASTER_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let node = KillOnDrop(child);
-    wait_ready(&base).await;
-    (base, node)
+    // Leases of 1 s timeout + 10 s: long enough that a busy machine does not expire
+    // them in phase one, short enough that phase two's rescue comes soon.
+    start_pg_node(BIN, database_url, &["--lease-margin-secs", "10"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,3 +97,22 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A `hookline serve` node of the binary `bin` on PostgreSQL at `database_url`, with
+/// `args` added; ready when this returns.
+pub async fn start_pg_node(bin: &str, database_url: &str, args: &[&str]) -> (String, KillOnDrop) {
+    let port = free_port();
+    let child = std::process::Command::new(bin)
+        .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", database_url])
+        .args(args)
+        .env("HOOKLINE_MASTER_KEY", TEST_MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let node = KillOnDrop(child);
+    wait_ready(&base).await;
+    (base, node)
+}
