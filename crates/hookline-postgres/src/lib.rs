@@ -5,6 +5,8 @@
 
 mod group_commit;
 mod membership;
+#[cfg(feature = "test-support")]
+pub mod own_instance;
 mod publish;
 mod queue;
 mod reads;

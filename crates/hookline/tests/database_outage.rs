@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use hookline_postgres::own_instance::OwnPostgres;
 use serde_json::{Value, json};
-use support::own_postgres::OwnPostgres;
 use support::process::{create_org_with_binary, wait_ready};
 use support::receiver::Receiver;
 

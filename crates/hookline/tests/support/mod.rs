@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 pub mod app;
-pub mod own_postgres;
 pub mod process;
 pub mod receiver;
 pub mod secrets;

@@ -1,7 +1,7 @@
-//! A PostgreSQL server of the test's own: `initdb` into a temp dir, listening on a port
-//! of its own, stopped and started by the test that needs an outage, and stopped when
-//! dropped. The machine's shared PostgreSQL is never touched. As root (CI), the server
-//! runs as the `postgres` user, since PostgreSQL refuses to run as root.
+//! A PostgreSQL server of a test's (or the chaos runner's) own: `initdb` into a temp
+//! dir, listening on a port of its own, stopped and started by whoever needs an outage,
+//! and stopped when dropped. The machine's shared PostgreSQL is never touched. As root
+//! (CI), the server runs as the `postgres` user, since PostgreSQL refuses to run as root.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +18,7 @@ impl OwnPostgres {
         let dir = tempfile::tempdir().unwrap();
         let own = Self {
             bin: bin_dir(),
-            port: super::process::free_port(),
+            port: free_port(),
             dir,
         };
         if running_as_root() {
@@ -124,4 +124,12 @@ fn run(command: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
 }
