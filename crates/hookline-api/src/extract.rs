@@ -1,9 +1,11 @@
 //! Extractors that answer bad input with the API's error shape instead of axum's plain
 //! text: JSON bodies, query strings, and the org behind the bearer key.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody, JsonRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -15,44 +17,164 @@ use hookline_store::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 use crate::AppState;
 use crate::error::ApiError;
 
-/// A JSON body; malformed JSON is 400, a wrong shape 422, too large 413.
+/// A JSON body, in our words: malformed JSON is 400, a body of the wrong shape 422
+/// naming the field (unknown, missing or mistyped), too large 413, not JSON 415. An
+/// empty body is `{}`, so a request whose fields are all optional needs none.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            // The body stopped coming (the server's body-read timeout, or the client
-            // went away): the request's fault, said in our words.
-            Err(JsonRejection::BytesRejection(BytesRejection::FailedToBufferBody(
-                FailedToBufferBody::UnknownBodyError(_),
-            ))) => Err(ApiError::new(
+        let says_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        if bytes.is_empty() {
+            return parse(b"{}").map(Self);
+        }
+        if !says_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with content-type: application/json",
+            ));
+        }
+        parse(&bytes).map(Self)
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    match rejection {
+        // The body stopped coming (the server's body-read timeout, or the client went
+        // away): the request's fault.
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::UnknownBodyError(_)) => {
+            ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 "the request body did not arrive in time",
-            )),
-            Err(rejection) => {
-                let status = rejection.status();
-                let code = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                    StatusCode::BAD_REQUEST => "invalid_json",
-                    _ => "invalid_body",
-                };
-                Err(ApiError::new(status, code, rejection.body_text()))
-            }
+            )
+        }
+        rejection if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {} bytes", crate::MAX_BODY_BYTES),
+        ),
+        rejection => ApiError::new(rejection.status(), "invalid_body", rejection.body_text()),
+    }
+}
+
+/// Parses a JSON body, saying what is wrong with it in a sentence of our own.
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is an object (serde would take an array as a struct's fields).
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the body is not valid JSON ({e})"),
+            ));
+        }
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "the body must be a JSON object of this request's fields",
+        ));
+    }
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let error = match serde_path_to_error::deserialize(&mut json) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    let inner = error.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON ({inner})"),
+        ));
+    }
+    let path = error.path().to_string();
+    let detail = without_position(&inner.to_string());
+    Err(shape_error(&path, &detail))
+}
+
+/// serde's sentence without the " at line 1 column 9" it ends with.
+fn without_position(detail: &str) -> String {
+    match detail.rfind(" at line ") {
+        Some(at) => detail[..at].to_owned(),
+        None => detail.to_owned(),
+    }
+}
+
+/// A body of the wrong shape: the field it concerns, and what is wrong, in our words.
+fn shape_error(path: &str, detail: &str) -> ApiError {
+    let named = |prefix: &str| {
+        detail
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let within = |field: &str| match path {
+        "." | "" => field.to_owned(),
+        parent => format!("{parent}.{field}"),
+    };
+    if let Some(field) = named("unknown field `") {
+        let expected = detail
+            .split_once(", expected ")
+            .map(|(_, list)| {
+                let list = list.strip_prefix("one of ").unwrap_or(list);
+                format!("; the fields are {}", list.replace('`', ""))
+            })
+            .unwrap_or_default();
+        // The path already ends at the unknown field.
+        let field = match path {
+            "." | "" => field,
+            path => path.to_owned(),
+        };
+        return ValidationError::new(field, format!("is not a field of this request{expected}"))
+            .into();
+    }
+    if let Some(field) = named("missing field `") {
+        return ValidationError::new(within(&field), "is required").into();
+    }
+    match path {
+        "." | "" => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the body does not fit this request: {detail}"),
+        ),
+        field => {
+            let message = detail
+                .strip_prefix("invalid type: ")
+                .and_then(|rest| rest.split_once(", expected "))
+                .map(|(found, expected)| format!("must be {expected}, not {found}"))
+                .unwrap_or_else(|| format!("is not valid: {detail}"));
+            ValidationError::new(field, message).into()
         }
     }
 }
 
-/// Query parameters, parsed one by one so each bad value names its field.
-pub struct Params(HashMap<String, String>);
+/// Query parameters, parsed one by one so each bad value names its field; `no_others`
+/// then refuses any the handler did not read, so a misspelt filter is an error rather
+/// than a list of everything.
+pub struct Params {
+    given: HashMap<String, String>,
+    read: RefCell<HashSet<String>>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
@@ -60,7 +182,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map(|Query(map)| Self(map))
+            .map(|Query(given)| Self {
+                given,
+                read: RefCell::default(),
+            })
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
     }
 }
@@ -72,11 +197,35 @@ impl Params {
         name: &str,
         parse: impl FnOnce(&str, &str) -> Result<T, ValidationError>,
     ) -> Result<Option<T>, ApiError> {
-        self.0
+        self.read.borrow_mut().insert(name.to_owned());
+        self.given
             .get(name)
             .map(|v| parse(name, v))
             .transpose()
             .map_err(ApiError::from)
+    }
+
+    /// Refuses a parameter no `get` asked for, naming it.
+    pub fn no_others(&self) -> Result<(), ApiError> {
+        let read = self.read.borrow();
+        let mut unknown: Vec<&String> = self.given.keys().filter(|k| !read.contains(*k)).collect();
+        unknown.sort();
+        match unknown.first() {
+            None => Ok(()),
+            Some(name) => {
+                let mut known: Vec<&String> = read.iter().collect();
+                known.sort();
+                let known: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
+                Err(ValidationError::new(
+                    name.as_str(),
+                    format!(
+                        "is not a parameter of this list; its parameters are {}",
+                        known.join(", ")
+                    ),
+                )
+                .into())
+            }
+        }
     }
 
     /// `limit` (1–200, default 50) and `cursor`, which must be an id of the listed kind.

@@ -59,18 +59,63 @@ async fn malformed_and_mistyped_bodies_are_4xx() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
-    let (s, b) = app.post("/v1/events", json!({"type": 5, "data": {}})).await;
-    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
-    let (s, b) = app.post("/v1/events", json!({"type": "a.b"})).await;
-    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
-    assert!(b["error"]["message"].as_str().unwrap().contains("data"));
-    let (s, b) = app
-        .post(
-            "/v1/events",
+    // Each shape error names its field in our words, never the framework's.
+    for (body, field, says) in [
+        (
+            json!({"type": 5, "data": {}}),
+            "type",
+            "must be a string, not integer `5`",
+        ),
+        (json!({"data": {}}), "type", "type is required"),
+        (
             json!({"type": "a.b", "data": {}, "colour": 1}),
-        )
-        .await;
+            "colour",
+            "colour is not a field of this request; the fields are type, stream",
+        ),
+    ] {
+        let (s, b) = app.post("/v1/events", body.clone()).await;
+        assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+        assert_eq!(b["error"]["field"], field, "{body}");
+        let message = b["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+        assert!(
+            !message.contains("deserialize") && !message.contains("line 1"),
+            "{message}"
+        );
+    }
+    let (s, b) = app.post("/v1/events", json!([1, 2])).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    // `data` may be left out: it is `{}`.
+    let (s, b) = app.post("/v1/events", json!({"type": "a.b"})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (_, event) = app
+        .get(&format!("/v1/events/{}", b["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(event["data"], json!({}));
+}
+
+#[tokio::test]
+async fn requests_whose_fields_are_all_optional_take_an_empty_body_or_none() {
+    let app = TestApp::spawn().await;
+    let receiver = support::receiver::Receiver::start().await;
+    let destination = app.destination(&receiver.url, json!({})).await;
+    let id = destination["id"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    for path in [
+        format!("/v1/destinations/{id}/test"),
+        format!("/v1/destinations/{id}/rotate-secret"),
+        "/v1/org/signing-secret/rotate".to_owned(),
+    ] {
+        let response = client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path} with no body");
+        let (s, b) = app.post_raw(&path, "application/json", Vec::new()).await;
+        assert_eq!(s, StatusCode::OK, "{path} with an empty body: {b}");
+    }
 }
 
 #[tokio::test]
@@ -265,4 +310,26 @@ async fn health_and_readiness_answer_without_auth() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
     }
+}
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_named_not_ignored() {
+    let app = TestApp::spawn().await;
+    for (path, name, known) in [
+        ("/v1/events?strem=s1", "strem", "stream"),
+        (
+            "/v1/deliveries?destinaton=dst_x&limit=5",
+            "destinaton",
+            "destination",
+        ),
+        ("/v1/destinations?cursor_=x", "cursor_", "cursor"),
+    ] {
+        let (s, b) = app.get(path).await;
+        assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+        assert_eq!(b["error"]["field"], name, "{path}");
+        let message = b["error"]["message"].as_str().unwrap();
+        assert!(message.contains(known), "{message}");
+    }
+    let (s, b) = app.get("/v1/events?stream=s1&limit=5").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 }

@@ -84,6 +84,7 @@ pub async fn list(
         until: params.get("until", parse_rfc3339)?,
         page: params.page(|c| DeliveryId::parse(c).is_some())?,
     };
+    params.no_others()?;
     let page = state.store.list_deliveries(&org, &query).await?;
     Ok(Json(json!({
         "data": page.data.iter().map(view).collect::<Vec<_>>(),

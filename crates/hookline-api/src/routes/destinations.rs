@@ -143,6 +143,7 @@ pub async fn list(
         stream: params.get("stream", StreamName::parse)?,
         page: params.page(|c| DestinationId::parse(c).is_some())?,
     };
+    params.no_others()?;
     let page = state.store.list_destinations(&org, &query).await?;
     Ok(Json(json!({
         "data": page.data.iter().map(|d| view(&state.master_key, d)).collect::<Vec<_>>(),

@@ -25,10 +25,16 @@ pub struct PublishRequest {
     event_type: String,
     stream: Option<String>,
     level: Option<String>,
+    /// Absent: `{}`.
+    #[serde(default = "empty_object")]
     data: Value,
     raw: Option<Value>,
     id: Option<String>,
     webhook_url: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
 }
 
 impl PublishRequest {
@@ -166,6 +172,7 @@ pub async fn list(
         })?,
         page: params.page(|c| EventId::parse(c).is_some())?,
     };
+    params.no_others()?;
     let page = state.store.list_events(&org, &query).await?;
     Ok(Json(json!({
         "data": page.data.iter().map(view).collect::<Vec<_>>(),
