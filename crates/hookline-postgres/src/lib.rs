@@ -17,13 +17,14 @@ mod store_impl;
 pub mod test_databases;
 mod writes;
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use hookline_store::{Admission, AttachedNode, StoreResult};
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use hookline_store::{Admission, AttachedNode, StoreError, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
 /// The channel every node listens on and every enqueue notifies.
 const WORK_CHANNEL: &str = "hookline_work";
@@ -77,6 +78,7 @@ impl PgStore {
         max_connections: u32,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<Self>> + Send + '_>> {
         Box::pin(async move {
+            reach(url).await?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(3))
@@ -132,6 +134,36 @@ impl PgStore {
         });
     }
 }
+
+/// Connects once, alone, so that a database that cannot be reached is reported with
+/// where it was looked for and why, rather than as a pool's timeout. The URL is never
+/// shown: it may hold a password.
+async fn reach(url: &str) -> StoreResult<()> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    if !matches!(scheme, "postgres" | "postgresql") || !url.contains("://") {
+        return Err(StoreError::Unavailable(format!(
+            "the database URL must start with postgres:// (its scheme is '{scheme}')"
+        )));
+    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Unavailable(format!("the database URL does not parse: {e}")))?;
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "PostgreSQL at {target} did not answer within {} s",
+            REACH_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL at {target}: {e}"
+        ))),
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+    }
+}
+
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Tells every listening node there is work; delivered when the transaction commits.
 pub async fn notify_work(conn: &mut PgConnection) -> StoreResult<()> {

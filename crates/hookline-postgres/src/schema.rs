@@ -152,6 +152,10 @@ CREATE TABLE nodes (
 /// lock: a node that starts while another migrates waits, then finds nothing to do.
 pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
+    // `CREATE TABLE IF NOT EXISTS` would otherwise log a notice on every start.
+    sqlx::query("SET LOCAL client_min_messages = warning")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)

@@ -34,7 +34,9 @@
 //! ```
 
 use base64::Engine;
+use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -56,7 +58,10 @@ pub struct Signed<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error("the key is neither 'whsec_' nor 'whpk_' followed by valid base64")]
+    #[error(
+        "the key is neither a secret (whsec_ and the base64 of at least 24 bytes; the \
+         prefix may be left out) nor a public key (whpk_ and the base64 of 32 bytes)"
+    )]
     InvalidSecret,
     #[error("the timestamp is not a number of seconds")]
     InvalidTimestamp,
@@ -74,20 +79,38 @@ enum Key {
     Ed25519(VerifyingKey),
 }
 
+/// Secrets are base64 with or without padding, as the Standard Webhooks libraries read them.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The shortest secret the Standard Webhooks specification allows.
+const MIN_SECRET_BYTES: usize = 24;
+
 fn parse_key(key: &str) -> Result<Key, VerifyError> {
-    let decode = |b: &str| STANDARD.decode(b).map_err(|_| VerifyError::InvalidSecret);
-    if let Some(encoded) = key.strip_prefix("whsec_") {
-        return Ok(Key::Hmac(decode(encoded)?));
+    let key = key.trim();
+    let decode = |b: &str| LENIENT.decode(b).map_err(|_| VerifyError::InvalidSecret);
+    if let Some(public) = key.strip_prefix("whpk_") {
+        let bytes: [u8; 32] = decode(public)?
+            .try_into()
+            .map_err(|_| VerifyError::InvalidSecret)?;
+        return VerifyingKey::from_bytes(&bytes)
+            .map(Key::Ed25519)
+            .map_err(|_| VerifyError::InvalidSecret);
     }
-    let public = key
-        .strip_prefix("whpk_")
-        .ok_or(VerifyError::InvalidSecret)?;
-    let bytes: [u8; 32] = decode(public)?
-        .try_into()
-        .map_err(|_| VerifyError::InvalidSecret)?;
-    VerifyingKey::from_bytes(&bytes)
-        .map(Key::Ed25519)
-        .map_err(|_| VerifyError::InvalidSecret)
+    // Like the libraries, a secret may come without its `whsec_` prefix.
+    let secret = decode(key.strip_prefix("whsec_").unwrap_or(key))?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(VerifyError::InvalidSecret);
+    }
+    Ok(Key::Hmac(secret))
+}
+
+/// Whether `key` is a secret or public key `verify` can use, before there is anything
+/// to verify.
+pub fn check_key(key: &str) -> Result<(), VerifyError> {
+    parse_key(key).map(|_| ())
 }
 
 fn check_timestamp(timestamp: &str, now: i64) -> Result<(), VerifyError> {
@@ -212,6 +235,38 @@ mod tests {
                 v["body"].as_str().unwrap(),
             );
             assert_eq!(check(v, sig, body, 0), Ok(()));
+        }
+    }
+
+    #[test]
+    fn secrets_verify_without_their_prefix_or_padding_and_short_ones_are_refused() {
+        let all = vectors();
+        let v = &all["valid"][0];
+        let secret = v["secret"].as_str().unwrap();
+        let bare = secret.strip_prefix("whsec_").unwrap();
+        let unpadded = format!("whsec_{}", bare.trim_end_matches('='));
+        let ts = v["timestamp"].as_i64().unwrap().to_string();
+        let signed = Signed {
+            id: v["id"].as_str().unwrap(),
+            timestamp: &ts,
+            signature: v["signature"].as_str().unwrap(),
+            body: v["body"].as_str().unwrap().as_bytes(),
+        };
+        let now = v["timestamp"].as_i64().unwrap();
+        for key in [secret, bare, unpadded.as_str()] {
+            assert_eq!(verify(key, &signed, now), Ok(()), "{key}");
+        }
+        let padded = STANDARD.encode([7u8; 25]);
+        assert!(padded.ends_with("=="));
+        assert_eq!(check_key(padded.trim_end_matches('=')), Ok(()));
+        for bad in [
+            "nope",
+            "whsec_nope",
+            "whsec_c2hvcnQ",
+            "whsec_!!",
+            "whpk_c2hvcnQ=",
+        ] {
+            assert_eq!(check_key(bad), Err(VerifyError::InvalidSecret), "{bad}");
         }
     }
 

@@ -32,7 +32,8 @@ pub struct StoreConfig {
         default_value = "./hookline-data"
     )]
     pub data_dir: PathBuf,
-    /// Use PostgreSQL instead of the embedded store (postgres://user@host/db).
+    /// Use PostgreSQL instead of the embedded store (postgres://user@host/db; default:
+    /// unset, the embedded store).
     #[arg(
         long,
         env = "HOOKLINE_DATABASE_URL",
@@ -75,7 +76,7 @@ pub struct ServeConfig {
     /// Allow destinations on loopback and private networks.
     #[arg(long, env = "HOOKLINE_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL", action = clap::ArgAction::Set, default_value_t = false)]
     pub allow_private_networks: bool,
-    /// Private ranges destinations may use anyway (comma-separated CIDRs).
+    /// Private ranges destinations may use anyway (comma-separated CIDRs; default none).
     #[arg(
         long,
         env = "HOOKLINE_ALLOWED_CIDRS",
@@ -83,7 +84,8 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub allowed_cidrs: Vec<IpNet>,
-    /// Ranges destinations may never use, even public ones (comma-separated CIDRs).
+    /// Ranges destinations may never use, even public ones (comma-separated CIDRs;
+    /// default none).
     #[arg(
         long,
         env = "HOOKLINE_DENIED_CIDRS",
@@ -99,7 +101,8 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub allowed_ports: Vec<u16>,
-    /// Extra CA certificates (a PEM bundle) to trust for destinations.
+    /// Extra CA certificates (a PEM bundle) to trust for destinations (default: the
+    /// web's roots only).
     #[arg(long, env = "HOOKLINE_TLS_CA_FILE", value_name = "FILE")]
     pub tls_ca_file: Option<PathBuf>,
     /// Let destinations set `tls_verify: false` (skips certificate checks).

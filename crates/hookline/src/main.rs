@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use hookline::configuration::{ServeConfig, StoreConfig};
-use hookline::{startup, telemetry};
+use hookline::startup;
+use hookline::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -27,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written on stderr: text, or one JSON object per line.
+    #[arg(long, global = true, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -44,7 +48,8 @@ enum Command {
     Org(OrgCommand),
     /// Receive deliveries locally, verify and print them.
     Listen(commands::listen::ListenArgs),
-    /// Verify one request's signature (body on stdin); exit 0 if valid, 1 if not.
+    /// Verify one request's signature (body on stdin); exit 0 if valid, 1 if not, 2 if
+    /// the secret is malformed.
     Verify(commands::verify::VerifyArgs),
     /// Publish one event to a running server.
     Publish(commands::publish::PublishArgs),
@@ -69,8 +74,12 @@ enum OrgCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     let matches = Cli::command().get_matches();
+    let format = matches
+        .get_one::<LogFormat>("log_format")
+        .copied()
+        .unwrap_or(LogFormat::Text);
+    telemetry::init(format);
     match run(&matches).await {
         Ok(code) => code,
         Err(e) => {
@@ -98,7 +107,7 @@ async fn run(matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             let store = startup::open_admin_store(&store.with_file(create)?).await?;
             commands::org::create(name, store, json).await?
         }
-        Command::Listen(args) => commands::listen::run(args).await?,
+        Command::Listen(args) => return commands::listen::run(args).await,
         Command::Verify(args) => return commands::verify::run(args),
         Command::Publish(args) => commands::publish::run(args).await?,
     }

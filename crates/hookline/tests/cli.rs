@@ -96,8 +96,13 @@ fn verify(signature: &str, body: &str) -> (bool, String) {
 }
 
 fn verify_with(extra: &[&str], signature: &str, body: &str) -> (bool, String) {
+    verify_as(SECRET, extra, signature, body)
+}
+
+/// `hookline verify` with `secret`, the vectors' timestamp and `extra`; its verdict.
+fn verify_as(secret: &str, extra: &[&str], signature: &str, body: &str) -> (bool, String) {
     let mut child = Command::new(BIN)
-        .args(["verify", "--ignore-timestamp", "--secret", SECRET])
+        .args(["verify", "--ignore-timestamp", "--secret", secret])
         .args(["--timestamp", "1614265330"])
         .args(extra)
         .args(["--signature", signature])
@@ -216,4 +221,155 @@ async fn publish_sends_an_event_through_the_api() {
     assert!(!ok && out.contains("--data is not valid JSON"), "{out}");
     let (ok, out) = publish_cli(&app, &["--type", "Not A Type"]).await;
     assert!(!ok && out.contains("422"), "{out}");
+}
+
+#[tokio::test]
+async fn publish_takes_a_server_address_without_its_scheme_and_refuses_others() {
+    let app = TestApp::spawn().await;
+    let bare = app.base.strip_prefix("http://").unwrap().to_owned();
+    let out = tokio::process::Command::new(BIN)
+        .args(["publish", "--type", "a.b", "--url", &bare])
+        .env("HOOKLINE_API_KEY", &app.key)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for url in ["ftp://example.com", "http://", "not a url at all"] {
+        let out = Command::new(BIN)
+            .args(["publish", "--type", "a.b", "--api-key", "k", "--url", url])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("http://127.0.0.1:8080"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_malformed_secret_is_refused_with_exit_2_by_verify_and_listen_and_never_echoed() {
+    let secret = "whsec_c2hvcnQtYnV0LXNlY3JldA";
+    let verify = Command::new(BIN)
+        .args([
+            "verify",
+            "--secret",
+            secret,
+            "--id",
+            "x",
+            "--timestamp",
+            "1",
+        ])
+        .args(["--signature", "v1,x"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let port = support::process::free_port().to_string();
+    let listen = Command::new(BIN)
+        .args(["listen", "--port", &port, "--secret", secret])
+        .output()
+        .unwrap();
+    for out in [&verify, &listen] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--secret"), "{stderr}");
+        assert!(
+            !stderr.contains("c2hvcnQ"),
+            "the secret is echoed: {stderr}"
+        );
+    }
+    // Without its prefix, a good secret verifies (exit 0) as with it.
+    let body = r#"{"test": 2432232314}"#;
+    let (ok, out) = verify_as(
+        &SECRET["whsec_".len()..],
+        &["--id", "msg_p5jXN8AQM9LWM0D4loKWxJek"],
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        body,
+    );
+    assert!(ok, "{out}");
+}
+
+#[tokio::test]
+async fn database_urls_that_cannot_work_say_why_and_migrations_are_quiet() {
+    let port = support::process::free_port();
+    let unreachable = format!("postgres://root@127.0.0.1:{port}/hookline");
+    let out = Command::new(BIN)
+        .args(["migrate", "--database-url", &unreachable])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains("refused") && !stderr.contains("timed out"),
+        "{stderr}"
+    );
+
+    let out = Command::new(BIN)
+        .args([
+            "migrate",
+            "--database-url",
+            "mysql://app:hunter2@db/hookline",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("postgres://") && stderr.contains("mysql"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the URL's password is shown: {stderr}"
+    );
+
+    let database = hookline_postgres::test_databases::fresh_postgres_database().await;
+    for _ in 0..2 {
+        let out = Command::new(BIN)
+            .args(["migrate", "--database-url", &database])
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("already exists"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_no_colour_off_a_terminal_and_can_be_json() {
+    for (format, check) in [
+        (
+            "text",
+            (|line: &str| !line.contains('\x1b')) as fn(&str) -> bool,
+        ),
+        ("json", |line: &str| {
+            serde_json::from_str::<Value>(line).is_ok_and(|v| v["level"].is_string())
+        }),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let port = support::process::free_port();
+        let mut server = KillOnDrop(
+            Command::new(BIN)
+                .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+                .args(["--log-format", format])
+                .arg("--data-dir")
+                .arg(data.path())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        support::process::wait_ready(&format!("http://127.0.0.1:{port}")).await;
+        server.0.kill().unwrap();
+        let mut logs = String::new();
+        std::io::Read::read_to_string(server.0.stderr.as_mut().unwrap(), &mut logs).unwrap();
+        let lines: Vec<&str> = logs.lines().collect();
+        assert!(lines.len() >= 2, "{format}: {logs}");
+        for line in lines {
+            assert!(check(line), "{format}: {line:?}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! from publish to a verified request can be seen in one terminal.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use axum::body::Bytes;
@@ -91,7 +92,10 @@ async fn receive(State(listener): State<Listener>, headers: HeaderMap, body: Byt
     }
 }
 
-pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
+pub async fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
+    if let Some(Err(code)) = args.secret.as_deref().map(super::check_secret) {
+        return Ok(code);
+    }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -102,5 +106,5 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     });
     eprintln!("listening on http://{addr}/ — point a destination here (serve with --dev)");
     axum::serve(listener, app).await?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -28,8 +28,8 @@ pub struct PublishArgs {
     /// Also deliver this event to this URL, signed with the org's secret.
     #[arg(long, value_name = "URL")]
     webhook_url: Option<String>,
-    /// The server's base URL.
-    #[arg(long, env = "HOOKLINE_URL", default_value = "http://127.0.0.1:8080")]
+    /// The server's base URL (`localhost:8080` means `http://localhost:8080`).
+    #[arg(long, env = "HOOKLINE_URL", default_value = "http://127.0.0.1:8080", value_parser = server_url)]
     url: String,
     /// An API key of the org to publish as.
     #[arg(long, env = "HOOKLINE_API_KEY", hide_env_values = true)]
@@ -37,6 +37,23 @@ pub struct PublishArgs {
     /// Print the server's JSON answer instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// A server's base URL, `http://` assumed when no scheme is given.
+fn server_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let full = match text.contains("://") {
+        true => text.to_owned(),
+        false => format!("http://{text}"),
+    };
+    match reqwest::Url::parse(&full) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(full.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "'{text}' is not a server URL; it must look like http://127.0.0.1:8080 or localhost:8080"
+        )),
+    }
 }
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
@@ -52,7 +69,7 @@ pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
             body[field] = json!(value);
         }
     }
-    let endpoint = format!("{}/v1/events", args.url.trim_end_matches('/'));
+    let endpoint = format!("{}/v1/events", args.url);
     let response = reqwest::Client::new()
         .post(&endpoint)
         .bearer_auth(&args.api_key)

@@ -35,8 +35,12 @@ pub struct VerifyArgs {
     ignore_timestamp: bool,
 }
 
-/// Reads the body from stdin; exit 0 when the signature verifies, 1 with the reason otherwise.
+/// Reads the body from stdin; exit 0 when the signature verifies, 1 with the reason
+/// otherwise, 2 when the secret itself is malformed.
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Err(code) = super::check_secret(&args.secret) {
+        return Ok(code);
+    }
     let mut body = Vec::new();
     std::io::stdin().read_to_end(&mut body)?;
     let timestamp = args.timestamp.as_deref();
