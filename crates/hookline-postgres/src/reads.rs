@@ -12,7 +12,7 @@ use crate::rows;
 use hookline_store::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use hookline_store::request_note;
 use hookline_store::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Org, Page, PageRequest, StoreResult,
 };
 
 /// `SELECT columns FROM table WHERE org_id = $org`, to which filters are added.
@@ -89,6 +89,23 @@ pub async fn org_signing_keys(
             .fetch_optional(conn)
             .await?;
     Ok(keys.flatten().map(SealedKeys::from_stored))
+}
+
+pub async fn list_orgs(conn: &mut PgConnection) -> StoreResult<Vec<Org>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, name, created_at FROM orgs WHERE deleted_at IS NULL
+         ORDER BY created_at, id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, created_at)| Org {
+            id: OrgId::from_trusted(id),
+            name,
+            created_at,
+        })
+        .collect())
 }
 
 pub async fn list_api_keys(conn: &mut PgConnection, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {

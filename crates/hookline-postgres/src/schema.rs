@@ -146,6 +146,10 @@ CREATE TABLE nodes (
     heartbeat_at BIGINT NOT NULL
 );
 "#,
+    // A deleted org keeps its row (its history refers to it) but leaves every list.
+    r#"
+ALTER TABLE orgs ADD COLUMN deleted_at BIGINT;
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

@@ -49,6 +49,14 @@ impl Records for PgStore {
         in_tx!(self, |conn| writes::create_org(conn, org, first_key))
     }
 
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        on_conn!(self, |conn| reads::list_orgs(conn))
+    }
+
+    async fn delete_org(&self, org: &OrgId, now: Millis) -> StoreResult<bool> {
+        in_tx!(self, |conn| writes::delete_org(conn, org, now))
+    }
+
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
         on_conn!(self, |conn| writes::create_api_key(conn, key))
     }

@@ -36,6 +36,36 @@ pub async fn create_api_key(conn: &mut PgConnection, key: &ApiKeyRecord) -> Stor
     Ok(())
 }
 
+/// Marks the org deleted, removes its keys, deletes its destinations and cancels their
+/// unfinished deliveries, in the caller's transaction.
+pub async fn delete_org(conn: &mut PgConnection, org: &OrgId, now: Millis) -> StoreResult<bool> {
+    let deleted =
+        sqlx::query("UPDATE orgs SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+            .bind(now)
+            .bind(org.as_str())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    for sql in [
+        "DELETE FROM api_keys WHERE org_id = $2",
+        "UPDATE destinations SET deleted_at = $1, enabled = FALSE, updated_at = $1
+         WHERE org_id = $2 AND deleted_at IS NULL",
+        "UPDATE deliveries SET state = 'canceled', run_at = NULL, lease_until = NULL,
+             leased_by = NULL, updated_at = $1
+         WHERE org_id = $2 AND state IN ('pending', 'failed', 'delivering')",
+    ] {
+        sqlx::query(sql)
+            .bind(now)
+            .bind(org.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(true)
+}
+
 /// Locks the org's keys first, so a deletion racing this one waits, then sees what this
 /// one left: two deletions of an org's two keys cannot both succeed.
 pub async fn delete_api_key(

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use crate::{rows, stream_index};
 use hookline_store::request_note;
 use hookline_store::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Page, PageRequest, StoreResult,
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Org, Page, PageRequest, StoreResult,
 };
 
 /// A WHERE clause built up from optional filters, with its parameters.
@@ -99,6 +99,23 @@ pub fn org_signing_keys(conn: &Connection, org: &OrgId) -> StoreResult<Option<Se
         .query_row(params![org.as_str()], |r| r.get(0))
         .optional()?;
     Ok(keys.flatten().map(SealedKeys::from_stored))
+}
+
+pub fn list_orgs(conn: &Connection) -> StoreResult<Vec<Org>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, created_at FROM orgs WHERE deleted_at IS NULL
+         ORDER BY created_at, id",
+    )?;
+    let orgs = stmt
+        .query_map([], |r| {
+            Ok(Org {
+                id: OrgId::from_trusted(r.get(0)?),
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(orgs)
 }
 
 pub fn list_api_keys(conn: &Connection, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -269,6 +269,10 @@ ALTER TABLE attempts ADD COLUMN request_body_from_event INTEGER NOT NULL DEFAULT
     r#"
 ALTER TABLE attempts ADD COLUMN request_headers_from_event INTEGER NOT NULL DEFAULT 0;
 "#,
+    // A deleted org keeps its row (its history refers to it) but leaves every list.
+    r#"
+ALTER TABLE orgs ADD COLUMN deleted_at INTEGER;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

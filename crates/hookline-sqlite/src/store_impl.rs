@@ -25,6 +25,19 @@ impl Records for SqliteStore {
             .await
     }
 
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        self.read(reads::list_orgs).await
+    }
+
+    async fn delete_org(&self, org: &OrgId, now: Millis) -> StoreResult<bool> {
+        let org = org.clone();
+        let deleted = self
+            .write(move |conn, state| writes::delete_org(conn, state, &org, now))
+            .await?;
+        self.forget_known_keys();
+        Ok(deleted)
+    }
+
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
         let key = key.clone();
         self.write(move |conn, _| writes::create_api_key(conn, &key))

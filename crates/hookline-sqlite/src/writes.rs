@@ -34,6 +34,35 @@ pub fn create_api_key(conn: &Connection, key: &ApiKeyRecord) -> StoreResult<()> 
     Ok(())
 }
 
+/// One write job: the org is marked deleted, its keys removed, and each destination
+/// deleted as `delete_destination` does (so the writer's caches forget them too).
+pub fn delete_org(
+    conn: &Connection,
+    state: &mut WriterState,
+    org: &OrgId,
+    now: Millis,
+) -> StoreResult<bool> {
+    let deleted = conn.execute(
+        "UPDATE orgs SET deleted_at = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+        params![now, org.as_str()],
+    )?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "DELETE FROM api_keys WHERE org_id = ?1",
+        params![org.as_str()],
+    )?;
+    let destinations: Vec<String> = conn
+        .prepare("SELECT id FROM destinations WHERE org_id = ?1 AND deleted_at IS NULL")?
+        .query_map(params![org.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in destinations {
+        delete_destination(conn, state, org, &DestinationId::from_trusted(id), now)?;
+    }
+    Ok(true)
+}
+
 /// Runs on the writer, one job at a time: nothing can delete the org's other keys
 /// between the count and the deletion.
 pub fn delete_api_key(conn: &Connection, org: &OrgId, id: &ApiKeyId) -> StoreResult<KeyDeletion> {

@@ -20,6 +20,12 @@ pub trait Records: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()>;
+    /// Every org not deleted, oldest first.
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
+    /// Deletes an org at once: its keys stop working, its destinations are deleted and
+    /// their unfinished deliveries canceled. What it published stays until retention
+    /// removes it. False if there is no such org.
+    async fn delete_org(&self, org: &OrgId, now: Millis) -> StoreResult<bool>;
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
     async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Deletes the key unless it is the org's last one, atomically.

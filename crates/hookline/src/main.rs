@@ -53,6 +53,27 @@ enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Publish one event to a running server.
     Publish(commands::publish::PublishArgs),
+    /// Manage API keys from the shell (e.g. for an org whose keys were all revoked).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for an existing org and print it (shown only this once).
+    #[command(
+        after_help = "Example:\n  hookline key create --org org_01J…\n  hookline key create --org org_01J… --json"
+    )]
+    Create {
+        /// The org's id (`hookline org list` shows them).
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +85,32 @@ enum OrgCommand {
     Create {
         /// A name for people to recognise the org by.
         name: String,
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the orgs, oldest first.
+    #[command(after_help = "Example:\n  hookline org list\n  hookline org list --json")]
+    List {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Print a JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an org: its keys stop working at once, its destinations are deleted and
+    /// their pending deliveries canceled. With the embedded store, stop the server first.
+    #[command(
+        after_help = "Example:\n  hookline org delete org_01J… --yes\n  hookline org delete org_01J… --yes --json"
+    )]
+    Delete {
+        /// The org's id.
+        id: String,
+        /// Really delete it (without this flag nothing is changed).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         store: StoreConfig,
         /// Print one JSON object instead of text.
@@ -102,10 +149,37 @@ async fn run(matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             startup::open_admin_store(&config).await?;
             println!("{} is up to date", config.description());
         }
-        Command::Org(OrgCommand::Create { name, store, json }) => {
-            let create = subcommand_of(command_matches).context("org names a subcommand")?;
-            let store = startup::open_admin_store(&store.with_file(create)?).await?;
-            commands::org::create(name, store, json).await?
+        Command::Org(command) => {
+            let matches = subcommand_of(command_matches).context("org names a subcommand")?;
+            match command {
+                OrgCommand::Create { name, store, json } => {
+                    let store = startup::open_admin_store(&store.with_file(matches)?).await?;
+                    commands::org::create(name, store, json).await?
+                }
+                OrgCommand::List { store, json } => {
+                    let store = startup::open_admin_store(&store.with_file(matches)?).await?;
+                    commands::org::list(store, json).await?
+                }
+                OrgCommand::Delete {
+                    id,
+                    yes,
+                    store,
+                    json,
+                } => {
+                    // Only a deletion needs the store to itself; the question does not.
+                    let store = store.with_file(matches)?;
+                    let store = match yes {
+                        true => startup::open_store_alone(&store).await?,
+                        false => startup::open_admin_store(&store).await?,
+                    };
+                    commands::org::delete(&id, yes, store, json).await?
+                }
+            }
+        }
+        Command::Key(KeyCommand::Create { org, store, json }) => {
+            let matches = subcommand_of(command_matches).context("key names a subcommand")?;
+            let store = startup::open_admin_store(&store.with_file(matches)?).await?;
+            commands::org::create_key(&org, store, json).await?
         }
         Command::Listen(args) => return commands::listen::run(args).await,
         Command::Verify(args) => return commands::verify::run(args),

@@ -123,6 +123,21 @@ async fn open_store(
     })
 }
 
+/// The store for an administrative command that must not run beside a server on the
+/// same embedded store, whose caches would not see its change (PostgreSQL nodes read
+/// what it changes, so there it may).
+pub async fn open_store_alone(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        Some(_) => open_admin_store(config).await?,
+        None => Arc::new(SqliteStore::open(&config.data_dir).with_context(|| {
+            format!(
+                "opening the store in {}; stop the server that uses it first",
+                config.data_dir.display()
+            )
+        })?),
+    })
+}
+
 /// The store for a short administrative command that may run beside a server.
 pub async fn open_admin_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.database_url {

@@ -1,9 +1,13 @@
-//! `hookline org create`: a tenant and its first API key, written straight to the store.
+//! `hookline org create|list|delete` and `hookline key create`: tenants and their API
+//! keys, written straight to the store. A key or org secret is printed once, never again.
 
 use std::sync::Arc;
 
-use hookline_core::clock::{Clock, SystemClock};
+use anyhow::Context;
+use hookline_core::clock::{Clock, SystemClock, rfc3339};
+use hookline_core::ids::OrgId;
 use hookline_store::{ApiKeyRecord, Org, Store};
+use serde_json::json;
 
 pub async fn create(name: String, store: Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
     let name = name.trim().to_owned();
@@ -18,12 +22,76 @@ pub async fn create(name: String, store: Arc<dyn Store>, json: bool) -> anyhow::
     if json {
         println!(
             "{}",
-            serde_json::json!({"org_id": org.id, "name": org.name, "api_key": api_key})
+            json!({"org_id": org.id, "name": org.name, "api_key": api_key})
         );
     } else {
         println!("org_id:  {}", org.id);
         println!("api_key: {}", api_key);
         println!("Keep the API key safe: it is shown only this once.");
+    }
+    Ok(())
+}
+
+pub async fn list(store: Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
+    let orgs = store.list_orgs().await?;
+    if json {
+        let orgs: Vec<_> = orgs
+            .iter()
+            .map(|o| json!({"org_id": o.id, "name": o.name, "created_at": rfc3339(o.created_at)}))
+            .collect();
+        println!("{}", serde_json::Value::from(orgs));
+    } else if orgs.is_empty() {
+        println!("no orgs yet: hookline org create NAME");
+    } else {
+        for o in &orgs {
+            println!("{}  {}  {}", o.id, rfc3339(o.created_at), o.name);
+        }
+    }
+    Ok(())
+}
+
+/// The org named by `id`, if it exists and is not deleted.
+async fn existing(store: &dyn Store, id: &str) -> anyhow::Result<Org> {
+    let id = OrgId::parse(id).with_context(|| format!("'{id}' is not an org id (org_…)"))?;
+    store
+        .list_orgs()
+        .await?
+        .into_iter()
+        .find(|o| o.id == id)
+        .with_context(|| format!("no org {id}: hookline org list shows the orgs"))
+}
+
+pub async fn create_key(org: &str, store: Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
+    let org = existing(store.as_ref(), org).await?;
+    let (record, api_key) = ApiKeyRecord::issue(&org.id, SystemClock.now_ms());
+    store.create_api_key(&record).await?;
+    if json {
+        println!(
+            "{}",
+            json!({"org_id": org.id, "api_key_id": record.id, "api_key": api_key})
+        );
+    } else {
+        println!("org_id:  {} ({})", org.id, org.name);
+        println!("api_key: {api_key}");
+        println!("Keep the API key safe: it is shown only this once.");
+    }
+    Ok(())
+}
+
+pub async fn delete(id: &str, yes: bool, store: Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
+    let org = existing(store.as_ref(), id).await?;
+    anyhow::ensure!(
+        yes,
+        "this would delete org {} ({}): its API keys stop working at once and its \
+         destinations are deleted, their pending deliveries canceled. Run again with --yes",
+        org.id,
+        org.name
+    );
+    store.delete_org(&org.id, SystemClock.now_ms()).await?;
+    if json {
+        println!("{}", json!({"org_id": org.id, "deleted": true}));
+    } else {
+        println!("deleted org {} ({})", org.id, org.name);
     }
     Ok(())
 }
