@@ -89,24 +89,26 @@ fn first_successes(records: &[Record]) -> HashMap<(usize, &str), Instant> {
     first
 }
 
-/// Pairs neither delivered nor dead-lettered yet.
+/// Pairs neither delivered nor dead-lettered yet, per destination.
 pub fn unsettled(
     destinations: &[Destination],
     expected: &[(usize, String)],
     records: &[Record],
     dead: &DeadLetters,
-) -> usize {
+) -> Vec<usize> {
     let first = first_successes(records);
-    expected
-        .iter()
-        .filter(|(d, event)| {
-            let destination = &destinations[*d];
-            !first.contains_key(&(destination.receiver, event.as_str()))
-                && !dead
-                    .get(&destination.id)
-                    .is_some_and(|ids| ids.contains(event))
-        })
-        .count()
+    let mut left = vec![0; destinations.len()];
+    for (d, event) in expected {
+        let destination = &destinations[*d];
+        if !first.contains_key(&(destination.receiver, event.as_str()))
+            && !dead
+                .get(&destination.id)
+                .is_some_and(|ids| ids.contains(event))
+        {
+            left[*d] += 1;
+        }
+    }
+    left
 }
 
 pub fn reckon(

@@ -9,7 +9,7 @@ mod cluster;
 mod load;
 mod receivers;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -132,23 +132,50 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
 
     let expected = audit::expected(&destinations, &published.acknowledged);
     let drain_until = Instant::now() + Duration::from_secs(cli.drain_secs);
-    let mut dead = api.dead_letters(&destinations).await?;
+    // A dead letter stays one, so each round asks only about destinations still owed.
+    let mut dead = DeadLetters::new();
+    let mut owed: Vec<&Destination> = destinations.iter().collect();
     loop {
-        let left = audit::unsettled(&destinations, &expected, &receivers.records(), &dead.0);
-        if left == 0 || Instant::now() > drain_until {
+        for destination in &owed {
+            let (ids, _) = api.dead_letters(destination).await?;
+            dead.insert(destination.id.clone(), ids);
+        }
+        let left = audit::unsettled(&destinations, &expected, &receivers.records(), &dead);
+        let total: usize = left.iter().sum();
+        if total == 0 || Instant::now() > drain_until {
             break;
         }
-        println!("  {left} deliveries neither received nor dead-lettered yet");
+        let per_destination: Vec<String> = left
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(d, n)| format!("destination {d}: {n}"))
+            .collect();
+        println!(
+            "  {total} deliveries neither received nor dead-lettered yet ({})",
+            per_destination.join(", ")
+        );
+        owed = destinations
+            .iter()
+            .zip(&left)
+            .filter(|(_, n)| **n > 0)
+            .map(|(d, _)| d)
+            .collect();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        dead = api.dead_letters(&destinations).await?;
     }
-    let without_attempts = api.dead_letters_without_attempts(&dead.1).await?;
+    let mut dead_deliveries = Vec::new();
+    for destination in &destinations {
+        let (ids, deliveries) = api.dead_letters(destination).await?;
+        dead.insert(destination.id.clone(), ids);
+        dead_deliveries.extend(deliveries);
+    }
+    let without_attempts = api.dead_letters_without_attempts(&dead_deliveries).await?;
     let records = receivers.records();
     let reckoning = audit::reckon(
         &destinations,
         &published.acknowledged,
         &records,
-        &dead.0,
+        &dead,
         without_attempts,
     );
     let lines = [
@@ -316,36 +343,32 @@ impl Api {
         bail!("{method} {path} failed on every node: {last}")
     }
 
-    /// Dead-lettered event ids by destination id, and every dead letter's delivery id.
+    /// A destination's dead-lettered event ids, and their delivery ids.
     async fn dead_letters(
         &self,
-        destinations: &[Destination],
-    ) -> anyhow::Result<(DeadLetters, Vec<String>)> {
-        let mut dead = HashMap::new();
+        destination: &Destination,
+    ) -> anyhow::Result<(HashSet<String>, Vec<String>)> {
+        let mut events = HashSet::new();
         let mut deliveries = Vec::new();
-        for destination in destinations {
-            let events: &mut HashSet<String> = dead.entry(destination.id.clone()).or_default();
-            let mut cursor: Option<String> = None;
-            loop {
-                let mut path = format!(
-                    "/v1/deliveries?destination={}&status=dead_letter&limit=200",
-                    destination.id
-                );
-                if let Some(c) = &cursor {
-                    path.push_str(&format!("&cursor={c}"));
-                }
-                let page = self.call(reqwest::Method::GET, &path, None).await?;
-                for d in page["data"].as_array().into_iter().flatten() {
-                    events.insert(d["event_id"].as_str().unwrap_or_default().to_owned());
-                    deliveries.push(d["id"].as_str().unwrap_or_default().to_owned());
-                }
-                match page["next_cursor"].as_str() {
-                    Some(next) => cursor = Some(next.to_owned()),
-                    None => break,
-                }
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!(
+                "/v1/deliveries?destination={}&status=dead_letter&limit=200",
+                destination.id
+            );
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.call(reqwest::Method::GET, &path, None).await?;
+            for d in page["data"].as_array().into_iter().flatten() {
+                events.insert(d["event_id"].as_str().unwrap_or_default().to_owned());
+                deliveries.push(d["id"].as_str().unwrap_or_default().to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok((events, deliveries)),
             }
         }
-        Ok((dead, deliveries))
     }
 
     /// Dead letters whose deciding attempt is not recorded. (An attempt cut off by a
