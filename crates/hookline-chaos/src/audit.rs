@@ -37,6 +37,9 @@ pub struct Reckoning {
     pub delivered: usize,
     pub dead_lettered: usize,
     pub lost: usize,
+    /// Neither delivered nor dead-lettered when the drain ended, but still queued: not
+    /// lost, not delivered in time either.
+    pub still_queued: usize,
     pub duplicates: usize,
     /// Requests whose signature did not verify or whose body was not their event.
     pub forged: usize,
@@ -52,6 +55,7 @@ pub struct Reckoning {
 impl Reckoning {
     pub fn passed(&self) -> bool {
         self.lost == 0
+            && self.still_queued == 0
             && self.forged == 0
             && self.misrouted == 0
             && self.reordered == 0
@@ -59,8 +63,8 @@ impl Reckoning {
     }
 }
 
-/// Dead-lettered event ids by destination id, as the API lists them.
-pub type DeadLetters = HashMap<String, HashSet<String>>;
+/// Event ids by destination id, as the API lists deliveries of one status.
+pub type EventsByDestination = HashMap<String, HashSet<String>>;
 
 /// The (destination index, event id) pairs that must arrive or be dead-lettered.
 pub fn expected(destinations: &[Destination], acked: &[Acknowledged]) -> Vec<(usize, String)> {
@@ -94,7 +98,7 @@ pub fn unsettled(
     destinations: &[Destination],
     expected: &[(usize, String)],
     records: &[Record],
-    dead: &DeadLetters,
+    dead: &EventsByDestination,
 ) -> Vec<usize> {
     let first = first_successes(records);
     let mut left = vec![0; destinations.len()];
@@ -115,7 +119,8 @@ pub fn reckon(
     destinations: &[Destination],
     acked: &[Acknowledged],
     records: &[Record],
-    dead: &DeadLetters,
+    dead: &EventsByDestination,
+    queued: &EventsByDestination,
     dead_letters_without_attempts: usize,
 ) -> Reckoning {
     let expected = expected(destinations, acked);
@@ -139,6 +144,12 @@ pub fn reckon(
                 .is_some_and(|ids| ids.contains(event)) =>
             {
                 reckoning.dead_lettered += 1;
+            }
+            None if queued
+                .get(&destination.id)
+                .is_some_and(|ids| ids.contains(event)) =>
+            {
+                reckoning.still_queued += 1;
             }
             None => reckoning.lost += 1,
         }

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use audit::{DeadLetters, Destination};
+use audit::{Destination, EventsByDestination};
 use cluster::Cluster;
 use receivers::{Behaviour, Receivers};
 
@@ -133,11 +133,11 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let expected = audit::expected(&destinations, &published.acknowledged);
     let drain_until = Instant::now() + Duration::from_secs(cli.drain_secs);
     // A dead letter stays one, so each round asks only about destinations still owed.
-    let mut dead = DeadLetters::new();
+    let mut dead = EventsByDestination::new();
     let mut owed: Vec<&Destination> = destinations.iter().collect();
     loop {
         for destination in &owed {
-            let (ids, _) = api.dead_letters(destination).await?;
+            let (ids, _) = api.with_status(destination, "dead_letter").await?;
             dead.insert(destination.id.clone(), ids);
         }
         let left = audit::unsettled(&destinations, &expected, &receivers.records(), &dead);
@@ -164,10 +164,18 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let mut dead_deliveries = Vec::new();
+    let mut queued = EventsByDestination::new();
     for destination in &destinations {
-        let (ids, deliveries) = api.dead_letters(destination).await?;
+        let (ids, deliveries) = api.with_status(destination, "dead_letter").await?;
         dead.insert(destination.id.clone(), ids);
         dead_deliveries.extend(deliveries);
+        for status in ["pending", "failed", "delivering"] {
+            let (ids, _) = api.with_status(destination, status).await?;
+            queued
+                .entry(destination.id.clone())
+                .or_default()
+                .extend(ids);
+        }
     }
     let without_attempts = api.dead_letters_without_attempts(&dead_deliveries).await?;
     let records = receivers.records();
@@ -176,6 +184,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         &published.acknowledged,
         &records,
         &dead,
+        &queued,
         without_attempts,
     );
     let lines = [
@@ -197,6 +206,10 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         (
             "dead letters missing attempts",
             reckoning.dead_letters_without_attempts.to_string(),
+        ),
+        (
+            "still queued when the drain ended",
+            reckoning.still_queued.to_string(),
         ),
         ("LOST", reckoning.lost.to_string()),
         (
@@ -226,9 +239,6 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     ];
     for (what, figure) in lines {
         println!("  {what:<40} {figure:>10}");
-    }
-    if reckoning.lost > 0 {
-        api.print_unfinished(&destinations).await?;
     }
     let passed = reckoning.passed() && published.server_errors == 0;
     println!("{}", if passed { "PASSED" } else { "FAILED" });
@@ -343,17 +353,18 @@ impl Api {
         bail!("{method} {path} failed on every node: {last}")
     }
 
-    /// A destination's dead-lettered event ids, and their delivery ids.
-    async fn dead_letters(
+    /// The event ids of a destination's deliveries in `status`, and those deliveries' ids.
+    async fn with_status(
         &self,
         destination: &Destination,
+        status: &str,
     ) -> anyhow::Result<(HashSet<String>, Vec<String>)> {
         let mut events = HashSet::new();
         let mut deliveries = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut path = format!(
-                "/v1/deliveries?destination={}&status=dead_letter&limit=200",
+                "/v1/deliveries?destination={}&status={status}&limit=200",
                 destination.id
             );
             if let Some(c) = &cursor {
@@ -391,28 +402,5 @@ impl Api {
             }
         }
         Ok(short)
-    }
-
-    /// What is still on its way, per destination: for a run that did not settle.
-    async fn print_unfinished(&self, destinations: &[Destination]) -> anyhow::Result<()> {
-        for destination in destinations {
-            for status in ["pending", "failed", "delivering"] {
-                let path = format!(
-                    "/v1/deliveries?destination={}&status={status}&limit=200",
-                    destination.id
-                );
-                let page = self.call(reqwest::Method::GET, &path, None).await?;
-                let rows = page["data"].as_array().cloned().unwrap_or_default();
-                if let Some(first) = rows.first() {
-                    println!(
-                        "  destination {} ({}): {} {status}, e.g. {first}",
-                        destination.receiver,
-                        destination.id,
-                        rows.len()
-                    );
-                }
-            }
-        }
-        Ok(())
     }
 }
