@@ -3,6 +3,7 @@
 //! nodes never block on each other's rows; leases let another node rescue the work of
 //! one that died; `LISTEN/NOTIFY` wakes idle nodes when work is committed.
 
+mod candidates;
 mod group_commit;
 mod membership;
 #[cfg(feature = "test-support")]

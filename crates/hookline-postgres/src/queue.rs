@@ -11,7 +11,7 @@ use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
-use crate::{notify_work, publish, rows};
+use crate::{candidates, notify_work, publish, rows};
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
 use hookline_store::health::HealthDelta;
@@ -19,15 +19,6 @@ use hookline_store::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use hookline_store::{
     ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, StoreError, StoreResult,
 };
-
-/// The condition that delivery `d` is the head of its stream for its destination.
-const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
-     WHERE e.destination_id = d.destination_id AND e.stream = d.stream
-       AND e.event_seq < d.event_seq AND e.state IN ('pending', 'failed', 'delivering'))";
-
-/// Candidate rows locked per delivery wanted, so destinations at their limit do not
-/// starve the claim.
-const CANDIDATES_PER_CLAIM: i64 = 2;
 
 async fn destinations_by_id(
     conn: &mut PgConnection,
@@ -138,38 +129,7 @@ pub async fn claim(
         })
         .map(|(id, _)| id.to_string());
     excluded.extend(saturated);
-    // Two scans, each an index range that stops at the limit: rows whose lease ran out
-    // (their node died), then due rows in `run_at` order.
-    let mut candidates: Vec<(String, String)> = Vec::new();
-    for (condition, order) in [
-        (
-            "d.state = 'delivering' AND d.lease_until <= $1",
-            "d.lease_until",
-        ),
-        (
-            "d.state IN ('pending', 'failed') AND d.run_at <= $1",
-            "d.run_at, d.id",
-        ),
-    ] {
-        // One table, one index, in order: joining destinations here made the planner
-        // walk a destination's whole history instead.
-        let sql = format!(
-            "SELECT d.id, d.destination_id FROM deliveries d
-             WHERE {condition} AND NOT (d.destination_id = ANY($3))
-               AND (NOT (d.destination_id = ANY($4)) OR {NOT_BEHIND_ANOTHER})
-             ORDER BY {order}
-             LIMIT $2
-             FOR UPDATE OF d SKIP LOCKED"
-        );
-        let found: Vec<(String, String)> = sqlx::query_as(&sql)
-            .bind(req.now)
-            .bind(i64::from(req.limit) * CANDIDATES_PER_CLAIM)
-            .bind(&excluded)
-            .bind(&ordered)
-            .fetch_all(&mut *conn)
-            .await?;
-        candidates.extend(found);
-    }
+    let candidates = candidates::locked(conn, req, &excluded, &ordered).await?;
     let missing: Vec<String> = candidates
         .iter()
         .map(|(_, d)| d.clone())
