@@ -417,6 +417,11 @@ async fn auto_disable(
     .bind(destination_id)
     .execute(&mut *conn)
     .await?;
+    tracing::warn!(
+        destination = destination_id,
+        failures = failing.consecutive_failures,
+        "a destination that only failed is disabled (auto-disable)"
+    );
     let org = hookline_core::ids::OrgId::from_trusted(org.to_owned());
     let event = destination_disabled(destination_id, failing.consecutive_failures);
     publish::publish(conn, &org, event, now, true).await?;

@@ -379,6 +379,11 @@ fn auto_disable(
          WHERE id = ?2",
     )?
     .execute(params![now, destination_id])?;
+    tracing::warn!(
+        destination = destination_id,
+        failures = failing.consecutive_failures,
+        "a destination that only failed is disabled (auto-disable)"
+    );
     let org = OrgId::from_trusted(org);
     state.destination_changed(org.as_str(), destination_id);
     state.due().park(destination_id);

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookline_core::clock::Millis;
+use hookline_core::clock::{Millis, rfc3339};
+use hookline_core::delivery::Attempt;
 use hookline_core::ids::DeliveryId;
 use hookline_core::retry::NextStep;
 use hookline_store::{ClaimedDelivery, Completion, Handback, Sent};
@@ -100,14 +101,7 @@ impl Dispatcher {
         // stays leased until its result is recorded, so no claim can take it meanwhile.
         drop(place);
         drop(slot);
-        tracing::debug!(
-            delivery = %claimed.delivery_id,
-            attempt = claimed.attempt,
-            status = ?attempt.response_status,
-            error = ?attempt.error_kind,
-            ?next,
-            "attempt finished"
-        );
+        log_outcome(&claimed, &attempt, next);
         // `Sender::attempt` sends the event's envelope and headers, so the store need not
         // keep a copy of them.
         let completion = Completion::new(
@@ -122,6 +116,36 @@ impl Dispatcher {
         // The recorder writes it, and wakes the loop if it is a retry; `step` and
         // shutdown flush the recorder before they count on it being stored.
         let _ = self.records.send(Record::Finished(completion));
+    }
+}
+
+/// Says what an attempt came to: successes at debug, every failure at warn with what
+/// happens next. Never the error's text, which may quote the destination's URL (and a
+/// token in its query); the recorded attempt has it.
+fn log_outcome(claimed: &ClaimedDelivery, attempt: &Attempt, next: NextStep) {
+    let (destination, delivery, number) = (
+        &claimed.destination.id,
+        &claimed.delivery_id,
+        claimed.attempt,
+    );
+    let (status, error) = (attempt.response_status, attempt.error_kind);
+    match next {
+        NextStep::Delivered => tracing::debug!(
+            %destination, %delivery, attempt = number, ?status, "delivered"
+        ),
+        NextStep::RetryAt(at) => tracing::warn!(
+            %destination, %delivery, attempt = number, ?status, ?error,
+            next_attempt_at = %rfc3339(at),
+            "attempt failed; it will be retried"
+        ),
+        NextStep::DeadLetter => tracing::warn!(
+            %destination, %delivery, attempt = number, ?status, ?error,
+            "attempt failed and no retry is left: dead-lettered"
+        ),
+        NextStep::Gone => tracing::warn!(
+            %destination, %delivery, attempt = number,
+            "the receiver answered 410 Gone: dead-lettered, and the destination is disabled"
+        ),
     }
 }
 
