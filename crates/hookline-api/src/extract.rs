@@ -288,3 +288,55 @@ impl FromRequestParts<AppState> for Authed {
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    proptest! {
+        /// Whatever bytes arrive, the body parser answers: a value, or a 400 or 422 in
+        /// the API's shape, and never in the framework's words.
+        #[test]
+        fn any_body_parses_or_is_refused_in_our_words(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..64),
+                "[{}\\[\\]\":,a-z0-9 .-]{0,48}".prop_map(String::into_bytes),
+            ]
+        ) {
+            if let Err(e) = parse::<Map<String, Value>>(&bytes) {
+                prop_assert!(
+                    e.status() == StatusCode::BAD_REQUEST
+                        || e.status() == StatusCode::UNPROCESSABLE_ENTITY
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_the_field_in_our_words() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Request {
+            name: String,
+            count: Option<u32>,
+        }
+        for (body, status) in [
+            (
+                &br#"{"name": "a", "colour": 1}"#[..],
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (br#"{"count": 1}"#, StatusCode::UNPROCESSABLE_ENTITY),
+            (br#"{"name": 5}"#, StatusCode::UNPROCESSABLE_ENTITY),
+            (br#"[1]"#, StatusCode::UNPROCESSABLE_ENTITY),
+            (br#"{"name": "#, StatusCode::BAD_REQUEST),
+        ] {
+            let error = parse::<Request>(body).unwrap_err();
+            assert_eq!(error.status(), status, "{}", String::from_utf8_lossy(body));
+        }
+        assert!(parse::<Request>(br#"{"name": "a"}"#).is_ok());
+    }
+}

@@ -7,7 +7,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hookline_core::destination::DestinationSettings;
+use hookline_core::event::{Event, EventType, Level, StreamName};
 use hookline_core::filter::{Filter, TypePattern};
+use hookline_core::ids::{EventId, OrgId};
 use hookline_core::retry::{
     AttemptResult, NextStep, RetryPolicy, RetrySchedule, parse_retry_after,
 };
@@ -147,6 +149,30 @@ proptest! {
             matches(json!({"$and": [{"data.x": {"$eq": wanted}}, exists]})),
             eq
         );
+    }
+
+    #[test]
+    fn a_destination_sees_exactly_the_levels_up_to_its_own(
+        threshold in prop::sample::select(vec!["user", "progress", "debug"]),
+        level in prop::sample::select(vec!["user", "progress", "debug"]),
+    ) {
+        let rank = |l: &str| ["user", "progress", "debug"].iter().position(|x| *x == l);
+        let mut fields = Map::new();
+        fields.insert("url".into(), json!("https://example.com/h"));
+        fields.insert("level".into(), json!(threshold));
+        let settings = DestinationSettings::from_json(&fields, &UrlPolicy::default()).unwrap();
+        let event = Event {
+            id: EventId::generate(),
+            org_id: OrgId::generate(),
+            event_type: EventType::parse("type", "a.b").unwrap(),
+            stream: StreamName::parse("stream", "s").unwrap(),
+            seq: 1,
+            level: Level::parse("level", level).unwrap(),
+            timestamp: 0,
+            data: json!({}),
+            raw: None,
+        };
+        prop_assert_eq!(settings.wants(&event), rank(level) <= rank(threshold));
     }
 
     #[test]
