@@ -5,6 +5,7 @@
 //! the queue deterministically; `Dispatcher::run` is the long-lived loop with
 //! back-pressure and shutdown.
 
+mod activity;
 mod admission;
 mod client;
 mod config;
@@ -17,6 +18,7 @@ mod resolver;
 mod sender;
 mod throttle;
 
+pub use activity::{Activity, ActivityCounts};
 pub use admission::{HELD_ROUNDS, InFlight, NodeAdmission};
 pub use client::ClientError;
 pub use config::DispatcherConfig;

@@ -1,5 +1,6 @@
 //! Reads: single objects scoped to their org, and cursor-paginated lists.
 
+use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
@@ -12,7 +13,8 @@ use crate::rows;
 use hookline_store::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use hookline_store::request_note;
 use hookline_store::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Org, Page, PageRequest, StoreResult,
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page, PageRequest,
+    StoreResult,
 };
 
 /// `SELECT columns FROM table WHERE org_id = $org`, to which filters are added.
@@ -89,6 +91,22 @@ pub async fn org_signing_keys(
             .fetch_optional(conn)
             .await?;
     Ok(keys.flatten().map(SealedKeys::from_stored))
+}
+
+pub async fn due_now(conn: &mut PgConnection, now: Millis) -> StoreResult<DueNow> {
+    let (count, oldest): (i64, Option<Millis>) = sqlx::query_as(
+        "SELECT COUNT(*), MIN(run_at) FROM deliveries
+         WHERE state IN ('pending', 'failed') AND run_at <= $1
+           AND destination_id NOT IN (SELECT id FROM destinations
+                                      WHERE deleted_at IS NULL AND NOT enabled)",
+    )
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(DueNow {
+        count: count as u64,
+        oldest,
+    })
 }
 
 pub async fn list_orgs(conn: &mut PgConnection) -> StoreResult<Vec<Org>> {

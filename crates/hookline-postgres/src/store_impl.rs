@@ -253,6 +253,10 @@ impl Queue for PgStore {
         on_conn!(self, |conn| queue::next_due_at(conn))
     }
 
+    async fn due_now(&self, now: Millis) -> StoreResult<DueNow> {
+        on_conn!(self, |conn| reads::due_now(conn, now))
+    }
+
     fn attach(&self, node: std::sync::Arc<dyn Admission>) {
         self.attach_node(node);
     }

@@ -1,6 +1,7 @@
 //! Reads: single objects by id (always scoped to the org, so another org's id is simply
 //! not found) and cursor-paginated lists with optional filters.
 
+use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
@@ -12,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use crate::{rows, stream_index};
 use hookline_store::request_note;
 use hookline_store::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, Org, Page, PageRequest, StoreResult,
+    ApiKeyRecord, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page, PageRequest,
+    StoreResult,
 };
 
 /// A WHERE clause built up from optional filters, with its parameters.
@@ -99,6 +101,20 @@ pub fn org_signing_keys(conn: &Connection, org: &OrgId) -> StoreResult<Option<Se
         .query_row(params![org.as_str()], |r| r.get(0))
         .optional()?;
     Ok(keys.flatten().map(SealedKeys::from_stored))
+}
+
+pub fn due_now(conn: &Connection, now: Millis) -> StoreResult<DueNow> {
+    let (count, oldest): (i64, Option<Millis>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(run_at) FROM deliveries
+             WHERE state IN ('pending', 'failed') AND run_at <= ?1
+               AND destination_id NOT IN (SELECT id FROM destinations WHERE enabled = 0)",
+        )?
+        .query_row(params![now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(DueNow {
+        count: count as u64,
+        oldest,
+    })
 }
 
 pub fn list_orgs(conn: &Connection) -> StoreResult<Vec<Org>> {

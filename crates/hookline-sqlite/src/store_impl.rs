@@ -268,6 +268,10 @@ impl Queue for SqliteStore {
         Ok(self.next_due_in_index())
     }
 
+    async fn due_now(&self, now: Millis) -> StoreResult<DueNow> {
+        self.read(move |conn| reads::due_now(conn, now)).await
+    }
+
     fn attach(&self, node: std::sync::Arc<dyn Admission>) {
         self.shared.node.set(node);
     }

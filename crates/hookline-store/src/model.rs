@@ -34,6 +34,14 @@ impl Org {
     }
 }
 
+/// What waits to be sent at one moment (`Queue::due_now`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DueNow {
+    pub count: u64,
+    /// When the oldest of them fell due.
+    pub oldest: Option<Millis>,
+}
+
 /// A stored API key: never the key itself, only its hash and a display prefix.
 #[derive(Debug, Clone)]
 pub struct ApiKeyRecord {

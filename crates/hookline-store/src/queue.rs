@@ -12,7 +12,8 @@ use hookline_core::event::NewEvent;
 use hookline_core::ids::{DeliveryId, OrgId};
 
 use crate::{
-    Admission, ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, Published, StoreResult,
+    Admission, ClaimRequest, ClaimedDelivery, CompletedBatch, DueNow, Handback, Published,
+    StoreResult,
 };
 
 #[async_trait]
@@ -49,6 +50,9 @@ pub trait Queue: Send + Sync + 'static {
     /// expired leases, so a store whose leases are all this process's own may leave
     /// them out (SQLite: a lease outlives its attempt only when recording it failed).
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+    /// Deliveries of enabled destinations whose time has come at `now`, and the time
+    /// the oldest of them fell due: what the server's once-a-minute log line reports.
+    async fn due_now(&self, now: Millis) -> StoreResult<DueNow>;
     /// Attaches the dispatcher of this process (replacing any earlier one): the store
     /// wakes it whenever it commits work that is due, and a store this process owns
     /// alone may lease fresh deliveries to it as they are published.

@@ -167,6 +167,15 @@ pub struct ServeConfig {
         default_value_t = 4096
     )]
     pub max_connections: usize,
+    /// Seconds between the log's summary lines (published, delivered, failed, due,
+    /// oldest due); 0 for none.
+    #[arg(
+        long,
+        env = "HOOKLINE_LOG_SUMMARY_SECS",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub log_summary_secs: u64,
     /// Destinations one org may hold; 0 for no limit.
     #[arg(
         long,

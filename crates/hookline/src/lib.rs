@@ -4,4 +4,5 @@
 pub mod configuration;
 pub mod http_server;
 pub mod startup;
+mod summary;
 pub mod telemetry;

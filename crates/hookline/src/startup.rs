@@ -57,6 +57,15 @@ pub async fn run(
         master_key.clone(),
         dispatcher_config,
     )?);
+    if config.log_summary_secs > 0 {
+        tokio::spawn(crate::summary::run(
+            dispatcher.clone(),
+            store.clone(),
+            clock.clone(),
+            std::time::Duration::from_secs(config.log_summary_secs),
+            shutdown.clone(),
+        ));
+    }
     let state = AppState {
         store,
         clock,

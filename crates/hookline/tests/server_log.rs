@@ -1,7 +1,8 @@
 //! The server's log says what happens to deliveries, as the real binary writes it: a
 //! `warn` line for every failed attempt (destination, delivery, status or error kind,
 //! when it is tried next), for a dead letter, and none for a success at the default
-//! level; never the destination's URL, whose query may hold a token.
+//! level; never the destination's URL, whose query may hold a token. The summary lines
+//! add up to what happened.
 
 mod support;
 
@@ -24,6 +25,7 @@ async fn failed_attempts_and_dead_letters_are_logged_without_the_url() {
         Command::new(BIN)
             .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--data-dir", data_dir, "--log-format", "json"])
+            .args(["--log-summary-secs", "1"])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -64,7 +66,8 @@ async fn failed_attempts_and_dead_letters_are_logged_without_the_url() {
     }
     failing.wait_for(2, Duration::from_secs(10)).await;
     healthy.wait_for(1, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Past the last summary after everything happened.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     server.0.kill().unwrap();
     let mut log = String::new();
     std::io::Read::read_to_string(server.0.stderr.as_mut().unwrap(), &mut log).unwrap();
@@ -107,4 +110,22 @@ async fn failed_attempts_and_dead_letters_are_logged_without_the_url() {
         !log.contains("tok_in_the_query"),
         "the URL's token is in the log"
     );
+    let summaries: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["due"].is_u64())
+        .collect();
+    assert!(summaries.len() >= 2, "{log}");
+    let total = |field: &str| -> u64 {
+        summaries
+            .iter()
+            .map(|l| l["fields"][field].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total("published"), 2, "{log}");
+    assert_eq!(total("delivered"), 1);
+    assert_eq!(total("failed"), 2);
+    assert_eq!(total("dead_lettered"), 1);
+    let last = summaries.last().unwrap();
+    assert_eq!(last["fields"]["due"], 0, "nothing waits at the end");
+    assert_eq!(last["level"], "INFO");
 }

@@ -101,6 +101,9 @@ pub async fn publish(
         new.one_shot = Some(one_shot_destination(&state, &org, &new.stream, url).await?);
     }
     let published = state.store.publish(&org, new, state.clock.now_ms()).await?;
+    if published.created {
+        state.dispatcher.activity().published();
+    }
     let status = if published.created {
         StatusCode::ACCEPTED
     } else {

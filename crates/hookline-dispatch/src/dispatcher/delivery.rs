@@ -102,6 +102,11 @@ impl Dispatcher {
         drop(place);
         drop(slot);
         log_outcome(&claimed, &attempt, next);
+        match next {
+            NextStep::Delivered => self.activity.delivered(),
+            NextStep::RetryAt(_) => self.activity.failed(false),
+            NextStep::DeadLetter | NextStep::Gone => self.activity.failed(true),
+        }
         // `Sender::attempt` sends the event's envelope and headers, so the store need not
         // keep a copy of them.
         let completion = Completion::new(

@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::Activity;
 use crate::admission::NodeAdmission;
 use crate::client::ClientError;
 use crate::config::DispatcherConfig;
@@ -43,6 +44,7 @@ pub struct Dispatcher {
     handed: Mutex<mpsc::UnboundedReceiver<ClaimedDelivery>>,
     rate_limiter: RateLimiter,
     places: Places,
+    activity: Activity,
 }
 
 impl Dispatcher {
@@ -83,8 +85,14 @@ impl Dispatcher {
             handed: Mutex::new(handed),
             rate_limiter: RateLimiter::default(),
             places: Places::new(config.max_concurrency),
+            activity: Activity::default(),
             config,
         })
+    }
+
+    /// What this node has done so far (its API counts what it publishes here too).
+    pub fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     /// Sends `event` to `destination` once, now, exactly as a delivery would be sent,
