@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::app::TestApp;
+use support::process::publish_many;
 use support::receiver::Receiver;
 
 const BEFORE: usize = 40;
@@ -56,24 +57,8 @@ async fn pages_neither_repeat_nor_skip_while_rows_are_inserted() {
     assert_eq!(existing_deliveries.len(), BEFORE);
 
     for limit in [1, 3, 7, 50] {
-        let (client, url, key) = (
-            reqwest::Client::new(),
-            format!("{}/v1/events", app.base),
-            app.key.clone(),
-        );
-        let publishing = tokio::spawn(async move {
-            for n in 0..30 {
-                let body = json!({"type": "a.b", "stream": format!("s{}", n % 4), "data": {}});
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status(), 202);
-            }
-        });
+        let (nodes, key) = ([app.base.clone()], app.key.clone());
+        let publishing = tokio::spawn(async move { publish_many(&nodes, &key, 0..30).await });
         for (path, existing) in [
             ("/v1/events", &existing_events),
             ("/v1/deliveries", &existing_deliveries),
