@@ -12,7 +12,7 @@ use hookline_store::{ClaimRequest, StoreResult};
 
 /// The condition that delivery `d` is the head of its stream for its destination.
 const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
-     WHERE e.destination_id = d.destination_id AND e.stream = d.stream
+     WHERE e.destination_id = d.destination_id AND e.stream = d.stream AND e.ordered
        AND e.event_seq < d.event_seq AND e.state IN ('pending', 'failed', 'delivering'))";
 
 /// Candidate rows locked per delivery wanted, so destinations at their limit do not
@@ -40,25 +40,39 @@ pub async fn locked(
          LIMIT $2
          FOR UPDATE OF d SKIP LOCKED"
     );
+    let mut found: Vec<(String, String)> = sqlx::query_as(&expired)
+        .bind(req.now)
+        .bind(limit)
+        .bind(excluded)
+        .bind(ordered)
+        .fetch_all(&mut *conn)
+        .await?;
     // One table, one index, in order: joining destinations here made the planner walk
-    // a destination's whole history instead.
-    let due = "SELECT d.id, d.destination_id FROM deliveries d
-         WHERE d.state IN ('pending', 'failed') AND d.run_at <= $1
-           AND NOT (d.destination_id = ANY($3)) AND NOT (d.destination_id = ANY($4))
+    // a destination's whole history instead. Ordered destinations' rows are not in this
+    // index (`deliveries.ordered`), except those a publish stored while a patch made their
+    // destination ordered: those are flagged now, and offered as heads from then on.
+    let due: Vec<(String, String)> = sqlx::query_as(
+        "SELECT d.id, d.destination_id FROM deliveries d
+         WHERE d.state IN ('pending', 'failed') AND NOT d.ordered AND d.run_at <= $1
+           AND NOT (d.destination_id = ANY($3))
          ORDER BY d.run_at, d.id
          LIMIT $2
-         FOR UPDATE OF d SKIP LOCKED";
-    let mut found = Vec::new();
-    for sql in [expired.as_str(), due] {
-        let rows: Vec<(String, String)> = sqlx::query_as(sql)
-            .bind(req.now)
-            .bind(limit)
-            .bind(excluded)
-            .bind(ordered)
-            .fetch_all(&mut *conn)
+         FOR UPDATE OF d SKIP LOCKED",
+    )
+    .bind(req.now)
+    .bind(limit)
+    .bind(excluded)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (late, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|(_, d)| ordered.contains(d));
+    if !late.is_empty() {
+        let late: Vec<&String> = late.iter().map(|(id, _)| id).collect();
+        sqlx::query("UPDATE deliveries SET ordered = TRUE WHERE id = ANY($1)")
+            .bind(&late)
+            .execute(&mut *conn)
             .await?;
-        found.extend(rows);
     }
+    found.extend(due);
     let ordered: Vec<&String> = ordered.iter().filter(|d| !excluded.contains(d)).collect();
     if !ordered.is_empty() {
         found.extend(heads(conn, req, limit, &ordered).await?);
@@ -79,13 +93,14 @@ async fn heads(
         "WITH RECURSIVE heads AS (
              SELECT first.* FROM unnest($3::text[]) AS o(id), LATERAL (
                  SELECT id, destination_id, stream, state, run_at FROM deliveries
-                 WHERE destination_id = o.id AND state IN ('pending', 'failed', 'delivering')
+                 WHERE destination_id = o.id AND ordered
+                   AND state IN ('pending', 'failed', 'delivering')
                  ORDER BY stream, event_seq LIMIT 1) first
              UNION ALL
              SELECT next.* FROM heads h, LATERAL (
                  SELECT e.id, e.destination_id, e.stream, e.state, e.run_at FROM deliveries e
                  WHERE e.destination_id = h.destination_id AND e.stream > h.stream
-                   AND e.state IN ('pending', 'failed', 'delivering')
+                   AND e.ordered AND e.state IN ('pending', 'failed', 'delivering')
                  ORDER BY e.stream, e.event_seq LIMIT 1) next)
          SELECT d.id, d.destination_id FROM deliveries d
          WHERE d.id IN (SELECT id FROM heads

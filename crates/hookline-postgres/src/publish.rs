@@ -153,6 +153,7 @@ struct DeliveryRows {
     seqs: Vec<i64>,
     types: Vec<String>,
     created: Vec<Millis>,
+    ordered: Vec<bool>,
 }
 
 /// The rows of one commit's new events, a column each.
@@ -248,6 +249,7 @@ pub async fn publish_all(
                 .types
                 .push(event.event_type.as_str().to_owned());
             new_deliveries.created.push(now);
+            new_deliveries.ordered.push(destination.settings.ordered);
         }
         new_events.ids.push(event.id.to_string());
         new_events.orgs.push(org.to_string());
@@ -323,12 +325,12 @@ async fn insert_deliveries(conn: &mut PgConnection, rows: &DeliveryRows) -> Stor
     }
     sqlx::query(
         "INSERT INTO deliveries (id, destination_id, org_id, event_id, stream, event_seq,
-             event_type, state, run_at, created_at, updated_at)
+             event_type, state, run_at, created_at, updated_at, ordered)
          SELECT d.id, d.destination_id, d.org_id, d.event_id, d.stream, d.seq, d.type,
-             'pending', d.created, d.created, d.created
+             'pending', d.created, d.created, d.created, d.ordered
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::bigint[], $7::text[], $8::bigint[])
-              AS d(id, destination_id, org_id, event_id, stream, seq, type, created)",
+                     $6::bigint[], $7::text[], $8::bigint[], $9::boolean[])
+              AS d(id, destination_id, org_id, event_id, stream, seq, type, created, ordered)",
     )
     .bind(&rows.ids)
     .bind(&rows.destinations)
@@ -338,6 +340,7 @@ async fn insert_deliveries(conn: &mut PgConnection, rows: &DeliveryRows) -> Stor
     .bind(&rows.seqs)
     .bind(&rows.types)
     .bind(&rows.created)
+    .bind(&rows.ordered)
     .execute(conn)
     .await?;
     Ok(())

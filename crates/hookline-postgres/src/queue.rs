@@ -456,10 +456,15 @@ pub async fn release(
 pub async fn next_due_at(conn: &mut PgConnection) -> StoreResult<Option<Millis>> {
     let paused = special_destinations(conn).await?.paused;
     let row = sqlx::query(
-        "SELECT
+        "SELECT LEAST(
              (SELECT run_at FROM deliveries
-              WHERE state IN ('pending', 'failed') AND NOT (destination_id = ANY($1))
+              WHERE state IN ('pending', 'failed') AND NOT ordered
+                AND NOT (destination_id = ANY($1))
               ORDER BY run_at LIMIT 1),
+             (SELECT run_at FROM deliveries
+              WHERE state IN ('pending', 'failed') AND ordered
+                AND NOT (destination_id = ANY($1))
+              ORDER BY run_at LIMIT 1)),
              (SELECT MIN(lease_until) FROM deliveries WHERE state = 'delivering')",
     )
     .bind(&paused)

@@ -150,6 +150,23 @@ CREATE TABLE nodes (
     r#"
 ALTER TABLE orgs ADD COLUMN deleted_at BIGINT;
 "#,
+    // A delivery knows whether its destination is ordered (kept in step when that flips),
+    // so the due scan's index holds unordered rows only and the stream-order index ordered
+    // ones only: an ordered destination's backlog is no longer stepped over by every claim,
+    // and an unordered delivery no longer writes a stream-order index entry.
+    r#"
+ALTER TABLE deliveries ADD COLUMN ordered BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE deliveries d SET ordered = TRUE FROM destinations t
+    WHERE t.id = d.destination_id AND t.ordered AND d.state IN ('pending', 'failed', 'delivering');
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries(run_at, id)
+    WHERE state IN ('pending', 'failed') AND NOT ordered;
+CREATE INDEX deliveries_due_ordered ON deliveries(run_at)
+    WHERE state IN ('pending', 'failed') AND ordered;
+DROP INDEX deliveries_stream_order;
+CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
+    WHERE ordered AND state IN ('pending', 'failed', 'delivering');
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

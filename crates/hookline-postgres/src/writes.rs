@@ -164,6 +164,17 @@ pub async fn update_destination_settings(
     .bind(settings.ordered)
     .execute(&mut *conn)
     .await?;
+    // Unfinished deliveries follow their destination into (or out of) the ordered
+    // indexes; finished ones never need them.
+    sqlx::query(
+        "UPDATE deliveries SET ordered = $1
+         WHERE destination_id = $2 AND ordered <> $1
+           AND state IN ('pending', 'failed', 'delivering')",
+    )
+    .bind(settings.ordered)
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
     if done.rows_affected() > 0 && settings.enabled {
         notify_work(conn).await?;
     }
@@ -263,9 +274,10 @@ pub async fn redeliver(
         Some(false) => {}
     }
     sqlx::query(
-        "UPDATE deliveries SET state = 'pending', run_at = $1, lease_until = NULL,
-             leased_by = NULL, updated_at = $1
-         WHERE id = $2",
+        "UPDATE deliveries d SET state = 'pending', run_at = $1, lease_until = NULL,
+             leased_by = NULL, updated_at = $1,
+             ordered = (SELECT t.ordered FROM destinations t WHERE t.id = d.destination_id)
+         WHERE d.id = $2",
     )
     .bind(now)
     .bind(id.as_str())
