@@ -147,13 +147,16 @@ pub async fn update_destination_settings(
     settings: &DestinationSettings,
     now: Millis,
 ) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE destinations SET settings = $1, enabled = $2, timeout_secs = $3, updated_at = $4,
-             ordered = $7,
-             disabled_reason = CASE WHEN $2 THEN NULL ELSE disabled_reason END,
-             consecutive_failures = CASE WHEN $2 AND NOT enabled THEN 0
-                                         ELSE consecutive_failures END
-         WHERE id = $5 AND org_id = $6 AND deleted_at IS NULL",
+    // The row as it was, locked, so the deliveries below are touched only on a flip.
+    let was_ordered: Option<bool> = sqlx::query_scalar(
+        "UPDATE destinations d SET settings = $1, enabled = $2, timeout_secs = $3,
+             updated_at = $4, ordered = $7,
+             disabled_reason = CASE WHEN $2 THEN NULL ELSE d.disabled_reason END,
+             consecutive_failures = CASE WHEN $2 AND NOT d.enabled THEN 0
+                                         ELSE d.consecutive_failures END
+         FROM (SELECT id, ordered FROM destinations WHERE id = $5 FOR UPDATE) was
+         WHERE d.id = was.id AND d.org_id = $6 AND d.deleted_at IS NULL
+         RETURNING was.ordered",
     )
     .bind(settings_json(settings))
     .bind(settings.enabled)
@@ -162,23 +165,27 @@ pub async fn update_destination_settings(
     .bind(id.as_str())
     .bind(org.as_str())
     .bind(settings.ordered)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    // Unfinished deliveries follow their destination into (or out of) the ordered
-    // indexes; finished ones never need them.
-    sqlx::query(
-        "UPDATE deliveries SET ordered = $1
-         WHERE destination_id = $2 AND ordered <> $1
-           AND state IN ('pending', 'failed', 'delivering')",
-    )
-    .bind(settings.ordered)
-    .bind(id.as_str())
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() > 0 && settings.enabled {
+    let Some(was_ordered) = was_ordered else {
+        return Ok(false);
+    };
+    if was_ordered != settings.ordered {
+        // Unfinished deliveries follow their destination into (or out of) the ordered
+        // indexes; finished ones never need them.
+        sqlx::query(
+            "UPDATE deliveries SET ordered = $1
+             WHERE destination_id = $2 AND state IN ('pending', 'failed', 'delivering')",
+        )
+        .bind(settings.ordered)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    if settings.enabled {
         notify_work(conn).await?;
     }
-    Ok(done.rows_affected() > 0)
+    Ok(true)
 }
 
 pub async fn set_org_signing_keys(
