@@ -1,18 +1,14 @@
 //! Extractors that answer bad input with the API's error shape instead of axum's plain
 //! text: JSON bodies, query strings, and the org behind the bearer key.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
-
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use hookline_core::ValidationError;
 use hookline_core::api_key::hash_api_key;
 use hookline_core::ids::OrgId;
-use hookline_store::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -109,7 +105,7 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let path = error.path().to_string();
     let detail = without_position(&inner.to_string());
-    Err(shape_error(&path, &detail))
+    Err(shape_error(&path, &detail, "field"))
 }
 
 /// serde's sentence without the " at line 1 column 9" it ends with.
@@ -120,8 +116,9 @@ fn without_position(detail: &str) -> String {
     }
 }
 
-/// A body of the wrong shape: the field it concerns, and what is wrong, in our words.
-fn shape_error(path: &str, detail: &str) -> ApiError {
+/// A body or query of the wrong shape: the `noun` (field or parameter) it concerns, and
+/// what is wrong, in our words.
+fn shape_error(path: &str, detail: &str, noun: &str) -> ApiError {
     let named = |prefix: &str| {
         detail
             .strip_prefix(prefix)
@@ -137,7 +134,7 @@ fn shape_error(path: &str, detail: &str) -> ApiError {
             .split_once(", expected ")
             .map(|(_, list)| {
                 let list = list.strip_prefix("one of ").unwrap_or(list);
-                format!("; the fields are {}", list.replace('`', ""))
+                format!("; the {noun}s are {}", list.replace('`', ""))
             })
             .unwrap_or_default();
         // The path already ends at the unknown field.
@@ -145,7 +142,7 @@ fn shape_error(path: &str, detail: &str) -> ApiError {
             "." | "" => field,
             path => path.to_owned(),
         };
-        return ValidationError::new(field, format!("is not a field of this request{expected}"))
+        return ValidationError::new(field, format!("is not a {noun} of this request{expected}"))
             .into();
     }
     if let Some(field) = named("missing field `") {
@@ -157,103 +154,63 @@ fn shape_error(path: &str, detail: &str) -> ApiError {
             "invalid_body",
             format!("the body does not fit this request: {detail}"),
         ),
-        field => {
-            let message = detail
-                .strip_prefix("invalid type: ")
-                .and_then(|rest| rest.split_once(", expected "))
-                .map(|(found, expected)| format!("must be {expected}, not {found}"))
-                .unwrap_or_else(|| format!("is not valid: {detail}"));
-            ValidationError::new(field, message).into()
-        }
+        field => ValidationError::new(field, value_error(detail)).into(),
     }
 }
 
-/// Query parameters, parsed one by one so each bad value names its field; `no_others`
-/// then refuses any the handler did not read, so a misspelt filter is an error rather
-/// than a list of everything.
-pub struct Params {
-    given: HashMap<String, String>,
-    read: RefCell<HashSet<String>>,
+/// What is wrong with one value, in our words.
+fn value_error(detail: &str) -> String {
+    let plain = |expected: &str| match expected {
+        "i64" | "u32" | "u64" | "i32" => "an integer".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "a sequence" => "an array".to_owned(),
+        "a map" => "an object".to_owned(),
+        other => other.to_owned(),
+    };
+    if let Some((found, expected)) = detail
+        .strip_prefix("invalid type: ")
+        .or_else(|| detail.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        return format!("must be {}, not {found}", plain(expected));
+    }
+    if let Some((found, expected)) = detail
+        .strip_prefix("unknown variant ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        let expected = expected.strip_prefix("one of ").unwrap_or(expected);
+        return format!("must be one of {}, not {found}", expected.replace('`', ""));
+    }
+    if detail.contains("invalid digit") || detail.contains("parse integer") {
+        return "must be an integer".to_owned();
+    }
+    if detail.contains("provided string was not `true` or `false`") {
+        return "must be true or false".to_owned();
+    }
+    format!("is not valid: {detail}")
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Params {
+/// Query parameters as the typed struct `T`, in our words: an unknown parameter is a 422
+/// naming it (so a misspelt filter is an error rather than a list of everything), and a
+/// value of the wrong type names its parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map(|Query(given)| Self {
-                given,
-                read: RefCell::default(),
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(Self)
+            .map_err(|error| {
+                let detail = without_position(&error.inner().to_string());
+                shape_error(&error.path().to_string(), &detail, "parameter")
             })
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
-    }
-}
-
-impl Params {
-    /// Parses `name` if present.
-    pub fn get<T>(
-        &self,
-        name: &str,
-        parse: impl FnOnce(&str, &str) -> Result<T, ValidationError>,
-    ) -> Result<Option<T>, ApiError> {
-        self.read.borrow_mut().insert(name.to_owned());
-        self.given
-            .get(name)
-            .map(|v| parse(name, v))
-            .transpose()
-            .map_err(ApiError::from)
-    }
-
-    /// Refuses a parameter no `get` asked for, naming it.
-    pub fn no_others(&self) -> Result<(), ApiError> {
-        let read = self.read.borrow();
-        let mut unknown: Vec<&String> = self.given.keys().filter(|k| !read.contains(*k)).collect();
-        unknown.sort();
-        match unknown.first() {
-            None => Ok(()),
-            Some(name) => {
-                let mut known: Vec<&String> = read.iter().collect();
-                known.sort();
-                let known: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
-                Err(ValidationError::new(
-                    name.as_str(),
-                    format!(
-                        "is not a parameter of this list; its parameters are {}",
-                        known.join(", ")
-                    ),
-                )
-                .into())
-            }
-        }
-    }
-
-    /// `limit` (1–200, default 50) and `cursor`, which must be an id of the listed kind.
-    pub fn page(&self, cursor_is_valid: fn(&str) -> bool) -> Result<PageRequest, ApiError> {
-        let limit = self
-            .get("limit", |field, v| {
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ValidationError::new(
-                            field,
-                            format!("must be an integer from 1 to {MAX_PAGE_LIMIT}"),
-                        )
-                    })
-            })?
-            .unwrap_or(DEFAULT_PAGE_LIMIT);
-        let cursor = self.get("cursor", |field, v| {
-            if cursor_is_valid(v) {
-                Ok(v.to_owned())
-            } else {
-                Err(ValidationError::new(
-                    field,
-                    "is not a cursor from this list's next_cursor",
-                ))
-            }
-        })?;
-        Ok(PageRequest { limit, cursor })
     }
 }
 

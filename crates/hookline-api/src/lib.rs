@@ -4,12 +4,15 @@
 mod error;
 mod extract;
 mod limits;
+mod openapi;
 mod routes;
+mod types;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Extension, Router};
 use hookline_core::clock::Clock;
 use hookline_core::sealed::MasterKey;
 use hookline_core::url_policy::UrlPolicy;
@@ -35,7 +38,16 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    routes::routes()
+    let (api, document) = routes::routes();
+    let json = serde_json::to_vec(&document).expect("the OpenAPI document always serializes");
+    api.route("/docs", get(openapi::page))
+        .route("/docs/redoc.standalone.js", get(openapi::viewer))
+        .layer(Extension(openapi::DocumentJson(json.into())))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The OpenAPI document of the API, as `GET /v1/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::routes().1
 }

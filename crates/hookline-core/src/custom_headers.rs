@@ -68,30 +68,24 @@ impl CustomHeaders {
         ALWAYS_SENSITIVE.contains(&name) || self.flagged.iter().any(|f| f == name)
     }
 
-    /// Replaces the headers with the API's `{name: value}`; a value of `MASK` keeps the
-    /// value already held under that name.
-    pub fn set(&mut self, field: &str, value: &Value) -> Result<(), ValidationError> {
-        let map = match value {
-            Value::Null => {
-                self.entries.clear();
-                return Ok(());
-            }
-            Value::Object(map) => map,
-            _ => return Err(ValidationError::new(field, "must be an object of strings")),
-        };
-        if map.len() > MAX_HEADERS {
+    /// Replaces the headers with the given `(name, value)` pairs (none: no headers); a
+    /// value of `MASK` keeps the value already held under that name.
+    pub fn set(
+        &mut self,
+        field: &str,
+        headers: Option<Vec<(String, String)>>,
+    ) -> Result<(), ValidationError> {
+        let headers = headers.unwrap_or_default();
+        if headers.len() > MAX_HEADERS {
             return Err(ValidationError::new(
                 field,
                 format!("may hold at most {MAX_HEADERS} headers"),
             ));
         }
-        let entries = map
-            .iter()
-            .map(|(name, v)| {
-                let lower = check_header_name(field, name)?;
-                let text = v
-                    .as_str()
-                    .ok_or_else(|| ValidationError::new(field, "must be an object of strings"))?;
+        let entries = headers
+            .into_iter()
+            .map(|(name, text)| {
+                let lower = check_header_name(field, &name)?;
                 if text == MASK {
                     return self.held(&lower).cloned().map(|held| (lower, held)).ok_or_else(|| {
                         ValidationError::new(
@@ -103,42 +97,35 @@ impl CustomHeaders {
                         )
                     });
                 }
-                if http::HeaderValue::from_str(text).is_err() {
+                if http::HeaderValue::from_str(&text).is_err() {
                     return Err(ValidationError::new(
                         field,
                         format!("the value of '{name}' is not a valid header value"),
                     ));
                 }
-                Ok((lower, HeaderText::Plain(text.to_owned())))
+                Ok((lower, HeaderText::Plain(text)))
             })
             .collect::<Result<_, _>>()?;
         self.entries = entries;
         Ok(())
     }
 
-    /// Sets the owner's own sensitive names from the API's array of names.
-    pub fn set_flagged(&mut self, field: &str, value: &Value) -> Result<(), ValidationError> {
-        let items = match value {
-            Value::Null => {
-                self.flagged.clear();
-                return Ok(());
-            }
-            Value::Array(items) if items.len() <= MAX_HEADERS => items,
-            _ => {
-                return Err(ValidationError::new(
-                    field,
-                    format!("must be an array of at most {MAX_HEADERS} header names"),
-                ));
-            }
-        };
-        let mut flagged = items
+    /// Sets the owner's own sensitive names (none: only the fixed list).
+    pub fn set_flagged(
+        &mut self,
+        field: &str,
+        names: Option<Vec<String>>,
+    ) -> Result<(), ValidationError> {
+        let names = names.unwrap_or_default();
+        if names.len() > MAX_HEADERS {
+            return Err(ValidationError::new(
+                field,
+                format!("must be an array of at most {MAX_HEADERS} header names"),
+            ));
+        }
+        let mut flagged = names
             .iter()
-            .map(|item| {
-                let name = item.as_str().ok_or_else(|| {
-                    ValidationError::new(field, "must be an array of header names")
-                })?;
-                check_header_name(field, name)
-            })
+            .map(|name| check_header_name(field, name))
             .collect::<Result<Vec<_>, _>>()?;
         flagged.sort();
         flagged.dedup();
@@ -202,8 +189,9 @@ impl CustomHeaders {
     }
 
     /// The owner's sensitive names as the API shows them.
-    pub fn flagged_json(&self) -> Value {
-        Value::from(self.flagged.clone())
+    /// The owner's own sensitive names, beyond the fixed list.
+    pub fn flagged(&self) -> &[String] {
+        &self.flagged
     }
 
     /// Masks the sensitive values in `sent`, these headers as `open` gave them: what an
@@ -283,9 +271,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn pairs(value: Value) -> Option<Vec<(String, String)>> {
+        value.as_object().map(|map| {
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect()
+        })
+    }
+
+    fn names(value: Value) -> Option<Vec<String>> {
+        serde_json::from_value(value).unwrap()
+    }
+
     fn headers(value: Value) -> CustomHeaders {
         let mut headers = CustomHeaders::default();
-        headers.set("headers", &value).unwrap();
+        headers.set("headers", pairs(value)).unwrap();
         headers
     }
 
@@ -299,23 +299,20 @@ mod tests {
             "hookline-stream",
             "bad name",
         ] {
-            let err = h.set("headers", &json!({ name: "x" })).unwrap_err();
+            let err = h.set("headers", pairs(json!({ name: "x" }))).unwrap_err();
             assert_eq!(err.field, "headers", "{name}");
         }
-        assert!(h.set("headers", &json!({"x": "a\nb"})).is_err());
-        assert!(h.set("headers", &json!({"x": 1})).is_err());
-        assert!(h.set("headers", &json!(["x"])).is_err());
+        assert!(h.set("headers", pairs(json!({"x": "a\nb"}))).is_err());
         h.set(
             "headers",
-            &json!({"X-Team": "core", "Authorization": "Bearer t"}),
+            pairs(json!({"X-Team": "core", "Authorization": "Bearer t"})),
         )
         .unwrap();
         assert_eq!(h.len(), 2);
         assert!(
-            h.set_flagged("sensitive_headers", &json!(["host"]))
+            h.set_flagged("sensitive_headers", names(json!(["host"])))
                 .is_err()
         );
-        assert!(h.set_flagged("sensitive_headers", &json!("x-a")).is_err());
     }
 
     #[test]
@@ -323,7 +320,7 @@ mod tests {
         let master = MasterKey::generate();
         let mut h =
             headers(json!({"Authorization": "Bearer t0k", "X-Team": "core", "X-Sig": "s1"}));
-        h.set_flagged("sensitive_headers", &json!(["X-Sig"]))
+        h.set_flagged("sensitive_headers", names(json!(["X-Sig"])))
             .unwrap();
         h.seal(&master, "dst_1");
         let stored = h.to_stored().to_string();
@@ -356,12 +353,17 @@ mod tests {
         let master = MasterKey::generate();
         let mut h = headers(json!({"authorization": "Bearer t0k"}));
         h.seal(&master, "dst_1");
-        h.set("headers", &Value::Object(h.shown())).unwrap();
-        h.set("headers", &json!({"authorization": MASK, "x-new": "1"}))
-            .unwrap();
+        h.set("headers", pairs(Value::Object(h.shown()))).unwrap();
+        h.set(
+            "headers",
+            pairs(json!({"authorization": MASK, "x-new": "1"})),
+        )
+        .unwrap();
         let sent = h.open(&master, "dst_1").unwrap();
         assert!(sent.contains(&("authorization".into(), "Bearer t0k".into())));
-        let err = h.set("headers", &json!({"cookie": MASK})).unwrap_err();
+        let err = h
+            .set("headers", pairs(json!({"cookie": MASK})))
+            .unwrap_err();
         assert!(
             err.message.contains("send the real value"),
             "{}",
@@ -376,7 +378,7 @@ mod tests {
         let mut sent = vec![("cookie".to_owned(), "c=1".to_owned())];
         h.mask_sent(&mut sent);
         assert_eq!(sent[0].1, MASK);
-        h.set("headers", &Value::Null).unwrap();
+        h.set("headers", None).unwrap();
         assert!(h.is_empty());
     }
 }

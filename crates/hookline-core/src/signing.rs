@@ -42,7 +42,7 @@ pub enum SignedContent {
 }
 
 impl SignedContent {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::TimestampDotBody => "{timestamp}.{body}",
             Self::Body => "{body}",

@@ -175,7 +175,7 @@ pub async fn list_events(
         query.event_type.as_ref().map(|t| t.as_str().to_owned()),
     );
     filter(&mut q, "seq >", query.after_seq);
-    page(conn, q, false, &query.page, rows::event, |e| {
+    page(conn, q, query.newest_first, &query.page, rows::event, |e| {
         e.id.to_string()
     })
     .await

@@ -185,7 +185,7 @@ pub fn list_events(conn: &Connection, org: &OrgId, q: &EventQuery) -> StoreResul
         Table {
             columns: rows::EVENT_COLUMNS,
             name: "events",
-            newest_first: false,
+            newest_first: q.newest_first,
         },
         &q.page,
         rows::event,

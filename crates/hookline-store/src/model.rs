@@ -135,6 +135,8 @@ pub struct EventQuery {
     pub stream: Option<StreamName>,
     pub event_type: Option<EventType>,
     pub after_seq: Option<i64>,
+    /// Lists newest first instead of oldest first.
+    pub newest_first: bool,
     pub page: PageRequest,
 }
 

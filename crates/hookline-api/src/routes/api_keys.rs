@@ -3,42 +3,57 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use hookline_core::clock::rfc3339;
 use hookline_core::ids::ApiKeyId;
 use hookline_store::{ApiKeyRecord, KeyDeletion, StoreError};
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Authed;
+use crate::types::Page;
+use crate::types::api_keys::{ApiKeyCreated, ApiKeyOut};
 
-fn view(k: &ApiKeyRecord) -> Value {
-    json!({"id": k.id, "prefix": k.display_prefix, "created_at": rfc3339(k.created_at)})
-}
-
+/// Create an API key for the calling org.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
+    responses((status = 201, description = "Created; the key is shown this once", body = ApiKeyCreated)),
+    security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Authed(org): Authed,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     let (record, key) = ApiKeyRecord::issue(&org, state.clock.now_ms());
     state.store.create_api_key(&record).await?;
-    let mut body = view(&record);
-    body["key"] = json!(key);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyCreated {
+            shown: ApiKeyOut::from(&record),
+            key,
+        }),
+    ))
 }
 
+/// The org's API keys (never the keys themselves), in one page.
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+    responses((status = 200, description = "Every key of the org", body = Page<ApiKeyOut>)),
+    security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Authed(org): Authed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<ApiKeyOut>>, ApiError> {
     let keys = state.store.list_api_keys(&org).await?;
-    Ok(Json(json!({
-        "data": keys.iter().map(view).collect::<Vec<_>>(),
-        "next_cursor": null,
-    })))
+    Ok(Json(Page {
+        data: keys.iter().map(ApiKeyOut::from).collect(),
+        next_cursor: None,
+    }))
 }
 
-/// Deleting the org's last key is refused: nobody could create another.
+/// Revoke an API key. Deleting the org's last key is refused: nobody could create another.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "An API key id (`key_…`)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 409, description = "This is the org's last key (`conflict`)", body = crate::types::ErrorBody),
+    ),
+    security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     Authed(org): Authed,

@@ -7,67 +7,31 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_core::ValidationError;
-use hookline_core::clock::rfc3339;
-use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
+use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings, Setting};
 use hookline_core::event::StreamName;
-use hookline_core::ids::DestinationId;
+use hookline_core::ids::{DestinationId, OrgId};
 use hookline_core::keys::SigningKeys;
-use hookline_core::sealed::MasterKey;
 use hookline_core::secret::SigningSecret;
-use hookline_core::signing::SignatureScheme;
-use hookline_store::DestinationQuery;
-use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Authed, Params};
-
-/// The destination as the API shows it: never a secret, only its hint (and the public
-/// key when it signs with ed25519).
-pub fn view(master: &MasterKey, d: &Destination) -> Value {
-    let mut fields = d.settings.to_json();
-    fields.insert("id".into(), json!(d.id));
-    fields.insert("stream".into(), json!(d.stream));
-    let keys = master.open(&d.keys, d.id.as_str()).ok();
-    fields.insert(
-        "secret_hint".into(),
-        json!(keys.as_ref().map(|k| k.secret.hint())),
-    );
-    if d.settings.signature == SignatureScheme::Ed25519 {
-        fields.insert(
-            "public_key".into(),
-            json!(keys.as_ref().map(|k| k.ed25519.public_key())),
-        );
-    }
-    let DestinationHealth {
-        disabled_reason,
-        last_attempt_at,
-        last_success_at,
-        consecutive_failures,
-    } = &d.health;
-    fields.insert("disabled_reason".into(), json!(disabled_reason));
-    fields.insert(
-        "last_attempt_at".into(),
-        json!(last_attempt_at.map(rfc3339)),
-    );
-    fields.insert(
-        "last_success_at".into(),
-        json!(last_success_at.map(rfc3339)),
-    );
-    fields.insert("consecutive_failures".into(), json!(consecutive_failures));
-    fields.insert("created_at".into(), json!(rfc3339(d.created_at)));
-    fields.insert("updated_at".into(), json!(rfc3339(d.updated_at)));
-    Value::Object(fields)
-}
+use crate::extract::{ApiJson, ApiQuery, Authed};
+use crate::types::Page;
+use crate::types::destinations::{
+    DestinationCreated, DestinationIn, DestinationListQuery, DestinationOut, DestinationPatch,
+    DestinationRotated, RotateSecretIn,
+};
 
 async fn create(
     state: AppState,
-    org: hookline_core::ids::OrgId,
+    org: OrgId,
     stream: Option<StreamName>,
-    mut fields: Map<String, Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let keys = SigningKeys::new(chosen_secret(fields.remove("secret"))?);
-    let mut settings = DestinationSettings::from_json(&fields, &state.url_policy)?;
+    request: DestinationIn,
+) -> Result<(StatusCode, Json<DestinationCreated>), ApiError> {
+    let (secret, settings) = request.into();
+    let keys = SigningKeys::new(secret.map(|s| chosen_secret(&s)).transpose()?);
+    let mut settings =
+        DestinationSettings::create(Vec::<Setting>::from(settings), &state.url_policy)?;
     let now = state.clock.now_ms();
     let id = DestinationId::generate();
     settings.headers.seal(&state.master_key, id.as_str());
@@ -85,95 +49,122 @@ async fn create(
         .store
         .insert_destination(&destination, state.limits.max_destinations())
         .await?;
-    let mut body = view(&state.master_key, &destination);
-    body["secret"] = json!(keys.secret.expose());
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((
+        StatusCode::CREATED,
+        Json(DestinationCreated {
+            destination: DestinationOut::of(&state.master_key, &destination),
+            secret: keys.secret.expose().to_owned(),
+        }),
+    ))
 }
 
-/// The `secret` a caller chose, if any.
-fn chosen_secret(value: Option<Value>) -> Result<Option<SigningSecret>, ValidationError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(SigningSecret::parse("secret", &s)?)),
-        Some(_) => Err(ValidationError::new("secret", "must be a string")),
-    }
+fn chosen_secret(secret: &str) -> Result<SigningSecret, ValidationError> {
+    SigningSecret::parse("secret", secret)
 }
 
+/// Create an org-wide destination: it receives every stream's matching events.
+#[utoipa::path(post, path = "/v1/destinations", tag = "destinations",
+    request_body = DestinationIn,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = DestinationCreated),
+        (status = 409, description = "The org has as many destinations as it may (`limit_reached`)", body = crate::types::ErrorBody),
+    ),
+    security(("api_key" = [])))]
 pub async fn create_org_wide(
     State(state): State<AppState>,
     Authed(org): Authed,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(state, org, None, fields).await
+    ApiJson(request): ApiJson<DestinationIn>,
+) -> Result<(StatusCode, Json<DestinationCreated>), ApiError> {
+    create(state, org, None, request).await
 }
 
+/// Create a destination that receives one stream's events only.
+#[utoipa::path(post, path = "/v1/streams/{stream}/destinations", tag = "destinations",
+    params(("stream" = String, Path, description = "The stream, e.g. `sess_42`")),
+    request_body = DestinationIn,
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = DestinationCreated),
+        (status = 409, description = "The org has as many destinations as it may (`limit_reached`)", body = crate::types::ErrorBody),
+    ),
+    security(("api_key" = [])))]
 pub async fn create_for_stream(
     State(state): State<AppState>,
     Authed(org): Authed,
     Path(stream): Path<String>,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    ApiJson(request): ApiJson<DestinationIn>,
+) -> Result<(StatusCode, Json<DestinationCreated>), ApiError> {
     let stream = StreamName::parse("stream", &stream)?;
-    create(state, org, Some(stream), fields).await
+    create(state, org, Some(stream), request).await
 }
 
 pub(crate) fn parse_id(id: &str) -> Result<DestinationId, ApiError> {
     DestinationId::parse(id).ok_or_else(|| ApiError::not_found("destination"))
 }
 
+async fn load(state: &AppState, org: &OrgId, id: &DestinationId) -> Result<Destination, ApiError> {
+    state
+        .store
+        .get_destination(org, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destination"))
+}
+
+/// A destination, without its secret.
+#[utoipa::path(get, path = "/v1/destinations/{id}", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    responses((status = 200, description = "The destination", body = DestinationOut)),
+    security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Authed(org): Authed,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let destination = state
-        .store
-        .get_destination(&org, &parse_id(&id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("destination"))?;
-    Ok(Json(view(&state.master_key, &destination)))
+) -> Result<Json<DestinationOut>, ApiError> {
+    let destination = load(&state, &org, &parse_id(&id)?).await?;
+    Ok(Json(DestinationOut::of(&state.master_key, &destination)))
 }
 
+/// The org's destinations, oldest first.
+#[utoipa::path(get, path = "/v1/destinations", tag = "destinations",
+    params(DestinationListQuery),
+    responses((status = 200, description = "A page of destinations", body = Page<DestinationOut>)),
+    security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Authed(org): Authed,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    let query = DestinationQuery {
-        stream: params.get("stream", StreamName::parse)?,
-        page: params.page(|c| DestinationId::parse(c).is_some())?,
-    };
-    params.no_others()?;
-    let page = state.store.list_destinations(&org, &query).await?;
-    Ok(Json(json!({
-        "data": page.data.iter().map(|d| view(&state.master_key, d)).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
+    ApiQuery(query): ApiQuery<DestinationListQuery>,
+) -> Result<Json<Page<DestinationOut>>, ApiError> {
+    let page = state
+        .store
+        .list_destinations(&org, &query.try_into()?)
+        .await?;
+    Ok(Json(Page::of(page, |d| {
+        DestinationOut::of(&state.master_key, &d)
     })))
 }
 
+/// Change some settings: given fields change, `null` resets one to its default.
+#[utoipa::path(patch, path = "/v1/destinations/{id}", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    request_body = DestinationPatch,
+    responses((status = 200, description = "The destination as it is now", body = DestinationOut)),
+    security(("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Authed(org): Authed,
     Path(id): Path<String>,
-    ApiJson(fields): ApiJson<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(patch): ApiJson<DestinationPatch>,
+) -> Result<Json<DestinationOut>, ApiError> {
     let id = parse_id(&id)?;
-    if fields.contains_key("secret") {
+    if patch.secret.is_some() {
         return Err(ValidationError::new(
             "secret",
             "cannot be patched; use POST /v1/destinations/{id}/rotate-secret",
         )
         .into());
     }
-    let mut destination = state
-        .store
-        .get_destination(&org, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("destination"))?;
-    for (field, value) in &fields {
-        destination
-            .settings
-            .apply(field, value, &state.url_policy)?;
+    let mut destination = load(&state, &org, &id).await?;
+    for setting in Vec::<Setting>::from(patch) {
+        destination.settings.set(setting, &state.url_policy)?;
     }
     destination
         .settings
@@ -187,57 +178,49 @@ pub async fn update(
     {
         return Err(ApiError::not_found("destination"));
     }
-    let updated = state
-        .store
-        .get_destination(&org, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("destination"))?;
-    Ok(Json(view(&state.master_key, &updated)))
+    let updated = load(&state, &org, &id).await?;
+    Ok(Json(DestinationOut::of(&state.master_key, &updated)))
 }
 
 /// The longest grace period a rotation may give the old secret.
 const MAX_GRACE_SECS: i64 = 7 * 24 * 3600;
 const DEFAULT_GRACE_SECS: i64 = 24 * 3600;
 
-/// How long a rotation keeps the old secret signing (`grace_secs`, default one day).
-pub(crate) fn take_grace_secs(fields: &mut Map<String, Value>) -> Result<i64, ValidationError> {
-    match fields.remove("grace_secs") {
-        None | Some(Value::Null) => Ok(DEFAULT_GRACE_SECS),
-        Some(v) => v
-            .as_i64()
-            .filter(|g| (0..=MAX_GRACE_SECS).contains(g))
-            .ok_or_else(|| {
-                ValidationError::new(
-                    "grace_secs",
-                    format!("must be an integer from 0 to {MAX_GRACE_SECS}"),
-                )
-            }),
+/// How long a rotation keeps the old secret signing (default one day).
+pub(crate) fn grace_secs(given: Option<i64>) -> Result<i64, ValidationError> {
+    match given {
+        None => Ok(DEFAULT_GRACE_SECS),
+        Some(g) if (0..=MAX_GRACE_SECS).contains(&g) => Ok(g),
+        Some(_) => Err(ValidationError::new(
+            "grace_secs",
+            format!("must be an integer from 0 to {MAX_GRACE_SECS}"),
+        )),
     }
 }
 
+/// Replace the signing secret; the old one keeps signing too for `grace_secs`.
+#[utoipa::path(post, path = "/v1/destinations/{id}/rotate-secret", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    request_body(content = Option<RotateSecretIn>, description = "Optional; an empty body generates a secret"),
+    responses((status = 200, description = "Rotated; the new secret is shown this once", body = DestinationRotated)),
+    security(("api_key" = [])))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Authed(org): Authed,
     Path(id): Path<String>,
-    ApiJson(mut fields): ApiJson<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(request): ApiJson<RotateSecretIn>,
+) -> Result<Json<DestinationRotated>, ApiError> {
     let id = parse_id(&id)?;
-    let secret = chosen_secret(fields.remove("secret"))?;
-    let grace_secs = take_grace_secs(&mut fields)?;
-    if let Some(field) = fields.keys().next() {
-        return Err(ValidationError::new(field, "is not a field of rotate-secret").into());
-    }
+    let secret = request.secret.as_deref().map(chosen_secret).transpose()?;
+    let grace_secs = grace_secs(request.grace_secs)?;
     // Compare-and-set: of two concurrent rotations one wins and the other starts over
     // from the winner's keys, so no caller is handed a secret that was overwritten.
     loop {
-        let destination = state
-            .store
-            .get_destination(&org, &id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("destination"))?;
+        let destination = load(&state, &org, &id).await?;
         let current = state.master_key.open(&destination.keys, id.as_str())?;
         let now = state.clock.now_ms();
-        let rotated = current.rotate(secret.clone(), now + grace_secs * 1000);
+        let expires_at = now + grace_secs * 1000;
+        let rotated = current.rotate(secret.clone(), expires_at);
         let sealed = state.master_key.seal(&rotated, id.as_str());
         if state
             .store
@@ -249,14 +232,20 @@ pub async fn rotate_secret(
                 updated_at: now,
                 ..destination
             };
-            let mut body = view(&state.master_key, &updated);
-            body["secret"] = json!(rotated.secret.expose());
-            body["previous_secret_expires_at"] = json!(rfc3339(now + grace_secs * 1000));
-            return Ok(Json(body));
+            return Ok(Json(DestinationRotated {
+                destination: DestinationOut::of(&state.master_key, &updated),
+                secret: rotated.secret.expose().to_owned(),
+                previous_secret_expires_at: crate::types::time(expires_at),
+            }));
         }
     }
 }
 
+/// Delete a destination: nothing more is sent to it.
+#[utoipa::path(delete, path = "/v1/destinations/{id}", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    responses((status = 204, description = "Deleted")),
+    security(("api_key" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     Authed(org): Authed,

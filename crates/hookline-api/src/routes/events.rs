@@ -5,97 +5,79 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use hookline_core::ValidationError;
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings};
-use hookline_core::envelope::Envelope;
-use hookline_core::event::{Event, EventType, IdempotencyKey, Level, NewEvent, StreamName};
+use hookline_core::event::{EventType, IdempotencyKey, Level, NewEvent, StreamName};
 use hookline_core::ids::{DestinationId, EventId, OrgId};
 use hookline_core::url_policy::{DestinationUrl, UrlPolicy};
-use hookline_store::EventQuery;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Authed, Params};
+use crate::extract::{ApiJson, ApiQuery, Authed};
 use crate::routes::org;
+use crate::types::Page;
+use crate::types::events::{EventIn, EventListQuery, EventOut, Published};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishRequest {
-    #[serde(rename = "type")]
-    event_type: String,
-    stream: Option<String>,
-    level: Option<String>,
-    /// Absent: `{}`.
-    #[serde(default = "empty_object")]
-    data: Value,
-    raw: Option<Value>,
-    id: Option<String>,
-    webhook_url: Option<String>,
+/// The event, and the `webhook_url` to send it to besides its destinations.
+fn parse(
+    request: EventIn,
+    headers: &HeaderMap,
+    policy: &UrlPolicy,
+) -> Result<(NewEvent, Option<DestinationUrl>), ApiError> {
+    let webhook_url = request
+        .webhook_url
+        .as_deref()
+        .map(|url| DestinationUrl::parse("webhook_url", url, policy))
+        .transpose()?;
+    let header_key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ValidationError::new("Idempotency-Key", "must be visible ASCII"))
+        })
+        .transpose()?;
+    let key = match (request.id.as_deref(), header_key) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ValidationError::new(
+                "id",
+                "differs from the Idempotency-Key header; send one or make them equal",
+            )
+            .into());
+        }
+        (Some(k), _) => Some(IdempotencyKey::parse("id", k)?),
+        (None, Some(k)) => Some(IdempotencyKey::parse("Idempotency-Key", k)?),
+        (None, None) => None,
+    };
+    let event = NewEvent {
+        event_type: EventType::parse("type", &request.event_type)?,
+        stream: StreamName::parse_for_publish(
+            "stream",
+            request.stream.as_deref().unwrap_or(StreamName::DEFAULT),
+        )?,
+        level: request.level.map(Level::from).unwrap_or_default(),
+        data: request.data,
+        raw: request.raw,
+        idempotency_key: key,
+        one_shot: None,
+    };
+    Ok((event, webhook_url))
 }
 
-fn empty_object() -> Value {
-    Value::Object(Default::default())
-}
-
-impl PublishRequest {
-    /// The event, and the `webhook_url` to send it to besides its destinations.
-    fn parse(
-        self,
-        headers: &HeaderMap,
-        policy: &UrlPolicy,
-    ) -> Result<(NewEvent, Option<DestinationUrl>), ApiError> {
-        let webhook_url = self
-            .webhook_url
-            .as_deref()
-            .map(|url| DestinationUrl::parse("webhook_url", url, policy))
-            .transpose()?;
-        let header_key = headers
-            .get("idempotency-key")
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| ValidationError::new("Idempotency-Key", "must be visible ASCII"))
-            })
-            .transpose()?;
-        let key = match (self.id.as_deref(), header_key) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(ValidationError::new(
-                    "id",
-                    "differs from the Idempotency-Key header; send one or make them equal",
-                )
-                .into());
-            }
-            (Some(k), _) => Some(IdempotencyKey::parse("id", k)?),
-            (None, Some(k)) => Some(IdempotencyKey::parse("Idempotency-Key", k)?),
-            (None, None) => None,
-        };
-        let event = NewEvent {
-            event_type: EventType::parse("type", &self.event_type)?,
-            stream: StreamName::parse_for_publish(
-                "stream",
-                self.stream.as_deref().unwrap_or(StreamName::DEFAULT),
-            )?,
-            level: self
-                .level
-                .as_deref()
-                .map(|l| Level::parse("level", l))
-                .transpose()?
-                .unwrap_or_default(),
-            data: self.data,
-            raw: self.raw,
-            idempotency_key: key,
-            one_shot: None,
-        };
-        Ok((event, webhook_url))
-    }
-}
-
+/// Publish an event: stored durably, then delivered to every matching destination.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    request_body = EventIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same as `id`: publishing the same key again returns the first event")),
+    responses(
+        (status = 202, description = "Stored; deliveries are under way", body = Published),
+        (status = 200, description = "This idempotency key was published before: the first event", body = Published),
+        (status = 429, description = "The org publishes faster than it may (`rate_limited`); see Retry-After", body = crate::types::ErrorBody),
+    ),
+    security(("api_key" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
     Authed(org): Authed,
     headers: HeaderMap,
-    ApiJson(request): ApiJson<PublishRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let (mut new, webhook_url) = request.parse(&headers, &state.url_policy)?;
+    ApiJson(request): ApiJson<EventIn>,
+) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let (mut new, webhook_url) = parse(request, &headers, &state.url_policy)?;
     state.limits.admit_event(&org)?;
     if let Some(url) = webhook_url {
         new.one_shot = Some(one_shot_destination(&state, &org, &new.stream, url).await?);
@@ -111,12 +93,12 @@ pub async fn publish(
     };
     Ok((
         status,
-        Json(json!({
-            "id": published.event.id,
-            "stream": published.event.stream,
-            "seq": published.event.seq,
-            "deliveries": published.deliveries,
-        })),
+        Json(Published {
+            id: published.event.id.to_string(),
+            stream: published.event.stream.as_str().to_owned(),
+            seq: published.event.seq,
+            deliveries: published.deliveries,
+        }),
     ))
 }
 
@@ -143,42 +125,35 @@ async fn one_shot_destination(
     })
 }
 
-fn view(event: &Event) -> Value {
-    Envelope::of(event, true).to_value()
-}
-
+/// An event, in the webhook envelope.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
+    params(("id" = String, Path, description = "An event id (`evt_…`)")),
+    responses((status = 200, description = "The event", body = EventOut)),
+    security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Authed(org): Authed,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventOut>, ApiError> {
     let id = EventId::parse(&id).ok_or_else(|| ApiError::not_found("event"))?;
     let event = state
         .store
         .get_event(&org, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(Json(view(&event)))
+    Ok(Json(event.into()))
 }
 
+/// The org's events, oldest first (`order=desc` for newest first).
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(EventListQuery),
+    responses((status = 200, description = "A page of events", body = Page<EventOut>)),
+    security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Authed(org): Authed,
-    params: Params,
-) -> Result<Json<Value>, ApiError> {
-    let query = EventQuery {
-        stream: params.get("stream", StreamName::parse)?,
-        event_type: params.get("type", EventType::parse)?,
-        after_seq: params.get("after_seq", |field, v| {
-            v.parse::<i64>()
-                .map_err(|_| ValidationError::new(field, "must be an integer"))
-        })?,
-        page: params.page(|c| EventId::parse(c).is_some())?,
-    };
-    params.no_others()?;
-    let page = state.store.list_events(&org, &query).await?;
-    Ok(Json(json!({
-        "data": page.data.iter().map(view).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    })))
+    ApiQuery(query): ApiQuery<EventListQuery>,
+) -> Result<Json<Page<EventOut>>, ApiError> {
+    let page = state.store.list_events(&org, &query.try_into()?).await?;
+    Ok(Json(Page::of(page, EventOut::from)))
 }

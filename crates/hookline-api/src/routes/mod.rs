@@ -1,4 +1,6 @@
-//! The route table: one module per API resource.
+//! The route table: one module per API resource. Every route is registered with its
+//! `#[utoipa::path]` annotation, so the router and the OpenAPI document are built from
+//! the same list and cannot drift apart.
 
 mod api_keys;
 mod deliveries;
@@ -10,43 +12,39 @@ mod test_ping;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/v1/events", post(events::publish).get(events::list))
-        .route("/v1/events/{id}", get(events::get))
-        .route(
-            "/v1/destinations",
-            post(destinations::create_org_wide).get(destinations::list),
-        )
-        .route(
-            "/v1/streams/{stream}/destinations",
-            post(destinations::create_for_stream),
-        )
-        .route(
-            "/v1/destinations/{id}",
-            get(destinations::get)
-                .patch(destinations::update)
-                .delete(destinations::delete),
-        )
-        .route(
-            "/v1/destinations/{id}/rotate-secret",
-            post(destinations::rotate_secret),
-        )
-        .route("/v1/destinations/{id}/test", post(test_ping::send))
-        .route("/v1/org/signing-secret", get(org::get))
-        .route("/v1/org/signing-secret/rotate", post(org::rotate))
-        .route("/v1/deliveries", get(deliveries::list))
-        .route("/v1/deliveries/{id}", get(deliveries::get))
-        .route("/v1/deliveries/{id}/redeliver", post(deliveries::redeliver))
-        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
-        .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::delete))
+/// The API's routes and the document that describes them.
+pub fn routes() -> (Router<AppState>, OpenApi) {
+    let (router, document) = OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(crate::openapi::document))
+        .routes(routes!(events::publish, events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(destinations::create_org_wide, destinations::list))
+        .routes(routes!(destinations::create_for_stream))
+        .routes(routes!(
+            destinations::get,
+            destinations::update,
+            destinations::delete
+        ))
+        .routes(routes!(destinations::rotate_secret))
+        .routes(routes!(test_ping::send))
+        .routes(routes!(org::get))
+        .routes(routes!(org::rotate))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::get))
+        .routes(routes!(deliveries::redeliver))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::delete))
+        .split_for_parts();
+    let router = router
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -54,5 +52,6 @@ pub fn routes() -> Router<AppState> {
                 "method_not_allowed",
                 "this route does not accept that method",
             )
-        })
+        });
+    (router, crate::openapi::complete(document))
 }

@@ -5,15 +5,16 @@
 
 use axum::Json;
 use axum::extract::State;
-use hookline_core::clock::rfc3339;
+use hookline_core::clock::Millis;
 use hookline_core::ids::OrgId;
 use hookline_core::keys::SigningKeys;
-use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Authed};
-use crate::routes::destinations::take_grace_secs;
+use crate::routes::destinations::grace_secs;
+use crate::types::org::{OrgRotateIn, OrgSecretOut, OrgSecretRotated};
+use crate::types::time;
 
 /// The org's signing keys, created now if it has none yet.
 pub(crate) async fn signing_keys(state: &AppState, org: &OrgId) -> Result<SigningKeys, ApiError> {
@@ -29,30 +30,36 @@ pub(crate) async fn signing_keys(state: &AppState, org: &OrgId) -> Result<Signin
     }
 }
 
-fn view(keys: &SigningKeys, now: i64) -> Value {
-    json!({
-        "secret_hint": keys.secret.hint(),
-        "previous_secret_expires_at": keys.retired_at(now).map(|r| rfc3339(r.until)),
-    })
+fn shown(keys: &SigningKeys, now: Millis) -> OrgSecretOut {
+    OrgSecretOut {
+        secret_hint: keys.secret.hint(),
+        previous_secret_expires_at: keys.retired_at(now).map(|r| time(r.until)),
+    }
 }
 
+/// A hint of the org's signing secret, which signs one-shot `webhook_url` deliveries.
+#[utoipa::path(get, path = "/v1/org/signing-secret", tag = "org",
+    responses((status = 200, description = "A hint of the secret", body = OrgSecretOut)),
+    security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     Authed(org): Authed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrgSecretOut>, ApiError> {
     let keys = signing_keys(&state, &org).await?;
-    Ok(Json(view(&keys, state.clock.now_ms())))
+    Ok(Json(shown(&keys, state.clock.now_ms())))
 }
 
+/// Replace the org's signing secret; the old one keeps signing too for `grace_secs`.
+#[utoipa::path(post, path = "/v1/org/signing-secret/rotate", tag = "org",
+    request_body(content = Option<OrgRotateIn>, description = "Optional"),
+    responses((status = 200, description = "Rotated; the new secret is shown this once", body = OrgSecretRotated)),
+    security(("api_key" = [])))]
 pub async fn rotate(
     State(state): State<AppState>,
     Authed(org): Authed,
-    ApiJson(mut fields): ApiJson<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
-    let grace_secs = take_grace_secs(&mut fields)?;
-    if let Some(field) = fields.keys().next() {
-        return Err(hookline_core::ValidationError::new(field, "is not a field of rotate").into());
-    }
+    ApiJson(request): ApiJson<OrgRotateIn>,
+) -> Result<Json<OrgSecretRotated>, ApiError> {
+    let grace_secs = grace_secs(request.grace_secs)?;
     loop {
         let sealed = state.store.org_signing_keys(&org).await?;
         let now = state.clock.now_ms();
@@ -70,9 +77,10 @@ pub async fn rotate(
             .set_org_signing_keys(&org, &replacement, sealed.as_ref())
             .await?
         {
-            let mut body = view(&rotated, now);
-            body["secret"] = json!(rotated.secret.expose());
-            return Ok(Json(body));
+            return Ok(Json(OrgSecretRotated {
+                shown: shown(&rotated, now),
+                secret: rotated.secret.expose().to_owned(),
+            }));
         }
     }
 }

@@ -4,37 +4,34 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use hookline_core::ValidationError;
 use hookline_core::event::{EventType, Level, NewEvent, StreamName};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Authed};
-use crate::routes::deliveries::attempt_view;
 use crate::routes::destinations::parse_id;
+use crate::types::deliveries::{AttemptOut, TestPingIn, TestPingOut};
 
 const DEFAULT_TYPE: &str = "webhook.test";
 
+/// Send a signed test event to a destination now and answer with the attempt.
+#[utoipa::path(post, path = "/v1/destinations/{id}/test", tag = "destinations",
+    params(("id" = String, Path, description = "A destination id (`dst_…`)")),
+    request_body(content = Option<TestPingIn>, description = "Optional; an empty body sends `webhook.test` with `{}`"),
+    responses((status = 200, description = "The attempt, whatever the receiver answered", body = TestPingOut)),
+    security(("api_key" = [])))]
 pub async fn send(
     State(state): State<AppState>,
     Authed(org): Authed,
     Path(id): Path<String>,
-    ApiJson(mut fields): ApiJson<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(request): ApiJson<TestPingIn>,
+) -> Result<Json<TestPingOut>, ApiError> {
     let id = parse_id(&id)?;
-    let event_type = match fields.remove("type") {
-        None | Some(Value::Null) => EventType::from_trusted(DEFAULT_TYPE.into()),
-        Some(Value::String(t)) => EventType::parse("type", &t)?,
-        Some(_) => return Err(ValidationError::new("type", "must be a string").into()),
+    let event_type = match request.event_type {
+        None => EventType::from_trusted(DEFAULT_TYPE.into()),
+        Some(t) => EventType::parse("type", &t)?,
     };
-    let data = match fields.remove("data") {
-        None | Some(Value::Null) => json!({}),
-        Some(data) => data,
-    };
-    if let Some(field) = fields.keys().next() {
-        return Err(ValidationError::new(field, "is not a field of a test ping").into());
-    }
     let destination = state
         .store
         .get_destination(&org, &id)
@@ -48,14 +45,17 @@ pub async fn send(
         event_type,
         stream,
         level: Level::User,
-        data,
+        data: request
+            .data
+            .unwrap_or_else(|| Value::Object(Default::default())),
         raw: None,
         idempotency_key: None,
         one_shot: None,
     }
     .into_event(org, 0, state.clock.now_ms());
     let (attempt, delivered) = state.dispatcher.send_test(destination, event).await;
-    let mut body = attempt_view(&attempt);
-    body["delivered"] = json!(delivered);
-    Ok(Json(body))
+    Ok(Json(TestPingOut {
+        attempt: AttemptOut::from(&attempt),
+        delivered,
+    }))
 }

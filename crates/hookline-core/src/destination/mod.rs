@@ -1,6 +1,10 @@
-//! A destination: where events go and how. Its settings are parsed field by field from
-//! JSON, so creating one (defaults, then each given field) and patching one (the current
+//! A destination: where events go and how. Its settings are set field by field, so
+//! creating one (defaults, then each given field) and patching one (the current
 //! settings, then each given field) are the same code, with the same 422s.
+
+mod setting;
+
+pub use setting::Setting;
 
 use serde_json::Value;
 
@@ -11,16 +15,13 @@ use crate::envelope::Envelope;
 use crate::event::{Event, Level, StreamName};
 use crate::filter::{Filter, TypePattern};
 use crate::ids::{DestinationId, OrgId};
-use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::retry::RetryPolicy;
 use crate::sealed::SealedKeys;
 use crate::signing::SignatureScheme;
 use crate::url_policy::{DestinationUrl, UrlPolicy};
 
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 10;
-const MAX_IN_FLIGHT_LIMIT: i64 = 1_000;
-const MAX_RATE_LIMIT: i64 = 10_000;
-const MAX_TEXT_LEN: usize = 1_024;
 
 /// Everything about a destination that its owner chooses and may change later.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,10 +47,6 @@ pub struct DestinationSettings {
     pub enabled: bool,
 }
 
-/// Fields accepted by the API that this version cannot honour yet: refused unless they
-/// hold their default, so a caller is never told "ok" about a setting that does nothing.
-const NOT_YET_SUPPORTED: &[(&str, &str)] = &[("backfill_from_seq", "null")];
-
 impl DestinationSettings {
     pub fn new(url: DestinationUrl) -> Self {
         Self {
@@ -72,26 +69,37 @@ impl DestinationSettings {
         }
     }
 
-    /// Builds settings from a JSON object of fields: `url` is required, the rest default.
+    /// Builds settings from typed fields: `url` is required, the rest default.
+    pub fn create(
+        settings: impl IntoIterator<Item = Setting>,
+        policy: &UrlPolicy,
+    ) -> Result<Self, ValidationError> {
+        let (urls, rest): (Vec<Setting>, Vec<Setting>) = settings
+            .into_iter()
+            .partition(|s| matches!(s, Setting::Url(_)));
+        let Some(Setting::Url(url)) = urls.into_iter().next() else {
+            return Err(ValidationError::new("url", "is required"));
+        };
+        let mut created = Self::new(DestinationUrl::parse("url", &url, policy)?);
+        for setting in rest {
+            created.set(setting, policy)?;
+        }
+        Ok(created)
+    }
+
+    /// Builds settings from a JSON object of fields, as `to_json` writes them.
     pub fn from_json(
         fields: &serde_json::Map<String, Value>,
         policy: &UrlPolicy,
     ) -> Result<Self, ValidationError> {
-        let url = fields
-            .get("url")
-            .ok_or_else(|| ValidationError::new("url", "is required"))?;
-        let mut settings = Self::new(DestinationUrl::parse(
-            "url",
-            expect_str("url", url)?,
-            policy,
-        )?);
-        for (field, value) in fields.iter().filter(|(f, _)| *f != "url") {
-            settings.apply(field, value, policy)?;
-        }
-        Ok(settings)
+        let settings = fields
+            .iter()
+            .map(|(field, value)| Setting::from_json(field, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::create(settings, policy)
     }
 
-    /// The settings as the JSON fields they are set with: shown by the API, kept by the store.
+    /// The settings as the JSON fields they are set with: kept by the store.
     pub fn to_json(&self) -> serde_json::Map<String, Value> {
         let json = serde_json::json!({
             "url": self.url.as_str(),
@@ -102,7 +110,7 @@ impl DestinationSettings {
             "level": self.level.as_str(),
             "include_raw": self.include_raw,
             "headers": self.headers.shown(),
-            "sensitive_headers": self.headers.flagged_json(),
+            "sensitive_headers": self.headers.flagged(),
             "timeout_secs": self.timeout_secs,
             "retry_schedule_secs": self.retry.schedule.secs(),
             "retry_on_4xx": self.retry.retry_on_4xx,
@@ -126,60 +134,7 @@ impl DestinationSettings {
         value: &Value,
         policy: &UrlPolicy,
     ) -> Result<(), ValidationError> {
-        let null = value.is_null();
-        match field {
-            "url" => self.url = DestinationUrl::parse(field, expect_str(field, value)?, policy)?,
-            "name" => self.name = optional_text(field, value)?,
-            "description" => self.description = optional_text(field, value)?,
-            "types" if null => self.types = None,
-            "types" => self.types = Some(parse_types(field, value)?),
-            "filter" if null => self.filter = None,
-            "filter" => self.filter = Some(Filter::parse(field, value)?),
-            "level" if null => self.level = Level::User,
-            "level" => self.level = Level::parse(field, expect_str(field, value)?)?,
-            "include_raw" => self.include_raw = null_or_bool(field, value, false)?,
-            "enabled" => self.enabled = null_or_bool(field, value, true)?,
-            "ordered" => self.ordered = null_or_bool(field, value, false)?,
-            "tls_verify" => {
-                let verify = null_or_bool(field, value, true)?;
-                if !verify && !policy.allow_tls_verify_off {
-                    return Err(ValidationError::new(
-                        field,
-                        "may be false only when the server sets allow_tls_verify_off",
-                    ));
-                }
-                self.tls_verify = verify;
-            }
-            "signature" if null => self.signature = SignatureScheme::Standard,
-            "signature" => self.signature = SignatureScheme::parse(field, value)?,
-            "rate_limit_per_sec" if null => self.rate_limit_per_sec = None,
-            "rate_limit_per_sec" => {
-                self.rate_limit_per_sec = Some(int_in(field, value, 1, MAX_RATE_LIMIT)? as u32)
-            }
-            "retry_on_4xx" => self.retry.retry_on_4xx = null_or_bool(field, value, false)?,
-            "headers" => self.headers.set(field, value)?,
-            "sensitive_headers" => self.headers.set_flagged(field, value)?,
-            "timeout_secs" if null => self.timeout_secs = DEFAULT_TIMEOUT_SECS,
-            "timeout_secs" => self.timeout_secs = int_in(field, value, 1, 300)? as u32,
-            "max_in_flight" if null => self.max_in_flight = DEFAULT_MAX_IN_FLIGHT,
-            "max_in_flight" => {
-                self.max_in_flight = int_in(field, value, 1, MAX_IN_FLIGHT_LIMIT)? as u32
-            }
-            "retry_schedule_secs" if null => self.retry.schedule = RetrySchedule::default(),
-            "retry_schedule_secs" => {
-                let Value::Array(items) = value else {
-                    return Err(ValidationError::new(field, "must be an array of seconds"));
-                };
-                let delays = items
-                    .iter()
-                    .map(|v| v.as_i64())
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| ValidationError::new(field, "must be an array of seconds"))?;
-                self.retry.schedule = RetrySchedule::parse(field, &delays)?;
-            }
-            _ => return refuse_unsupported(field, value),
-        }
-        Ok(())
+        self.set(Setting::from_json(field, value)?, policy)
     }
 
     /// Whether an event of this org should be delivered here, given the envelope as sent.
@@ -197,81 +152,6 @@ impl DestinationSettings {
             Some(filter) => filter.matches(&Envelope::of(event, self.include_raw).to_value()),
         }
     }
-}
-
-fn refuse_unsupported(field: &str, value: &Value) -> Result<(), ValidationError> {
-    match NOT_YET_SUPPORTED.iter().find(|(name, _)| *name == field) {
-        Some((_, default)) => {
-            let default: Value = serde_json::from_str(default).expect("defaults are JSON");
-            if value.is_null() || *value == default {
-                Ok(())
-            } else {
-                Err(ValidationError::new(
-                    field,
-                    format!(
-                        "is not supported by this version of Hookline yet; only {default} is accepted"
-                    ),
-                ))
-            }
-        }
-        None => Err(ValidationError::new(field, "is not a destination field")),
-    }
-}
-
-fn expect_str<'v>(field: &str, value: &'v Value) -> Result<&'v str, ValidationError> {
-    value
-        .as_str()
-        .ok_or_else(|| ValidationError::new(field, "must be a string"))
-}
-
-fn optional_text(field: &str, value: &Value) -> Result<Option<String>, ValidationError> {
-    if value.is_null() {
-        return Ok(None);
-    }
-    let text = expect_str(field, value)?;
-    if text.len() > MAX_TEXT_LEN {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {MAX_TEXT_LEN} bytes"),
-        ));
-    }
-    Ok(Some(text.to_owned()))
-}
-
-fn null_or_bool(field: &str, value: &Value, default: bool) -> Result<bool, ValidationError> {
-    match value {
-        Value::Null => Ok(default),
-        Value::Bool(b) => Ok(*b),
-        _ => Err(ValidationError::new(field, "must be true or false")),
-    }
-}
-
-fn int_in(field: &str, value: &Value, min: i64, max: i64) -> Result<i64, ValidationError> {
-    value
-        .as_i64()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or_else(|| {
-            ValidationError::new(field, format!("must be an integer from {min} to {max}"))
-        })
-}
-
-fn parse_types(field: &str, value: &Value) -> Result<Vec<TypePattern>, ValidationError> {
-    let Value::Array(items) = value else {
-        return Err(ValidationError::new(
-            field,
-            "must be an array of event types",
-        ));
-    };
-    if items.is_empty() {
-        return Err(ValidationError::new(
-            field,
-            "must list at least one type; leave it out to receive every type",
-        ));
-    }
-    items
-        .iter()
-        .map(|item| TypePattern::parse(field, expect_str(field, item)?))
-        .collect()
 }
 
 /// How a destination has been doing, kept up to date by the dispatcher.

@@ -1,0 +1,140 @@
+//! Event bodies: what is published, what publishing answers, and the envelope shown.
+
+use hookline_core::ValidationError;
+use hookline_core::event::{Event, EventType, StreamName};
+use hookline_core::ids::EventId;
+use hookline_store::EventQuery;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{LevelName, page_request, time};
+
+/// `POST /v1/events`. Only `type` is required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "type": "turn.completed",
+    "stream": "sess_42",
+    "data": {"turn": 3, "text": "hello"}
+}))]
+pub struct EventIn {
+    /// Dotted lowercase, e.g. `turn.completed`.
+    #[serde(rename = "type")]
+    #[schema(example = "turn.completed")]
+    pub event_type: String,
+    /// The stream it belongs to (a session, run or agent id); default `default`.
+    #[schema(example = "sess_42")]
+    pub stream: Option<String>,
+    /// Default `user`.
+    pub level: Option<LevelName>,
+    /// The payload receivers get; absent: `{}`.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// The provider's original, delivered only to destinations with `include_raw`.
+    #[schema(value_type = Option<Object>)]
+    pub raw: Option<Value>,
+    /// An idempotency key: publishing the same `id` again returns the first event.
+    pub id: Option<String>,
+    /// Also deliver this event once to this URL, signed with the org's keys.
+    pub webhook_url: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// What publishing stored: 202 when new, 200 when the idempotency key was seen before.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Published {
+    #[schema(example = "evt_01JD3V6Q2W8T7Y4N5K9H0B1C2D")]
+    pub id: String,
+    pub stream: String,
+    /// The event's place in its stream, from 1.
+    pub seq: i64,
+    /// Deliveries created, one per matching destination.
+    pub deliveries: u32,
+}
+
+/// An event in the webhook envelope, as receivers get it (with `raw` when stored).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub stream: String,
+    pub seq: i64,
+    pub level: LevelName,
+    #[schema(value_type = Object)]
+    pub data: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub raw: Option<Value>,
+}
+
+impl From<Event> for EventOut {
+    fn from(e: Event) -> Self {
+        Self {
+            id: e.id.to_string(),
+            event_type: e.event_type.as_str().to_owned(),
+            timestamp: time(e.timestamp),
+            stream: e.stream.as_str().to_owned(),
+            seq: e.seq,
+            level: e.level.into(),
+            data: e.data,
+            raw: e.raw,
+        }
+    }
+}
+
+/// `GET /v1/events`: oldest first (`order=desc` for newest first).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventListQuery {
+    /// Only the events of this stream.
+    pub stream: Option<String>,
+    /// Only events of this exact type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// Only events whose `seq` is greater (with `stream`: the events after one you have).
+    pub after_seq: Option<i64>,
+    /// `asc` (default: oldest first) or `desc`.
+    pub order: Option<ListOrder>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    Asc,
+    Desc,
+}
+
+impl TryFrom<EventListQuery> for EventQuery {
+    type Error = ValidationError;
+
+    fn try_from(q: EventListQuery) -> Result<Self, Self::Error> {
+        Ok(Self {
+            stream: q
+                .stream
+                .map(|s| StreamName::parse("stream", &s))
+                .transpose()?,
+            event_type: q
+                .event_type
+                .map(|t| EventType::parse("type", &t))
+                .transpose()?,
+            after_seq: q.after_seq,
+            newest_first: matches!(q.order, Some(ListOrder::Desc)),
+            page: page_request(q.limit, q.cursor, |c| EventId::parse(c).is_some())?,
+        })
+    }
+}
