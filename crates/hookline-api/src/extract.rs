@@ -178,8 +178,11 @@ fn value_error(detail: &str) -> String {
         .strip_prefix("unknown variant ")
         .and_then(|rest| rest.split_once(", expected "))
     {
-        let expected = expected.strip_prefix("one of ").unwrap_or(expected);
-        return format!("must be one of {}, not {found}", expected.replace('`', ""));
+        let expected = match expected.strip_prefix("one of ") {
+            Some(list) => format!("one of {list}"),
+            None => expected.to_owned(),
+        };
+        return format!("must be {}, not {found}", expected.replace('`', ""));
     }
     if detail.contains("invalid digit") || detail.contains("parse integer") {
         return "must be an integer".to_owned();

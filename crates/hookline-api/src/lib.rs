@@ -11,7 +11,6 @@ mod types;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::{Extension, Router};
 use hookline_core::clock::Clock;
 use hookline_core::sealed::MasterKey;
@@ -40,9 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let (api, document) = routes::routes();
     let json = serde_json::to_vec(&document).expect("the OpenAPI document always serializes");
-    api.route("/docs", get(openapi::page))
-        .route("/docs/redoc.standalone.js", get(openapi::viewer))
-        .layer(Extension(openapi::DocumentJson(json.into())))
+    api.layer(Extension(openapi::DocumentJson(json.into())))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -12,6 +12,7 @@ mod test_ping;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::routing::get;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,7 +20,10 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiError;
 
-/// The API's routes and the document that describes them.
+/// Pages for people, outside the API and its document.
+pub const PAGES: &[&str] = &["/docs", "/docs/redoc.standalone.js"];
+
+/// The API's routes and pages, and the document that describes the API.
 pub fn routes() -> (Router<AppState>, OpenApi) {
     let (router, document) = OpenApiRouter::with_openapi(crate::openapi::base())
         .routes(routes!(ops::healthz))
@@ -45,6 +49,8 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(api_keys::delete))
         .split_for_parts();
     let router = router
+        .route(PAGES[0], get(crate::openapi::page))
+        .route(PAGES[1], get(crate::openapi::viewer))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -54,4 +60,84 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
             )
         });
     (router, crate::openapi::complete(document))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    /// The router's own table, read from its debug form (axum has no other way to list
+    /// its routes): each path with the methods it takes.
+    fn router_table(router: &Router<AppState>) -> BTreeSet<(String, String)> {
+        let text = format!("{router:?}");
+        let mut methods = BTreeMap::new();
+        for part in text.split("RouteId(").skip(1) {
+            let (id, rest) = part.split_once(')').unwrap();
+            if let Some(allowed) = rest
+                .strip_prefix(": MethodRouter(")
+                .and_then(|r| r.split_once("allow_header: Bytes(b\""))
+                .and_then(|(_, r)| r.split_once('"'))
+                .map(|(allowed, _)| allowed)
+            {
+                methods.insert(id.to_owned(), allowed.to_owned());
+            }
+        }
+        let paths = text
+            .split("paths: {")
+            .nth(1)
+            .and_then(|rest| rest.split("fallback_router").next())
+            .unwrap();
+        let mut table = BTreeSet::new();
+        for part in paths.split("RouteId(").skip(1) {
+            let (id, rest) = part.split_once(')').unwrap();
+            let path = rest.split('"').nth(1).unwrap();
+            for method in methods[id].split(',').filter(|m| *m != "HEAD") {
+                table.insert((path.to_owned(), method.to_lowercase()));
+            }
+        }
+        table
+    }
+
+    #[test]
+    fn every_route_is_in_the_document_and_every_documented_route_is_served() {
+        let (router, document) = routes();
+        let served: BTreeSet<_> = router_table(&router)
+            .into_iter()
+            .filter(|(path, _)| !PAGES.contains(&path.as_str()))
+            .collect();
+        let json = serde_json::to_value(&document).unwrap();
+        let documented: BTreeSet<(String, String)> = json["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| ["get", "post", "patch", "put", "delete"].contains(&k.as_str()))
+                    .map(|method| (path.clone(), method.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(served.len() >= 20, "too few routes read: {served:?}");
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from the document: {undocumented:?}"
+        );
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            unserved.is_empty(),
+            "documented routes the router lacks: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn a_route_added_without_its_annotation_is_caught() {
+        let (router, _) = routes();
+        let router = router.route("/v1/stray", axum::routing::get(|| async { "" }));
+        assert!(router_table(&router).contains(&("/v1/stray".to_owned(), "get".to_owned())));
+    }
 }
