@@ -158,3 +158,21 @@ async fn events_list_oldest_first_and_order_desc_flips_it() {
     let message = b["error"]["message"].as_str().unwrap();
     assert!(message.contains("must be asc or desc"), "{message}");
 }
+
+#[tokio::test]
+async fn every_operation_has_its_own_id_and_a_summary() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{id} twice ({method} {path})");
+            let summary = op["summary"].as_str().unwrap();
+            assert!(
+                !summary.is_empty() && !summary.contains('`'),
+                "{method} {path}: {summary}"
+            );
+        }
+    }
+}

@@ -12,8 +12,10 @@ use crate::extract::Authed;
 use crate::types::Page;
 use crate::types::api_keys::{ApiKeyCreated, ApiKeyOut};
 
-/// Create an API key for the calling org.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
+/// Create an API key
+///
+/// The key is shown in this answer only; the store keeps its hash.
+#[utoipa::path(post, operation_id = "create_api_key", path = "/v1/api-keys", tag = "api-keys",
     responses((status = 201, description = "Created; the key is shown this once", body = ApiKeyCreated)),
     security(("api_key" = [])))]
 pub async fn create(
@@ -31,8 +33,10 @@ pub async fn create(
     ))
 }
 
-/// The org's API keys (never the keys themselves), in one page.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+/// List API keys
+///
+/// Every key of the org, in one page; never the keys themselves.
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/v1/api-keys", tag = "api-keys",
     responses((status = 200, description = "Every key of the org", body = Page<ApiKeyOut>)),
     security(("api_key" = [])))]
 pub async fn list(
@@ -46,8 +50,10 @@ pub async fn list(
     }))
 }
 
-/// Revoke an API key. Deleting the org's last key is refused: nobody could create another.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+/// Revoke an API key
+///
+/// Deleting the org's last key is refused: nobody could create another.
+#[utoipa::path(delete, operation_id = "delete_api_key", path = "/v1/api-keys/{id}", tag = "api-keys",
     params(("id" = String, Path, description = "An API key id (`key_…`)")),
     responses(
         (status = 204, description = "Revoked"),

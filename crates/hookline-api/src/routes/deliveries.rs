@@ -15,8 +15,10 @@ fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {
     DeliveryId::parse(id).ok_or_else(|| ApiError::not_found("delivery"))
 }
 
-/// The org's deliveries, newest first.
-#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries",
+/// List deliveries
+///
+/// Newest first.
+#[utoipa::path(get, operation_id = "list_deliveries", path = "/v1/deliveries", tag = "deliveries",
     params(DeliveryListQuery),
     responses((status = 200, description = "A page of deliveries", body = Page<DeliveryOut>)),
     security(("api_key" = [])))]
@@ -32,8 +34,10 @@ pub async fn list(
     Ok(Json(Page::of(page, |d| DeliveryOut::from(&d))))
 }
 
-/// A delivery with every attempt made for it.
-#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries",
+/// Get a delivery
+///
+/// With every attempt made for it, oldest first.
+#[utoipa::path(get, operation_id = "get_delivery", path = "/v1/deliveries/{id}", tag = "deliveries",
     params(("id" = String, Path, description = "A delivery id (`dlv_…`)")),
     responses((status = 200, description = "The delivery and its attempts", body = DeliveryDetail)),
     security(("api_key" = [])))]
@@ -55,11 +59,14 @@ pub async fn get(
     }))
 }
 
-/// Send a delivery again now, whatever its state; receivers dedupe on `webhook-id`.
-#[utoipa::path(post, path = "/v1/deliveries/{id}/redeliver", tag = "deliveries",
+/// Redeliver
+///
+/// Sends the delivery again now, whatever its state; receivers dedupe on `webhook-id`.
+#[utoipa::path(post, operation_id = "redeliver", path = "/v1/deliveries/{id}/redeliver", tag = "deliveries",
     params(("id" = String, Path, description = "A delivery id (`dlv_…`)")),
     responses(
         (status = 202, description = "Queued to be sent again", body = DeliveryOut),
+        (status = 409, description = "The delivery's destination was deleted (`conflict`)", body = crate::types::ErrorBody),
         (status = 429, description = "The org redelivers faster than it may (`rate_limited`); see Retry-After", body = crate::types::ErrorBody),
     ),
     security(("api_key" = [])))]

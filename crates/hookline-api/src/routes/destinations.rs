@@ -62,8 +62,10 @@ fn chosen_secret(secret: &str) -> Result<SigningSecret, ValidationError> {
     SigningSecret::parse("secret", secret)
 }
 
-/// Create an org-wide destination: it receives every stream's matching events.
-#[utoipa::path(post, path = "/v1/destinations", tag = "destinations",
+/// Create an org-wide destination
+///
+/// It receives every stream's matching events. The secret is shown in this answer only.
+#[utoipa::path(post, operation_id = "create_destination", path = "/v1/destinations", tag = "destinations",
     request_body = DestinationIn,
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = DestinationCreated),
@@ -78,9 +80,11 @@ pub async fn create_org_wide(
     create(state, org, None, request).await
 }
 
-/// Create a destination that receives one stream's events only.
-#[utoipa::path(post, path = "/v1/streams/{stream}/destinations", tag = "destinations",
-    params(("stream" = String, Path, description = "The stream, e.g. `sess_42`")),
+/// Create a destination for one stream
+///
+/// It receives that stream's matching events only. The secret is shown in this answer only.
+#[utoipa::path(post, operation_id = "create_stream_destination", path = "/v1/streams/{stream}/destinations", tag = "destinations",
+    params(("stream" = String, Path, description = "The stream, e.g. `sess_42`", pattern = r"^[A-Za-z0-9_.:-]{1,128}$")),
     request_body = DestinationIn,
     responses(
         (status = 201, description = "Created; the secret is shown this once", body = DestinationCreated),
@@ -109,8 +113,10 @@ async fn load(state: &AppState, org: &OrgId, id: &DestinationId) -> Result<Desti
         .ok_or_else(|| ApiError::not_found("destination"))
 }
 
-/// A destination, without its secret.
-#[utoipa::path(get, path = "/v1/destinations/{id}", tag = "destinations",
+/// Get a destination
+///
+/// Never its secret: only the secret's last characters.
+#[utoipa::path(get, operation_id = "get_destination", path = "/v1/destinations/{id}", tag = "destinations",
     params(("id" = String, Path, description = "A destination id (`dst_…`)")),
     responses((status = 200, description = "The destination", body = DestinationOut)),
     security(("api_key" = [])))]
@@ -123,8 +129,10 @@ pub async fn get(
     Ok(Json(DestinationOut::of(&state.master_key, &destination)))
 }
 
-/// The org's destinations, oldest first.
-#[utoipa::path(get, path = "/v1/destinations", tag = "destinations",
+/// List destinations
+///
+/// Oldest first.
+#[utoipa::path(get, operation_id = "list_destinations", path = "/v1/destinations", tag = "destinations",
     params(DestinationListQuery),
     responses((status = 200, description = "A page of destinations", body = Page<DestinationOut>)),
     security(("api_key" = [])))]
@@ -142,8 +150,10 @@ pub async fn list(
     })))
 }
 
-/// Change some settings: given fields change, `null` resets one to its default.
-#[utoipa::path(patch, path = "/v1/destinations/{id}", tag = "destinations",
+/// Update a destination
+///
+/// Given fields change, `null` resets one to its default, absent fields stay.
+#[utoipa::path(patch, operation_id = "update_destination", path = "/v1/destinations/{id}", tag = "destinations",
     params(("id" = String, Path, description = "A destination id (`dst_…`)")),
     request_body = DestinationPatch,
     responses((status = 200, description = "The destination as it is now", body = DestinationOut)),
@@ -198,8 +208,10 @@ pub(crate) fn grace_secs(given: Option<i64>) -> Result<i64, ValidationError> {
     }
 }
 
-/// Replace the signing secret; the old one keeps signing too for `grace_secs`.
-#[utoipa::path(post, path = "/v1/destinations/{id}/rotate-secret", tag = "destinations",
+/// Rotate a destination's secret
+///
+/// The old secret keeps signing too for `grace_secs`, so receivers can switch without losing a request.
+#[utoipa::path(post, operation_id = "rotate_destination_secret", path = "/v1/destinations/{id}/rotate-secret", tag = "destinations",
     params(("id" = String, Path, description = "A destination id (`dst_…`)")),
     request_body(content = Option<RotateSecretIn>, description = "Optional; an empty body generates a secret"),
     responses((status = 200, description = "Rotated; the new secret is shown this once", body = DestinationRotated)),
@@ -241,8 +253,10 @@ pub async fn rotate_secret(
     }
 }
 
-/// Delete a destination: nothing more is sent to it.
-#[utoipa::path(delete, path = "/v1/destinations/{id}", tag = "destinations",
+/// Delete a destination
+///
+/// Nothing more is sent to it.
+#[utoipa::path(delete, operation_id = "delete_destination", path = "/v1/destinations/{id}", tag = "destinations",
     params(("id" = String, Path, description = "A destination id (`dst_…`)")),
     responses((status = 204, description = "Deleted")),
     security(("api_key" = [])))]

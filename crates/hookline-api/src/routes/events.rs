@@ -61,8 +61,10 @@ fn parse(
     Ok((event, webhook_url))
 }
 
-/// Publish an event: stored durably, then delivered to every matching destination.
-#[utoipa::path(post, path = "/v1/events", tag = "events",
+/// Publish an event
+///
+/// Stored durably, then delivered to every matching destination (and to `webhook_url`, once).
+#[utoipa::path(post, operation_id = "publish_event", path = "/v1/events", tag = "events",
     request_body = EventIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Same as `id`: publishing the same key again returns the first event")),
     responses(
@@ -125,8 +127,10 @@ async fn one_shot_destination(
     })
 }
 
-/// An event, in the webhook envelope.
-#[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
+/// Get an event
+///
+/// In the webhook envelope.
+#[utoipa::path(get, operation_id = "get_event", path = "/v1/events/{id}", tag = "events",
     params(("id" = String, Path, description = "An event id (`evt_…`)")),
     responses((status = 200, description = "The event", body = EventOut)),
     security(("api_key" = [])))]
@@ -144,8 +148,10 @@ pub async fn get(
     Ok(Json(event.into()))
 }
 
-/// The org's events, oldest first (`order=desc` for newest first).
-#[utoipa::path(get, path = "/v1/events", tag = "events",
+/// List events
+///
+/// Oldest first; `order=desc` lists newest first. To read a stream from a known point, pass `stream` and `after_seq`.
+#[utoipa::path(get, operation_id = "list_events", path = "/v1/events", tag = "events",
     params(EventListQuery),
     responses((status = 200, description = "A page of events", body = Page<EventOut>)),
     security(("api_key" = [])))]

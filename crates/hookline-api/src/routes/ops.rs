@@ -7,15 +7,19 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::types::Health;
 
-/// Alive: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "ops",
+/// Liveness
+///
+/// The process answers.
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "ops",
     responses((status = 200, description = "The process answers", body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Readiness
+///
 /// Ready when the store answers.
-#[utoipa::path(get, path = "/readyz", tag = "ops",
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "ops",
     responses((status = 200, description = "The store answers", body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await?;

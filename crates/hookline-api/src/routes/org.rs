@@ -37,8 +37,10 @@ fn shown(keys: &SigningKeys, now: Millis) -> OrgSecretOut {
     }
 }
 
-/// A hint of the org's signing secret, which signs one-shot `webhook_url` deliveries.
-#[utoipa::path(get, path = "/v1/org/signing-secret", tag = "org",
+/// Get the org's signing secret
+///
+/// A hint only. The org's secret signs one-shot `webhook_url` deliveries.
+#[utoipa::path(get, operation_id = "get_org_signing_secret", path = "/v1/org/signing-secret", tag = "org",
     responses((status = 200, description = "A hint of the secret", body = OrgSecretOut)),
     security(("api_key" = [])))]
 pub async fn get(
@@ -49,8 +51,10 @@ pub async fn get(
     Ok(Json(shown(&keys, state.clock.now_ms())))
 }
 
-/// Replace the org's signing secret; the old one keeps signing too for `grace_secs`.
-#[utoipa::path(post, path = "/v1/org/signing-secret/rotate", tag = "org",
+/// Rotate the org's signing secret
+///
+/// The old secret keeps signing too for `grace_secs`.
+#[utoipa::path(post, operation_id = "rotate_org_signing_secret", path = "/v1/org/signing-secret/rotate", tag = "org",
     request_body(content = Option<OrgRotateIn>, description = "Optional"),
     responses((status = 200, description = "Rotated; the new secret is shown this once", body = OrgSecretRotated)),
     security(("api_key" = [])))]

@@ -15,8 +15,10 @@ use crate::types::deliveries::{AttemptOut, TestPingIn, TestPingOut};
 
 const DEFAULT_TYPE: &str = "webhook.test";
 
-/// Send a signed test event to a destination now and answer with the attempt.
-#[utoipa::path(post, path = "/v1/destinations/{id}/test", tag = "destinations",
+/// Send a test ping
+///
+/// A signed test event sent now; the answer is the attempt. Nothing is stored or retried; a paused destination can be tested.
+#[utoipa::path(post, operation_id = "test_destination", path = "/v1/destinations/{id}/test", tag = "destinations",
     params(("id" = String, Path, description = "A destination id (`dst_…`)")),
     request_body(content = Option<TestPingIn>, description = "Optional; an empty body sends `webhook.test` with `{}`"),
     responses((status = 200, description = "The attempt, whatever the receiver answered", body = TestPingOut)),

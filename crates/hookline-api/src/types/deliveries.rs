@@ -151,6 +151,7 @@ pub struct DeliveryDetail {
 pub struct TestPingIn {
     /// Default `webhook.test`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128)]
     pub event_type: Option<String>,
     /// Default `{}`.
     #[schema(value_type = Option<Object>)]
@@ -171,9 +172,13 @@ pub struct TestPingOut {
 #[into_params(parameter_in = Query)]
 pub struct DeliveryListQuery {
     /// Only the deliveries to this destination (`dst_…`).
+    #[param(pattern = r"^dst_[0-9A-HJKMNP-TV-Z]{26}$")]
     pub destination: Option<String>,
+    #[param(inline)]
     pub status: Option<DeliveryStatus>,
+    #[param(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     pub stream: Option<String>,
+    #[param(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128)]
     pub event_type: Option<String>,
     /// Created at or after this time (RFC 3339).
     #[param(format = DateTime)]

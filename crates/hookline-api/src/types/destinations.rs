@@ -26,8 +26,10 @@ use super::{LevelName, page_request, present, time};
 }))]
 pub struct DestinationIn {
     /// Where requests go (http or https; private addresses only in `--dev`).
+    #[schema(pattern = r"^https?://[^\s]+$")]
     pub url: String,
     /// A signing secret of your own (`whsec_` + base64 of 24–64 bytes); generated if absent.
+    #[schema(pattern = r"^whsec_([A-Za-z0-9+/]{4}){8,21}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")]
     pub secret: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
@@ -357,6 +359,7 @@ pub struct DestinationCreated {
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretIn {
     /// The new secret; generated if absent.
+    #[schema(pattern = r"^whsec_([A-Za-z0-9+/]{4}){8,21}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")]
     pub secret: Option<String>,
     /// How long the old secret keeps signing too, 0–604800 (default 86400).
     #[schema(minimum = 0, maximum = 604800)]
@@ -380,6 +383,7 @@ pub struct DestinationRotated {
 #[into_params(parameter_in = Query)]
 pub struct DestinationListQuery {
     /// Only the destinations of this stream.
+    #[param(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     pub stream: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]

@@ -22,9 +22,11 @@ pub struct EventIn {
     /// Dotted lowercase, e.g. `turn.completed`.
     #[serde(rename = "type")]
     #[schema(example = "turn.completed")]
+    #[schema(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128)]
     pub event_type: String,
     /// The stream it belongs to (a session, run or agent id); default `default`.
     #[schema(example = "sess_42")]
+    #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     pub stream: Option<String>,
     /// Default `user`.
     pub level: Option<LevelName>,
@@ -36,8 +38,10 @@ pub struct EventIn {
     #[schema(value_type = Option<Object>)]
     pub raw: Option<Value>,
     /// An idempotency key: publishing the same `id` again returns the first event.
+    #[schema(min_length = 1, max_length = 255)]
     pub id: Option<String>,
     /// Also deliver this event once to this URL, signed with the org's keys.
+    #[schema(pattern = r"^https?://[^\s]+$")]
     pub webhook_url: Option<String>,
 }
 
@@ -96,14 +100,20 @@ impl From<Event> for EventOut {
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
     /// Only the events of this stream.
+    #[param(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     pub stream: Option<String>,
     /// Only events of this exact type.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(
+        rename = "type",
+        pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        max_length = 128
+    )]
     pub event_type: Option<String>,
     /// Only events whose `seq` is greater (with `stream`: the events after one you have).
     pub after_seq: Option<i64>,
     /// `asc` (default: oldest first) or `desc`.
+    #[param(inline)]
     pub order: Option<ListOrder>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
