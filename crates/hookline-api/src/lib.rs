@@ -4,6 +4,7 @@
 mod error;
 mod extract;
 mod limits;
+mod metrics;
 mod openapi;
 mod routes;
 mod types;
@@ -20,6 +21,7 @@ use hookline_store::Store;
 
 pub use error::ApiError;
 pub use limits::{OrgLimits, OrgLimitsConfig};
+pub use metrics::Metrics;
 
 /// Published events may be at most this large (DESIGN.md §4).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,6 +36,7 @@ pub struct AppState {
     /// Sends test pings.
     pub dispatcher: Arc<Dispatcher>,
     pub limits: Arc<OrgLimits>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -66,6 +66,16 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    pub const ALL: [Self; 7] = [
+        Self::Timeout,
+        Self::Connect,
+        Self::Dns,
+        Self::Tls,
+        Self::BlockedAddress,
+        Self::HttpStatus,
+        Self::Signing,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Timeout => "timeout",
@@ -79,17 +89,7 @@ impl ErrorKind {
     }
 
     pub fn from_trusted(text: &str) -> Option<Self> {
-        [
-            Self::Timeout,
-            Self::Connect,
-            Self::Dns,
-            Self::Tls,
-            Self::BlockedAddress,
-            Self::HttpStatus,
-            Self::Signing,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 

@@ -1,16 +1,53 @@
 //! What this node has done since it started, counted as it happens: events published
-//! through its API, attempts that delivered, attempts that failed, deliveries that were
-//! dead-lettered. Read by the server's once-a-minute log line; plain relaxed atomics, so
-//! counting costs the delivery path next to nothing.
+//! through its API and how long each took to store, attempts by what they came to and
+//! how long they took, deliveries by outcome, attempts in flight. Read by the server's
+//! once-a-minute log line and served by `GET /metrics` in the Prometheus text format.
+//! Each label set is made once, here, so counting on the delivery path is an atomic add
+//! (a histogram observation takes an uncontended lock); labels are bounded: outcomes and
+//! error kinds, never a destination or an org.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-#[derive(Debug, Default)]
+use hookline_core::delivery::ErrorKind;
+use hookline_core::retry::NextStep;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorKindLabel {
+    error_kind: &'static str,
+}
+
+/// Seconds from 1 ms to about 33 s, doubling.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.001, 2.0, 16)
+}
+
+#[derive(Debug)]
 pub struct Activity {
-    published: AtomicU64,
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    dead_lettered: AtomicU64,
+    published: Counter,
+    publish_seconds: Histogram,
+    delivered: Counter,
+    retried: Counter,
+    dead_lettered: Counter,
+    /// Dead-lettered because the receiver answered 410 Gone (also in `dead_lettered`).
+    gone: Counter,
+    /// By `ErrorKind::ALL`'s order; successful attempts are counted as `none`.
+    attempts_failed: Vec<Counter>,
+    attempts_ok: Counter,
+    attempt_seconds: Histogram,
+    in_flight: Gauge,
+    deliveries: Family<OutcomeLabel, Counter>,
+    attempts: Family<ErrorKindLabel, Counter>,
 }
 
 /// The counts at one moment; `since` gives what happened between two.
@@ -22,29 +59,126 @@ pub struct ActivityCounts {
     pub dead_lettered: u64,
 }
 
-impl Activity {
-    pub fn published(&self) {
-        self.published.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn delivered(&self) {
-        self.delivered.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn failed(&self, dead_lettered: bool) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
-        if dead_lettered {
-            self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+impl Default for Activity {
+    fn default() -> Self {
+        let deliveries = Family::<OutcomeLabel, Counter>::default();
+        let outcome = |outcome| deliveries.get_or_create(&OutcomeLabel { outcome }).clone();
+        let attempts = Family::<ErrorKindLabel, Counter>::default();
+        let kind = |error_kind| {
+            attempts
+                .get_or_create(&ErrorKindLabel { error_kind })
+                .clone()
+        };
+        Self {
+            published: Counter::default(),
+            publish_seconds: Histogram::new(latency_buckets()),
+            delivered: outcome("delivered"),
+            retried: outcome("retry"),
+            dead_lettered: outcome("dead_letter"),
+            gone: Counter::default(),
+            attempts_failed: ErrorKind::ALL.iter().map(|k| kind(k.as_str())).collect(),
+            attempts_ok: kind("none"),
+            attempt_seconds: Histogram::new(latency_buckets()),
+            in_flight: Gauge::default(),
+            deliveries,
+            attempts,
         }
+    }
+}
+
+impl Activity {
+    /// An event stored by this node's API, `took` from request to commit.
+    pub fn published(&self, took: Duration) {
+        self.published.inc();
+        self.publish_seconds.observe(took.as_secs_f64());
+    }
+
+    /// An attempt starts; the guard counts it in flight until it is dropped.
+    pub(crate) fn attempt_started(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// An attempt ended: what it came to, how long it took, and what happens next.
+    pub(crate) fn attempt_ended(&self, error: Option<ErrorKind>, took_ms: i64, next: NextStep) {
+        let counter = match error {
+            None => Some(&self.attempts_ok),
+            Some(kind) => ErrorKind::ALL
+                .iter()
+                .position(|k| *k == kind)
+                .and_then(|i| self.attempts_failed.get(i)),
+        };
+        if let Some(counter) = counter {
+            counter.inc();
+        }
+        self.attempt_seconds.observe(took_ms.max(0) as f64 / 1000.0);
+        match next {
+            NextStep::Delivered => self.delivered.inc(),
+            NextStep::RetryAt(_) => self.retried.inc(),
+            NextStep::DeadLetter => self.dead_lettered.inc(),
+            NextStep::Gone => {
+                self.dead_lettered.inc();
+                self.gone.inc()
+            }
+        };
     }
 
     pub fn counts(&self) -> ActivityCounts {
+        let dead_lettered = self.dead_lettered.get();
         ActivityCounts {
-            published: self.published.load(Ordering::Relaxed),
-            delivered: self.delivered.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            published: self.published.get(),
+            delivered: self.delivered.get(),
+            failed: self.retried.get() + dead_lettered,
+            dead_lettered,
         }
+    }
+
+    /// Adds this node's metrics to `registry`, under the `hookline_` prefix it has.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "events_published",
+            "Events stored by this node's API",
+            self.published.clone(),
+        );
+        registry.register(
+            "publish_duration_seconds",
+            "From a publish request's arrival to its commit",
+            self.publish_seconds.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Attempts by what the delivery does next: delivered, retry or dead_letter",
+            self.deliveries.clone(),
+        );
+        registry.register(
+            "dead_letters_gone",
+            "Deliveries dead-lettered because the receiver answered 410 Gone",
+            self.gone.clone(),
+        );
+        registry.register(
+            "attempts",
+            "Attempts by error kind (none: the receiver answered 2xx)",
+            self.attempts.clone(),
+        );
+        registry.register(
+            "attempt_duration_seconds",
+            "From an attempt's request to its answer or error",
+            self.attempt_seconds.clone(),
+        );
+        registry.register(
+            "attempts_in_flight",
+            "Attempts this node is making now",
+            self.in_flight.clone(),
+        );
+    }
+}
+
+/// Counts one attempt in flight while it lives.
+pub(crate) struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -67,12 +201,12 @@ mod tests {
     #[test]
     fn counts_and_differences() {
         let activity = Activity::default();
-        activity.published();
+        activity.published(Duration::from_millis(2));
         let before = activity.counts();
-        activity.published();
-        activity.delivered();
-        activity.failed(false);
-        activity.failed(true);
+        activity.published(Duration::from_millis(3));
+        activity.attempt_ended(None, 4, NextStep::Delivered);
+        activity.attempt_ended(Some(ErrorKind::Timeout), 30_000, NextStep::RetryAt(9));
+        activity.attempt_ended(Some(ErrorKind::HttpStatus), 5, NextStep::DeadLetter);
         let minute = activity.counts().since(before);
         assert_eq!(
             minute,
@@ -83,5 +217,40 @@ mod tests {
                 dead_lettered: 1
             }
         );
+    }
+
+    #[test]
+    fn the_text_format_has_each_family_with_bounded_labels() {
+        let activity = Activity::default();
+        activity.attempt_ended(Some(ErrorKind::Timeout), 30_000, NextStep::RetryAt(9));
+        {
+            let _flying = activity.attempt_started();
+            let mut registry = Registry::with_prefix("hookline");
+            activity.register(&mut registry);
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            assert!(
+                text.contains("hookline_attempts_total{error_kind=\"timeout\"} 1"),
+                "{text}"
+            );
+            assert!(
+                text.contains("hookline_attempts_total{error_kind=\"none\"} 0"),
+                "{text}"
+            );
+            assert!(
+                text.contains("hookline_deliveries_total{outcome=\"retry\"} 1"),
+                "{text}"
+            );
+            assert!(text.contains("hookline_attempts_in_flight 1"), "{text}");
+            assert!(
+                text.contains("hookline_attempt_duration_seconds_count 1"),
+                "{text}"
+            );
+        }
+        let mut registry = Registry::default();
+        activity.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("attempts_in_flight 0"), "{text}");
     }
 }

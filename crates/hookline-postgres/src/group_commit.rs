@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::NotifyGate;
 use crate::publish::{self, Publication};
-use hookline_store::{Published, StoreError, StoreResult};
+use hookline_store::{CommitTimes, Published, StoreError, StoreResult};
 
 /// Transactions storing publishes at once: while one commits, the next batch gathers.
 const COMMITTERS: usize = 4;
@@ -27,6 +27,7 @@ struct Request {
 #[derive(Clone)]
 pub struct GroupCommit {
     requests: mpsc::Sender<Request>,
+    commit_times: CommitTimes,
 }
 
 impl GroupCommit {
@@ -34,10 +35,24 @@ impl GroupCommit {
     pub fn start(pool: PgPool, notify: NotifyGate) -> Self {
         let (requests, queued) = mpsc::channel(MOST_PER_COMMIT * COMMITTERS);
         let queued = Arc::new(Mutex::new(queued));
+        let commit_times = CommitTimes::default();
         for _ in 0..COMMITTERS {
-            tokio::spawn(commit_batches(pool.clone(), notify.clone(), queued.clone()));
+            tokio::spawn(commit_batches(
+                pool.clone(),
+                notify.clone(),
+                queued.clone(),
+                commit_times.clone(),
+            ));
         }
-        Self { requests }
+        Self {
+            requests,
+            commit_times,
+        }
+    }
+
+    /// How long its batches take, from `BEGIN` to the end of `COMMIT`.
+    pub fn commit_times(&self) -> CommitTimes {
+        self.commit_times.clone()
     }
 
     /// Stores `publication` with whatever else is being published, and answers once that
@@ -66,6 +81,7 @@ async fn commit_batches(
     pool: PgPool,
     notify: NotifyGate,
     queued: Arc<Mutex<mpsc::Receiver<Request>>>,
+    commit_times: CommitTimes,
 ) {
     let mut batch = Vec::with_capacity(MOST_PER_COMMIT);
     loop {
@@ -77,7 +93,9 @@ async fn commit_batches(
         if taken == 0 {
             return;
         }
+        let began = std::time::Instant::now();
         commit(&pool, &notify, std::mem::take(&mut batch)).await;
+        commit_times.observe(began.elapsed());
     }
 }
 

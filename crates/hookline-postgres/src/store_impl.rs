@@ -257,6 +257,10 @@ impl Queue for PgStore {
         on_conn!(self, |conn| reads::due_now(conn, now))
     }
 
+    fn commit_times(&self) -> hookline_store::CommitTimes {
+        self.publishes.commit_times()
+    }
+
     fn attach(&self, node: std::sync::Arc<dyn Admission>) {
         self.attach_node(node);
     }

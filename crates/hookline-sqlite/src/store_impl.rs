@@ -272,6 +272,10 @@ impl Queue for SqliteStore {
         self.read(move |conn| reads::due_now(conn, now)).await
     }
 
+    fn commit_times(&self) -> hookline_store::CommitTimes {
+        self.shared.writer.commit_times()
+    }
+
     fn attach(&self, node: std::sync::Arc<dyn Admission>) {
         self.shared.node.set(node);
     }

@@ -22,13 +22,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::WriterState;
 use crate::stream_index::{self, FlushTimer};
-use hookline_store::{StoreError, StoreResult};
+use hookline_store::{CommitTimes, StoreError, StoreResult};
 
 /// At most this many jobs share one transaction.
 const MAX_BATCH: usize = 1024;
@@ -100,6 +101,7 @@ pub enum Durability {
 
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    commit_times: CommitTimes,
 }
 
 /// Whether a caller waits for room in the queue or is told the store is busy.
@@ -113,11 +115,18 @@ impl Writer {
     /// Starts the writer thread; it restarts the WAL when `restart_wanted` is raised.
     pub fn start(conn: Connection, state: WriterState, restart_wanted: Arc<AtomicBool>) -> Self {
         let (jobs, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let commit_times = CommitTimes::default();
+        let times = commit_times.clone();
         std::thread::Builder::new()
             .name("hookline-sqlite-writer".into())
-            .spawn(move || write_loop(conn, state, receiver, restart_wanted))
+            .spawn(move || write_loop(conn, state, receiver, restart_wanted, times))
             .expect("spawning the writer thread");
-        Self { jobs }
+        Self { jobs, commit_times }
+    }
+
+    /// How long its group commits take, from `BEGIN` to the end of `COMMIT`.
+    pub fn commit_times(&self) -> CommitTimes {
+        self.commit_times.clone()
     }
 
     /// Runs `f` in the next group transaction and returns its result once committed.
@@ -189,11 +198,13 @@ fn write_loop(
     mut state: WriterState,
     mut jobs: mpsc::Receiver<Job>,
     restart_wanted: Arc<AtomicBool>,
+    commit_times: CommitTimes,
 ) {
     let mut group = Group {
         conn,
         synchronous: Durability::PowerLoss,
         stream_flush: FlushTimer::new(),
+        commit_times,
     };
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
@@ -228,6 +239,7 @@ struct Group {
     conn: Connection,
     synchronous: Durability,
     stream_flush: FlushTimer,
+    commit_times: CommitTimes,
 }
 
 impl Group {
@@ -253,6 +265,7 @@ impl Group {
             }
         }
         let mut tasks: Vec<Box<dyn Task>> = jobs.into_iter().map(|j| j.task).collect();
+        let began = Instant::now();
         if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
             drop(tasks);
             tracing::error!(error = %e, "cannot begin a write transaction");
@@ -279,6 +292,7 @@ impl Group {
             tracing::warn!(error = %e, "moving recent stream rows failed; will retry");
         }
         let outcome = run(conn, "COMMIT").map_err(|e| e.to_string());
+        self.commit_times.observe(began.elapsed());
         match outcome {
             Ok(()) => state.leases.committed(),
             Err(_) => {

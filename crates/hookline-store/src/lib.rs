@@ -5,6 +5,7 @@
 //! implementation of the same traits lets many nodes share one database.
 
 mod admission;
+mod commit_times;
 mod error;
 pub mod health;
 mod model;
@@ -18,6 +19,7 @@ pub mod test_admission;
 pub mod testing;
 
 pub use admission::{Admission, AttachedNode};
+pub use commit_times::CommitTimes;
 pub use error::StoreError;
 pub use model::*;
 pub use queue::Queue;

@@ -53,6 +53,8 @@ pub trait Queue: Send + Sync + 'static {
     /// Deliveries of enabled destinations whose time has come at `now`, and the time
     /// the oldest of them fell due: what the server's once-a-minute log line reports.
     async fn due_now(&self, now: Millis) -> StoreResult<DueNow>;
+    /// How long this store's commits take.
+    fn commit_times(&self) -> crate::CommitTimes;
     /// Attaches the dispatcher of this process (replacing any earlier one): the store
     /// wakes it whenever it commits work that is due, and a store this process owns
     /// alone may lease fresh deliveries to it as they are published.

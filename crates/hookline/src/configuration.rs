@@ -117,6 +117,15 @@ pub struct ServeConfig {
         hide_env_values = true
     )]
     pub master_key: Option<String>,
+    /// A bearer token `GET /metrics` asks for; unset, the metrics are open to anyone who
+    /// can reach the server.
+    #[arg(
+        long,
+        env = "HOOKLINE_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// This node's name among the nodes sharing a PostgreSQL database: each running node
     /// needs its own, and a node restarted under the same name takes back its leases at
     /// once. Default: the host name and the listen port.

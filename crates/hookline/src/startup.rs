@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hookline_api::{AppState, OrgLimits};
+use hookline_api::{AppState, Metrics, OrgLimits};
 use hookline_core::clock::{Clock, SystemClock};
 use hookline_core::sealed::MasterKey;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
@@ -66,6 +66,11 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    let metrics = Metrics::new(
+        dispatcher.activity(),
+        &store.commit_times(),
+        config.metrics_token.clone(),
+    );
     let state = AppState {
         store,
         clock,
@@ -73,6 +78,7 @@ pub async fn run(
         master_key,
         dispatcher: dispatcher.clone(),
         limits: Arc::new(OrgLimits::new(config.org_limits())),
+        metrics: Arc::new(metrics),
     };
     let mut http_limits = config.http_limits();
     match http_server::raise_open_files_limit() {

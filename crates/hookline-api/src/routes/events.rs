@@ -79,6 +79,7 @@ pub async fn publish(
     headers: HeaderMap,
     ApiJson(request): ApiJson<EventIn>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let arrived = std::time::Instant::now();
     let (mut new, webhook_url) = parse(request, &headers, &state.url_policy)?;
     state.limits.admit_event(&org)?;
     if let Some(url) = webhook_url {
@@ -86,7 +87,7 @@ pub async fn publish(
     }
     let published = state.store.publish(&org, new, state.clock.now_ms()).await?;
     if published.created {
-        state.dispatcher.activity().published();
+        state.dispatcher.activity().published(arrived.elapsed());
     }
     let status = if published.created {
         StatusCode::ACCEPTED

@@ -29,6 +29,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(crate::openapi::document))
+        .routes(routes!(crate::metrics::scrape))
         .routes(routes!(events::publish, events::list))
         .routes(routes!(events::get))
         .routes(routes!(destinations::create_org_wide, destinations::list))

@@ -154,7 +154,6 @@ pub struct TestPingIn {
     #[schema(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128)]
     pub event_type: Option<String>,
     /// Default `{}`.
-    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
 }
 

@@ -20,9 +20,8 @@ use super::{LevelName, page_request, present, time};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "url": "http://127.0.0.1:9000/hook",
-    "name": "local listener",
-    "types": ["turn.*", "run.failed"]
+    "url": "http://127.0.0.1:9000/",
+    "types": ["turn.*"]
 }))]
 pub struct DestinationIn {
     /// Where requests go (http or https; private addresses only in `--dev`).

@@ -15,8 +15,8 @@ use super::{LevelName, page_request, time};
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "type": "turn.completed",
-    "stream": "sess_42",
-    "data": {"turn": 3, "text": "hello"}
+    "stream": "sess_123",
+    "data": {"tokens": 812}
 }))]
 pub struct EventIn {
     /// Dotted lowercase, e.g. `turn.completed`.
@@ -25,17 +25,15 @@ pub struct EventIn {
     #[schema(pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length = 128)]
     pub event_type: String,
     /// The stream it belongs to (a session, run or agent id); default `default`.
-    #[schema(example = "sess_42")]
+    #[schema(example = "sess_123")]
     #[schema(pattern = r"^[A-Za-z0-9_.:-]{1,128}$")]
     pub stream: Option<String>,
     /// Default `user`.
     pub level: Option<LevelName>,
-    /// The payload receivers get; absent: `{}`.
+    /// The payload receivers get: any JSON value, usually an object; absent: `{}`.
     #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
     pub data: Value,
     /// The provider's original, delivered only to destinations with `include_raw`.
-    #[schema(value_type = Option<Object>)]
     pub raw: Option<Value>,
     /// An idempotency key: publishing the same `id` again returns the first event.
     #[schema(min_length = 1, max_length = 255)]
@@ -72,10 +70,8 @@ pub struct EventOut {
     pub stream: String,
     pub seq: i64,
     pub level: LevelName,
-    #[schema(value_type = Object)]
     pub data: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub raw: Option<Value>,
 }
 

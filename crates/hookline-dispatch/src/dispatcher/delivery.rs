@@ -84,7 +84,9 @@ impl Dispatcher {
             return;
         };
         let now = self.clock.now_ms();
+        let flying = self.activity.attempt_started();
         let (attempt, result) = self.sender.attempt(&claimed, now).await;
+        drop(flying);
         let now = self.clock.now_ms();
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
         let next = claimed
@@ -102,11 +104,8 @@ impl Dispatcher {
         drop(place);
         drop(slot);
         log_outcome(&claimed, &attempt, next);
-        match next {
-            NextStep::Delivered => self.activity.delivered(),
-            NextStep::RetryAt(_) => self.activity.failed(false),
-            NextStep::DeadLetter | NextStep::Gone => self.activity.failed(true),
-        }
+        self.activity
+            .attempt_ended(attempt.error_kind, attempt.latency_ms, next);
         // `Sender::attempt` sends the event's envelope and headers, so the store need not
         // keep a copy of them.
         let completion = Completion::new(
