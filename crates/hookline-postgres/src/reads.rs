@@ -4,17 +4,17 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::ids::{AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::rows;
 use hookline_store::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
-use hookline_store::request_note;
+use hookline_store::request_note::{self, RequestNote};
 use hookline_store::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page, PageRequest,
-    StoreResult,
+    ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page,
+    PageRequest, StoreResult,
 };
 
 /// `SELECT columns FROM table WHERE org_id = $org`, to which filters are added.
@@ -254,24 +254,82 @@ pub async fn list_deliveries(
     .await
 }
 
-pub async fn list_attempts_of(
+pub async fn list_attempts(
     conn: &mut PgConnection,
     org: &OrgId,
-    id: &DeliveryId,
-) -> StoreResult<Vec<Attempt>> {
+    query: &AttemptQuery,
+) -> StoreResult<Page<Attempt>> {
     let mut q = select(ATTEMPT_COLUMNS, "attempts", org);
-    filter(&mut q, "delivery_id =", Some(id.to_string()));
-    q.push(" ORDER BY id");
-    let noted = q
-        .build()
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(rows::attempt)
-        .collect::<StoreResult<Vec<_>>>()?;
-    let event = match request_note::event_to_read(&noted) {
-        Some(event_id) => get_event(conn, org, event_id).await?,
-        None => None,
+    filter(
+        &mut q,
+        "destination_id =",
+        query.destination.as_ref().map(|d| d.to_string()),
+    );
+    filter(
+        &mut q,
+        "delivery_id =",
+        query.delivery.as_ref().map(|d| d.to_string()),
+    );
+    filter(
+        &mut q,
+        "event_type =",
+        query.event_type.as_ref().map(|t| t.as_str().to_owned()),
+    );
+    filter(
+        &mut q,
+        "response_status =",
+        query.status_code.map(i64::from),
+    );
+    filter(
+        &mut q,
+        "error_kind =",
+        query.error.map(|k| k.as_str().to_owned()),
+    );
+    filter(&mut q, "started_at >=", query.since);
+    filter(&mut q, "started_at <", query.until);
+    let noted = page(conn, q, true, &query.page, rows::attempt, |(a, _)| {
+        a.id.to_string()
+    })
+    .await?;
+    Ok(Page {
+        data: rebuild(conn, org, noted.data).await?,
+        next_cursor: noted.next_cursor,
+    })
+}
+
+pub async fn get_attempt(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    id: &AttemptId,
+) -> StoreResult<Option<Attempt>> {
+    let mut q = select(ATTEMPT_COLUMNS, "attempts", org);
+    filter(&mut q, "id =", Some(id.to_string()));
+    let noted = one(conn, q, rows::attempt).await?;
+    Ok(rebuild(conn, org, noted.into_iter().collect()).await?.pop())
+}
+
+/// The attempts' requests as sent, from the events their notes stand for.
+async fn rebuild(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    noted: Vec<(Attempt, RequestNote)>,
+) -> StoreResult<Vec<Attempt>> {
+    let ids: Vec<String> = request_note::events_to_read(&noted)
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let events = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let mut q = select(EVENT_COLUMNS, "events", org);
+        filter(&mut q, "id = ANY(", Some(ids));
+        q.push(")");
+        q.build()
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(rows::event)
+            .collect::<StoreResult<Vec<_>>>()?
     };
-    request_note::rebuild(noted, event.as_ref())
+    request_note::rebuild(noted, &events)
 }

@@ -5,7 +5,7 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::{Event, NewEvent};
-use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::ids::{ApiKeyId, AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
 use crate::group_commit::publish_alone;
@@ -174,8 +174,12 @@ impl Records for PgStore {
         on_conn!(self, |conn| reads::get_delivery(conn, org, id))
     }
 
-    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
-        on_conn!(self, |conn| reads::list_attempts_of(conn, org, id))
+    async fn list_attempts(&self, org: &OrgId, query: &AttemptQuery) -> StoreResult<Page<Attempt>> {
+        on_conn!(self, |conn| reads::list_attempts(conn, org, query))
+    }
+
+    async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>> {
+        on_conn!(self, |conn| reads::get_attempt(conn, org, id))
     }
 }
 

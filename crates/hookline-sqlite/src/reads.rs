@@ -5,16 +5,16 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::{DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::ids::{AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use crate::{rows, stream_index};
-use hookline_store::request_note;
+use hookline_store::request_note::{self, RequestNote};
 use hookline_store::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page, PageRequest,
-    StoreResult,
+    ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page,
+    PageRequest, StoreResult,
 };
 
 /// A WHERE clause built up from optional filters, with its parameters.
@@ -276,22 +276,78 @@ pub fn list_deliveries(
     )
 }
 
-pub fn list_attempts_of(
+pub fn list_attempts(
     conn: &Connection,
     org: &OrgId,
-    id: &DeliveryId,
-) -> StoreResult<Vec<Attempt>> {
+    q: &AttemptQuery,
+) -> StoreResult<Page<Attempt>> {
+    // One delivery's attempts are found by `attempts_delivery`; the unary `+` keeps the
+    // planner from walking the org's whole history by `attempts_org` instead.
+    let mut c = match &q.delivery {
+        Some(_) => Conditions {
+            clauses: vec!["+org_id = ?".into()],
+            values: vec![text(org.as_str())],
+        },
+        None => Conditions::for_org(org),
+    };
+    c.add(
+        "destination_id = ?",
+        q.destination.as_ref().map(|d| text(d.as_str())),
+    );
+    c.add(
+        "delivery_id = ?",
+        q.delivery.as_ref().map(|d| text(d.as_str())),
+    );
+    c.add(
+        "event_type = ?",
+        q.event_type.as_ref().map(|t| text(t.as_str())),
+    );
+    c.add(
+        "response_status = ?",
+        q.status_code.map(|s| Value::Integer(s.into())),
+    );
+    c.add("error_kind = ?", q.error.map(|k| text(k.as_str())));
+    c.add("started_at >= ?", q.since.map(Value::Integer));
+    c.add("started_at < ?", q.until.map(Value::Integer));
+    let noted = c.page(
+        conn,
+        Table {
+            columns: rows::ATTEMPT_COLUMNS,
+            name: "attempts",
+            newest_first: true,
+        },
+        &q.page,
+        rows::attempt,
+        |(a, _)| a.id.to_string(),
+    )?;
+    Ok(Page {
+        data: rebuild(conn, org, noted.data)?,
+        next_cursor: noted.next_cursor,
+    })
+}
+
+pub fn get_attempt(conn: &Connection, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>> {
     let sql = format!(
-        "SELECT {} FROM attempts WHERE delivery_id = ?1 AND org_id = ?2 ORDER BY id",
+        "SELECT {} FROM attempts WHERE id = ?1 AND org_id = ?2",
         rows::ATTEMPT_COLUMNS
     );
     let noted = conn
         .prepare_cached(&sql)?
-        .query_map(params![id.as_str(), org.as_str()], rows::attempt)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let event = match request_note::event_to_read(&noted) {
-        Some(event_id) => get_event(conn, org, event_id)?,
-        None => None,
-    };
-    request_note::rebuild(noted, event.as_ref())
+        .query_row(params![id.as_str(), org.as_str()], rows::attempt)
+        .optional()?;
+    Ok(rebuild(conn, org, noted.into_iter().collect())?.pop())
+}
+
+/// The attempts' requests as sent, from the events their notes stand for.
+fn rebuild(
+    conn: &Connection,
+    org: &OrgId,
+    noted: Vec<(Attempt, RequestNote)>,
+) -> StoreResult<Vec<Attempt>> {
+    let events = request_note::events_to_read(&noted)
+        .into_iter()
+        .map(|id| get_event(conn, org, id))
+        .filter_map(Result::transpose)
+        .collect::<StoreResult<Vec<_>>>()?;
+    request_note::rebuild(noted, &events)
 }

@@ -260,7 +260,7 @@ CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event
 "#,
     // An attempt whose body is its event's envelope keeps a note of which envelope (1
     // without `raw`, 2 with it) and an empty `request_body`; reads rebuild the body from
-    // the event (see `reads::list_attempts_of`). 0: `request_body` holds what was sent.
+    // the event (see `hookline_store::request_note`). 0: `request_body` holds what was sent.
     r#"
 ALTER TABLE attempts ADD COLUMN request_body_from_event INTEGER NOT NULL DEFAULT 0;
 "#,
@@ -272,6 +272,11 @@ ALTER TABLE attempts ADD COLUMN request_headers_from_event INTEGER NOT NULL DEFA
     // A deleted org keeps its row (its history refers to it) but leaves every list.
     r#"
 ALTER TABLE orgs ADD COLUMN deleted_at INTEGER;
+"#,
+    // The dispatch inspector lists an org's attempts newest first (`GET /v1/attempts`);
+    // its other filters narrow what this index walks.
+    r#"
+CREATE INDEX attempts_org ON attempts(org_id, id);
 "#,
 ];
 
@@ -397,12 +402,19 @@ VALUES ('dlv_1', 'org_1', 'evt_1', 'dst_1', 's', 1, 'a.b', 'failed', 50, 1, 0, 0
             "SELECT data FROM events WHERE org_id = 'o' AND id = 'e'",
         );
         assert!(by_id.contains("INDEX events_org"), "{by_id}");
+        // As `reads::list_attempts` asks: one delivery's attempts, and an org's.
         let listed = plan(
             &conn,
-            "SELECT id FROM attempts WHERE delivery_id = 'd' AND org_id = 'o' ORDER BY id",
+            "SELECT id FROM attempts WHERE +org_id = 'o' AND delivery_id = 'd' ORDER BY id DESC",
         );
         assert!(listed.contains("INDEX attempts_delivery"), "{listed}");
         assert!(!listed.contains("TEMP B-TREE"), "{listed}");
+        let inspected = plan(
+            &conn,
+            "SELECT id FROM attempts WHERE org_id = 'o' AND id < 'a' ORDER BY id DESC",
+        );
+        assert!(inspected.contains("INDEX attempts_org"), "{inspected}");
+        assert!(!inspected.contains("TEMP B-TREE"), "{inspected}");
         let finished = plan(
             &conn,
             "UPDATE deliveries SET state = 'delivered' WHERE org_id = 'o' AND id = 'd'",

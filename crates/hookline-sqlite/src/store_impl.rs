@@ -6,7 +6,7 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::{Event, NewEvent};
-use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::ids::{ApiKeyId, AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
 use crate::{SqliteStore, publish, queue, reads, writes};
@@ -199,9 +199,15 @@ impl Records for SqliteStore {
             .await
     }
 
-    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
+    async fn list_attempts(&self, org: &OrgId, query: &AttemptQuery) -> StoreResult<Page<Attempt>> {
+        let (org, query) = (org.clone(), query.clone());
+        self.read(move |conn| reads::list_attempts(conn, &org, &query))
+            .await
+    }
+
+    async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>> {
         let (org, id) = (org.clone(), id.clone());
-        self.read(move |conn| reads::list_attempts_of(conn, &org, &id))
+        self.read(move |conn| reads::get_attempt(conn, &org, &id))
             .await
     }
 }

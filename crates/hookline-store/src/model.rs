@@ -157,6 +157,21 @@ pub struct DeliveryQuery {
     pub page: PageRequest,
 }
 
+/// The dispatch inspector's filters; lists newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptQuery {
+    pub destination: Option<DestinationId>,
+    pub delivery: Option<DeliveryId>,
+    pub event_type: Option<EventType>,
+    pub status_code: Option<u16>,
+    pub error: Option<ErrorKind>,
+    /// Started at or after.
+    pub since: Option<Millis>,
+    /// Started before.
+    pub until: Option<Millis>,
+    pub page: PageRequest,
+}
+
 #[derive(Clone)]
 pub struct ClaimRequest {
     pub now: Millis,

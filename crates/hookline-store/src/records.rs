@@ -7,11 +7,12 @@ use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::Event;
-use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::ids::{ApiKeyId, AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
 use crate::{
-    ApiKeyRecord, DeliveryQuery, DestinationQuery, EventQuery, KeyDeletion, Org, Page, StoreResult,
+    ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, EventQuery, KeyDeletion, Org,
+    Page, PageRequest, StoreResult,
 };
 
 #[async_trait]
@@ -97,6 +98,29 @@ pub trait Records: Send + Sync + 'static {
         query: &DeliveryQuery,
     ) -> StoreResult<Page<Delivery>>;
     async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>>;
-    /// A delivery's attempts, oldest first.
-    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>>;
+    /// Attempts, newest first, each with its request as it was sent.
+    async fn list_attempts(&self, org: &OrgId, query: &AttemptQuery) -> StoreResult<Page<Attempt>>;
+    async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>>;
+    /// Every attempt of a delivery, oldest first.
+    async fn list_attempts_of(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Vec<Attempt>> {
+        let mut query = AttemptQuery {
+            delivery: Some(id.clone()),
+            page: PageRequest {
+                limit: crate::MAX_PAGE_LIMIT,
+                cursor: None,
+            },
+            ..AttemptQuery::default()
+        };
+        let mut attempts = Vec::new();
+        loop {
+            let page = self.list_attempts(org, &query).await?;
+            attempts.extend(page.data);
+            match page.next_cursor {
+                Some(cursor) => query.page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        attempts.reverse();
+        Ok(attempts)
+    }
 }

@@ -80,30 +80,34 @@ impl RequestNote {
     }
 }
 
-/// The event to read for `rebuild`, if any attempt's note needs one. Every attempt of a
-/// delivery carries the same event.
-pub fn event_to_read(noted: &[(Attempt, RequestNote)]) -> Option<&EventId> {
-    noted
+/// The events to read for `rebuild`: those of the attempts whose note stands for part
+/// of their request, each once.
+pub fn events_to_read(noted: &[(Attempt, RequestNote)]) -> Vec<&EventId> {
+    let mut ids: Vec<&EventId> = noted
         .iter()
-        .find(|(_, note)| *note != RequestNote::WHOLE)
+        .filter(|(_, note)| *note != RequestNote::WHOLE)
         .map(|(attempt, _)| &attempt.event_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
-/// Each attempt's request as it was sent, rebuilt from `event` (read as `event_to_read`
-/// says) where a note stands for part of it.
-pub fn rebuild(
-    noted: Vec<(Attempt, RequestNote)>,
-    event: Option<&Event>,
-) -> StoreResult<Vec<Attempt>> {
+/// Each attempt's request as it was sent, rebuilt from `events` (read as
+/// `events_to_read` says) where a note stands for part of it.
+pub fn rebuild(noted: Vec<(Attempt, RequestNote)>, events: &[Event]) -> StoreResult<Vec<Attempt>> {
     noted
         .into_iter()
         .map(|(mut attempt, note)| {
             if note == RequestNote::WHOLE {
                 return Ok(attempt);
             }
-            let event = event.filter(|e| e.id == attempt.event_id).ok_or_else(|| {
-                StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
-            })?;
+            let event = events
+                .iter()
+                .find(|e| e.id == attempt.event_id)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
+                })?;
             if let RequestBody::EventEnvelope { include_raw } = note.body {
                 attempt.request_body = Envelope::of(event, include_raw).to_text();
             }
@@ -228,20 +232,20 @@ mod tests {
         let whole = attempt_from_event(&event, at);
 
         let noted = vec![(whole.clone(), RequestNote::WHOLE), (stored.clone(), note)];
-        assert_eq!(event_to_read(&noted), Some(&event.id));
-        let rebuilt = rebuild(noted, Some(&event)).unwrap();
+        assert_eq!(events_to_read(&noted), vec![&event.id]);
+        let rebuilt = rebuild(noted, std::slice::from_ref(&event)).unwrap();
         assert_eq!(rebuilt[0].request_headers, whole.request_headers);
         assert_eq!(rebuilt[1].request_headers, sent.request_headers);
         assert_eq!(rebuilt[1].request_body, sent.request_body);
 
-        assert_eq!(event_to_read(&[(whole.clone(), RequestNote::WHOLE)]), None);
+        assert!(events_to_read(&[(whole.clone(), RequestNote::WHOLE)]).is_empty());
         let another = self::event();
         assert!(matches!(
-            rebuild(vec![(stored.clone(), note)], Some(&another)),
+            rebuild(vec![(stored.clone(), note)], &[another]),
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(
-            rebuild(vec![(stored, note)], None),
+            rebuild(vec![(stored, note)], &[]),
             Err(StoreError::Corrupt(_))
         ));
     }

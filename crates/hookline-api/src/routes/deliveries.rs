@@ -4,12 +4,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_core::ids::DeliveryId;
+use hookline_store::{AttemptQuery, PageRequest};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Authed};
 use crate::types::Page;
 use crate::types::deliveries::{AttemptOut, DeliveryDetail, DeliveryListQuery, DeliveryOut};
+
+/// How many of a delivery's latest attempts its detail shows; the rest are paged by
+/// `GET /v1/attempts?delivery=`.
+const ATTEMPT_HISTORY: u32 = 20;
 
 fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {
     DeliveryId::parse(id).ok_or_else(|| ApiError::not_found("delivery"))
@@ -36,7 +41,7 @@ pub async fn list(
 
 /// Get a delivery
 ///
-/// With every attempt made for it, oldest first.
+/// With its latest 20 attempts, oldest of them first; older ones are paged by `GET /v1/attempts?delivery=`.
 #[utoipa::path(get, operation_id = "get_delivery", path = "/v1/deliveries/{id}", tag = "deliveries",
     params(("id" = String, Path, description = "A delivery id (`dlv_…`)")),
     responses((status = 200, description = "The delivery and its attempts", body = DeliveryDetail)),
@@ -52,10 +57,19 @@ pub async fn get(
         .get_delivery(&org, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    let attempts = state.store.list_attempts_of(&org, &id).await?;
+    let latest = AttemptQuery {
+        delivery: Some(id),
+        page: PageRequest {
+            limit: ATTEMPT_HISTORY,
+            cursor: None,
+        },
+        ..AttemptQuery::default()
+    };
+    let page = state.store.list_attempts(&org, &latest).await?;
     Ok(Json(DeliveryDetail {
         delivery: DeliveryOut::from(&delivery),
-        attempt_history: attempts.iter().map(AttemptOut::from).collect(),
+        attempt_history: page.data.iter().rev().map(AttemptOut::from).collect(),
+        older_attempts_cursor: page.next_cursor,
     }))
 }
 

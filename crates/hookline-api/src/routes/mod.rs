@@ -3,6 +3,7 @@
 //! the same list and cannot drift apart.
 
 mod api_keys;
+mod attempts;
 mod deliveries;
 mod destinations;
 mod events;
@@ -46,6 +47,8 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(deliveries::list))
         .routes(routes!(deliveries::get))
         .routes(routes!(deliveries::redeliver))
+        .routes(routes!(attempts::list))
+        .routes(routes!(attempts::get))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::delete))
         .split_for_parts();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{page_request, time};
+use super::{id_param, page_request, time};
 
 /// One event's delivery to one destination.
 #[derive(Debug, Serialize, ToSchema)]
@@ -137,12 +137,16 @@ impl From<&Attempt> for AttemptOut {
     }
 }
 
-/// A delivery with every attempt made for it, oldest first.
+/// A delivery with its latest attempts, oldest of them first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: DeliveryOut,
+    /// At most the latest 20 attempts.
     pub attempt_history: Vec<AttemptOut>,
+    /// Set when older attempts exist: pass it as `cursor` to
+    /// `GET /v1/attempts?delivery=<id>` for them.
+    pub older_attempts_cursor: Option<String>,
 }
 
 /// `POST /v1/destinations/{id}/test`; every field is optional.
@@ -212,11 +216,7 @@ impl TryFrom<DeliveryListQuery> for DeliveryQuery {
         Ok(Self {
             destination: q
                 .destination
-                .map(|d| {
-                    DestinationId::parse(&d).ok_or_else(|| {
-                        ValidationError::new("destination", "is not a destination id (dst_…)")
-                    })
-                })
+                .map(|d| id_param("destination", &d, DestinationId::parse))
                 .transpose()?,
             status: q.status.map(DeliveryState::from),
             stream: q

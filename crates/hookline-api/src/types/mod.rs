@@ -4,6 +4,7 @@
 //! body is assembled by hand.
 
 pub mod api_keys;
+pub mod attempts;
 pub mod deliveries;
 pub mod destinations;
 pub mod events;
@@ -125,4 +126,19 @@ pub fn page_request(
         ));
     }
     Ok(PageRequest { limit, cursor })
+}
+
+/// An id given as a query parameter: `parse` says whether it is one of its kind.
+pub fn id_param<T>(
+    field: &str,
+    text: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, ValidationError> {
+    parse(text).ok_or_else(|| {
+        let prefix = text.split('_').next().unwrap_or_default();
+        ValidationError::new(
+            field,
+            format!("is not an id of this kind ('{prefix}_…' given)"),
+        )
+    })
 }
