@@ -6,7 +6,8 @@ use crate::clock::Millis;
 use crate::ids::{AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 
 /// `pending → delivering → delivered`, or `→ failed (will retry) → … → dead_letter`;
-/// `canceled` when the destination is deleted.
+/// `canceled` when the destination is deleted; `intercepted` when its org was in test
+/// mode at its attempt (built and signed, not sent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeliveryState {
     Pending,
@@ -15,16 +16,18 @@ pub enum DeliveryState {
     Failed,
     DeadLetter,
     Canceled,
+    Intercepted,
 }
 
 impl DeliveryState {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Pending,
         Self::Delivering,
         Self::Delivered,
         Self::Failed,
         Self::DeadLetter,
         Self::Canceled,
+        Self::Intercepted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +38,7 @@ impl DeliveryState {
             Self::Failed => "failed",
             Self::DeadLetter => "dead_letter",
             Self::Canceled => "canceled",
+            Self::Intercepted => "intercepted",
         }
     }
 
@@ -45,7 +49,8 @@ impl DeliveryState {
             .ok_or_else(|| {
                 ValidationError::new(
                     field,
-                    "must be one of pending, delivering, delivered, failed, dead_letter, canceled",
+                    "must be one of pending, delivering, delivered, failed, dead_letter, \
+                     canceled, intercepted",
                 )
             })
     }
@@ -63,10 +68,12 @@ pub enum ErrorKind {
     HttpStatus,
     /// The destination's keys did not open with this server's master key.
     Signing,
+    /// Built and signed but not sent: the org was in test mode.
+    Intercepted,
 }
 
 impl ErrorKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Timeout,
         Self::Connect,
         Self::Dns,
@@ -74,6 +81,7 @@ impl ErrorKind {
         Self::BlockedAddress,
         Self::HttpStatus,
         Self::Signing,
+        Self::Intercepted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +93,7 @@ impl ErrorKind {
             Self::BlockedAddress => "blocked_address",
             Self::HttpStatus => "http_status",
             Self::Signing => "signing",
+            Self::Intercepted => "intercepted",
         }
     }
 

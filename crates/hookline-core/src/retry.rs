@@ -80,6 +80,8 @@ pub enum NextStep {
     DeadLetter,
     /// 410 Gone: dead-letter this delivery and disable the destination.
     Gone,
+    /// Not sent: the org is in test mode. Says nothing of the receiver's health.
+    Intercepted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

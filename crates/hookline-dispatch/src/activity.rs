@@ -41,6 +41,7 @@ pub struct Activity {
     dead_lettered: Counter,
     /// Dead-lettered because the receiver answered 410 Gone (also in `dead_lettered`).
     gone: Counter,
+    intercepted: Counter,
     /// By `ErrorKind::ALL`'s order; successful attempts are counted as `none`.
     attempts_failed: Vec<Counter>,
     attempts_ok: Counter,
@@ -76,6 +77,7 @@ impl Default for Activity {
             retried: outcome("retry"),
             dead_lettered: outcome("dead_letter"),
             gone: Counter::default(),
+            intercepted: outcome("intercepted"),
             attempts_failed: ErrorKind::ALL.iter().map(|k| kind(k.as_str())).collect(),
             attempts_ok: kind("none"),
             attempt_seconds: Histogram::new(latency_buckets()),
@@ -120,6 +122,7 @@ impl Activity {
                 self.dead_lettered.inc();
                 self.gone.inc()
             }
+            NextStep::Intercepted => self.intercepted.inc(),
         };
     }
 
@@ -147,7 +150,7 @@ impl Activity {
         );
         registry.register(
             "deliveries",
-            "Attempts by what the delivery does next: delivered, retry or dead_letter",
+            "Attempts by what the delivery does next: delivered, retry, dead_letter or intercepted (test mode)",
             self.deliveries.clone(),
         );
         registry.register(

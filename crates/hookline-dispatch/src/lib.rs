@@ -16,6 +16,7 @@ mod places;
 mod recorder;
 mod resolver;
 mod sender;
+mod test_modes;
 mod throttle;
 
 pub use activity::{Activity, ActivityCounts};
@@ -24,3 +25,4 @@ pub use client::ClientError;
 pub use config::DispatcherConfig;
 pub use dispatcher::Dispatcher;
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
+pub use test_modes::TestModes;

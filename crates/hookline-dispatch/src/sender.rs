@@ -65,11 +65,13 @@ impl Sender {
         }
     }
 
-    /// Sends one attempt of `claimed`, signed at `now`, and says how it went.
+    /// Sends one attempt of `claimed`, signed at `now`, and says how it went; with
+    /// `intercept` (test mode), builds and signs it alike but sends nothing.
     pub async fn attempt(
         &self,
         claimed: &ClaimedDelivery,
         now: Millis,
+        intercept: bool,
     ) -> (Attempt, AttemptResult) {
         let destination = &claimed.destination;
         let event = &claimed.event;
@@ -95,6 +97,10 @@ impl Sender {
 
         let started = Instant::now();
         let outcome = match (self.refusal(&destination.settings.url), &opened) {
+            _ if intercept => Err((
+                ErrorKind::Intercepted,
+                "test mode: built and signed as it would be sent, and not sent".to_owned(),
+            )),
             (Some(refusal), _) => Err((ErrorKind::BlockedAddress, refusal)),
             (None, None) => Err((
                 ErrorKind::Signing,

@@ -342,7 +342,11 @@ pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreR
     // in the same order and cannot deadlock.
     let mut health: BTreeMap<&str, HealthDelta> = BTreeMap::new();
     let mut gone: BTreeMap<&str, Millis> = BTreeMap::new();
-    for c in completions {
+    // An intercepted attempt was never sent: it says nothing of the receiver's health.
+    for c in completions
+        .iter()
+        .filter(|c| c.next != NextStep::Intercepted)
+    {
         let destination = c.attempt.destination_id.as_str();
         health
             .entry(destination)

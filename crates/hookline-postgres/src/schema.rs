@@ -167,6 +167,10 @@ DROP INDEX deliveries_stream_order;
 CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
     WHERE ordered AND state IN ('pending', 'failed', 'delivering');
 "#,
+    // Test mode: since when the org's deliveries are intercepted; NULL when off.
+    r#"
+ALTER TABLE orgs ADD COLUMN test_mode_since BIGINT;
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

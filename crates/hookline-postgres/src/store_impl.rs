@@ -53,6 +53,45 @@ impl Records for PgStore {
         on_conn!(self, |conn| reads::list_orgs(conn))
     }
 
+    async fn set_test_mode(&self, org: &OrgId, since: Option<Millis>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE orgs SET test_mode_since = CASE WHEN $1::BIGINT IS NULL THEN NULL
+                 ELSE COALESCE(test_mode_since, $1) END
+             WHERE id = $2",
+        )
+        .bind(since)
+        .bind(org.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn test_mode(&self, org: &OrgId) -> StoreResult<Option<Millis>> {
+        let since: Option<Option<Millis>> =
+            sqlx::query_scalar("SELECT test_mode_since FROM orgs WHERE id = $1")
+                .bind(org.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(since.flatten())
+    }
+
+    async fn orgs_in_test_mode(&self) -> StoreResult<Vec<OrgId>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM orgs WHERE test_mode_since IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().map(OrgId::from_trusted).collect())
+    }
+
+    async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM attempts WHERE org_id = $1 AND error_kind = 'intercepted'")
+                .bind(org.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn delete_org(&self, org: &OrgId, now: Millis) -> StoreResult<bool> {
         in_tx!(self, |conn| writes::delete_org(conn, org, now))
     }

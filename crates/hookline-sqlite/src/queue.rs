@@ -306,10 +306,13 @@ pub fn complete(
         if let (NextStep::RetryAt(at), 1) = (c.next, changed) {
             state.due().mark(a.destination_id.as_str(), at);
         }
-        health
-            .entry(a.destination_id.as_str())
-            .or_default()
-            .record(a.started_at, c.next == NextStep::Delivered);
+        // An intercepted attempt was never sent: it says nothing of the receiver's health.
+        if c.next != NextStep::Intercepted {
+            health
+                .entry(a.destination_id.as_str())
+                .or_default()
+                .record(a.started_at, c.next == NextStep::Delivered);
+        }
         if c.next == NextStep::Gone {
             state.destination_changed(a.org_id.as_str(), a.destination_id.as_str());
             state.due().park(a.destination_id.as_str());

@@ -278,6 +278,10 @@ ALTER TABLE orgs ADD COLUMN deleted_at INTEGER;
     r#"
 CREATE INDEX attempts_org ON attempts(org_id, id);
 "#,
+    // Test mode: since when the org's deliveries are intercepted; NULL when off.
+    r#"
+ALTER TABLE orgs ADD COLUMN test_mode_since INTEGER;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

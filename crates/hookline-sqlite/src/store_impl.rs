@@ -29,6 +29,55 @@ impl Records for SqliteStore {
         self.read(reads::list_orgs).await
     }
 
+    async fn set_test_mode(&self, org: &OrgId, since: Option<Millis>) -> StoreResult<()> {
+        let org = org.clone();
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE orgs SET test_mode_since = CASE WHEN ?1 IS NULL THEN NULL
+                     ELSE COALESCE(test_mode_since, ?1) END
+                 WHERE id = ?2",
+                rusqlite::params![since, org.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn test_mode(&self, org: &OrgId) -> StoreResult<Option<Millis>> {
+        let org = org.clone();
+        self.read(move |conn| {
+            let since: Option<Option<Millis>> =
+                rusqlite::OptionalExtension::optional(conn.query_row(
+                    "SELECT test_mode_since FROM orgs WHERE id = ?1",
+                    [org.as_str()],
+                    |r| r.get(0),
+                ))?;
+            Ok(since.flatten())
+        })
+        .await
+    }
+
+    async fn orgs_in_test_mode(&self) -> StoreResult<Vec<OrgId>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT id FROM orgs WHERE test_mode_since IS NOT NULL")?
+                .query_map([], |r| r.get(0).map(OrgId::from_trusted))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64> {
+        let org = org.clone();
+        self.write(move |conn, _| {
+            Ok(conn.execute(
+                "DELETE FROM attempts WHERE org_id = ?1 AND error_kind = 'intercepted'",
+                [org.as_str()],
+            )? as u64)
+        })
+        .await
+    }
+
     async fn delete_org(&self, org: &OrgId, now: Millis) -> StoreResult<bool> {
         let org = org.clone();
         let deleted = self

@@ -289,6 +289,7 @@ impl Completion {
             NextStep::Delivered => ("delivered", None),
             NextStep::RetryAt(at) => ("failed", Some(at)),
             NextStep::DeadLetter | NextStep::Gone => ("dead_letter", None),
+            NextStep::Intercepted => ("intercepted", None),
         }
     }
 

@@ -23,6 +23,15 @@ pub trait Records: Send + Sync + 'static {
     async fn create_org(&self, org: &Org, first_key: &ApiKeyRecord) -> StoreResult<()>;
     /// Every org not deleted, oldest first.
     async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
+    /// Turns the org's test mode on (keeping when it was first turned on, if it is
+    /// already) or, with `None`, off.
+    async fn set_test_mode(&self, org: &OrgId, since: Option<Millis>) -> StoreResult<()>;
+    /// When the org's test mode was turned on, if it is on.
+    async fn test_mode(&self, org: &OrgId) -> StoreResult<Option<Millis>>;
+    /// The orgs in test mode now: what every node's dispatcher intercepts.
+    async fn orgs_in_test_mode(&self) -> StoreResult<Vec<OrgId>>;
+    /// Deletes the org's intercepted attempts (its test-mode log); how many there were.
+    async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64>;
     /// Deletes an org at once: its keys stop working, its destinations are deleted and
     /// their unfinished deliveries canceled. What it published stays until retention
     /// removes it. False if there is no such org.

@@ -57,6 +57,9 @@ pub async fn run(
         master_key.clone(),
         dispatcher_config,
     )?);
+    // Before anything is sent: an org in test mode stays in it across a restart.
+    dispatcher.refresh_test_modes().await?;
+    tokio::spawn(refresh_test_modes(dispatcher.clone(), shutdown.clone()));
     if config.log_summary_secs > 0 {
         tokio::spawn(crate::summary::run(
             dispatcher.clone(),
@@ -199,4 +202,18 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents)
+}
+
+/// Each second, which orgs are in test mode (a switch made through another node).
+async fn refresh_test_modes(dispatcher: Arc<Dispatcher>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = dispatcher.refresh_test_modes().await {
+            tracing::warn!(error = %e, "could not read which orgs are in test mode; will retry");
+        }
+    }
 }

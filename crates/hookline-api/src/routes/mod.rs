@@ -9,6 +9,7 @@ mod destinations;
 mod events;
 mod ops;
 mod org;
+mod test_mode;
 mod test_ping;
 
 use axum::Router;
@@ -51,6 +52,10 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(attempts::get))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::delete))
+        .routes(routes!(test_mode::enable))
+        .routes(routes!(test_mode::disable))
+        .routes(routes!(test_mode::get))
+        .routes(routes!(test_mode::log, test_mode::clear))
         .split_for_parts();
     let router = router
         .route(PAGES[0], get(crate::openapi::page))

@@ -54,6 +54,7 @@ pub enum ErrorKindName {
     BlockedAddress,
     HttpStatus,
     Signing,
+    Intercepted,
 }
 
 impl From<ErrorKindName> for ErrorKind {
@@ -66,6 +67,7 @@ impl From<ErrorKindName> for ErrorKind {
             ErrorKindName::BlockedAddress => Self::BlockedAddress,
             ErrorKindName::HttpStatus => Self::HttpStatus,
             ErrorKindName::Signing => Self::Signing,
+            ErrorKindName::Intercepted => Self::Intercepted,
         }
     }
 }

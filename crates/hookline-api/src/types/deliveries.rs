@@ -48,6 +48,7 @@ pub enum DeliveryStatus {
     Failed,
     DeadLetter,
     Canceled,
+    Intercepted,
 }
 
 impl From<DeliveryState> for DeliveryStatus {
@@ -59,6 +60,7 @@ impl From<DeliveryState> for DeliveryStatus {
             DeliveryState::Failed => Self::Failed,
             DeliveryState::DeadLetter => Self::DeadLetter,
             DeliveryState::Canceled => Self::Canceled,
+            DeliveryState::Intercepted => Self::Intercepted,
         }
     }
 }
@@ -205,6 +207,7 @@ impl From<DeliveryStatus> for DeliveryState {
             DeliveryStatus::Failed => Self::Failed,
             DeliveryStatus::DeadLetter => Self::DeadLetter,
             DeliveryStatus::Canceled => Self::Canceled,
+            DeliveryStatus::Intercepted => Self::Intercepted,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod destinations;
 pub mod events;
 pub mod org;
+pub mod test_mode;
 
 use hookline_core::ValidationError;
 use hookline_store::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageRequest};

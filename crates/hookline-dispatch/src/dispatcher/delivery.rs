@@ -84,16 +84,22 @@ impl Dispatcher {
             return;
         };
         let now = self.clock.now_ms();
+        let intercept = self.test_modes.contains(&claimed.event.org_id);
         let flying = self.activity.attempt_started();
-        let (attempt, result) = self.sender.attempt(&claimed, now).await;
+        let (attempt, result) = self.sender.attempt(&claimed, now, intercept).await;
         drop(flying);
         let now = self.clock.now_ms();
         let jitter = rand::thread_rng().gen_range(-1.0..=1.0);
-        let next = claimed
-            .destination
-            .settings
-            .retry
-            .decide(claimed.attempt, result, jitter, now);
+        let next = match intercept {
+            true => NextStep::Intercepted,
+            false => {
+                claimed
+                    .destination
+                    .settings
+                    .retry
+                    .decide(claimed.attempt, result, jitter, now)
+            }
+        };
         if next == NextStep::Gone {
             // The receiver wants no more: what waits for this destination must not go
             // out before the store has recorded that and disabled it.
@@ -145,6 +151,9 @@ fn log_outcome(claimed: &ClaimedDelivery, attempt: &Attempt, next: NextStep) {
         NextStep::DeadLetter => tracing::warn!(
             %destination, %delivery, attempt = number, ?status, ?error,
             "attempt failed and no retry is left: dead-lettered"
+        ),
+        NextStep::Intercepted => tracing::debug!(
+            %destination, %delivery, attempt = number, "intercepted: the org is in test mode"
         ),
         NextStep::Gone => tracing::warn!(
             %destination, %delivery, attempt = number,

@@ -26,6 +26,7 @@ use crate::config::DispatcherConfig;
 use crate::places::Places;
 use crate::recorder::{Record, record_completions};
 use crate::sender::Sender;
+use crate::test_modes::TestModes;
 use crate::throttle::RateLimiter;
 
 pub struct Dispatcher {
@@ -45,6 +46,7 @@ pub struct Dispatcher {
     rate_limiter: RateLimiter,
     places: Places,
     activity: Activity,
+    test_modes: TestModes,
 }
 
 impl Dispatcher {
@@ -86,6 +88,7 @@ impl Dispatcher {
             rate_limiter: RateLimiter::default(),
             places: Places::new(config.max_concurrency),
             activity: Activity::default(),
+            test_modes: TestModes::default(),
             config,
         })
     }
@@ -93,6 +96,19 @@ impl Dispatcher {
     /// What this node has done so far (its API counts what it publishes here too).
     pub fn activity(&self) -> &Activity {
         &self.activity
+    }
+
+    /// The orgs whose deliveries this node intercepts instead of sending.
+    pub fn test_modes(&self) -> &TestModes {
+        &self.test_modes
+    }
+
+    /// Reads which orgs are in test mode from the store (switches made on other nodes).
+    pub async fn refresh_test_modes(&self) -> Result<(), StoreError> {
+        let mark = self.test_modes.mark();
+        let orgs = self.store.orgs_in_test_mode().await?;
+        self.test_modes.replace(mark, orgs.into_iter().collect());
+        Ok(())
     }
 
     /// Sends `event` to `destination` once, now, exactly as a delivery would be sent,
@@ -108,7 +124,8 @@ impl Dispatcher {
             // Never stored, so never claimed by anyone else.
             lease_until: Millis::MAX,
         };
-        let (attempt, result) = self.sender.attempt(&ping, self.clock.now_ms()).await;
+        // Test pings are sent even in test mode: their owner asked for this one.
+        let (attempt, result) = self.sender.attempt(&ping, self.clock.now_ms(), false).await;
         (attempt, matches!(result, AttemptResult::Success))
     }
 
