@@ -34,6 +34,13 @@ macro_rules! prefixed_id {
                 Some(Self(text.to_owned()))
             }
 
+            /// The lowest id of this kind made at `ms` (milliseconds since the epoch):
+            /// every id made earlier sorts below it, every one made then or later not.
+            pub fn lowest_at(ms: i64) -> Self {
+                let ulid = ulid::Ulid::from_parts(ms.max(0) as u64, 0);
+                Self(format!("{}_{}", $prefix, ulid))
+            }
+
             /// For values read back from the store, which only ever holds generated ids.
             pub fn from_trusted(text: String) -> Self {
                 Self(text)
@@ -82,6 +89,19 @@ mod tests {
         assert_eq!(EventId::parse("evt_"), None);
         assert_eq!(EventId::parse("evt_not-a-ulid"), None);
         assert_eq!(EventId::parse("evt01J0000000000000000000000"), None);
+    }
+
+    #[test]
+    fn the_lowest_id_of_a_time_bounds_the_ids_made_before_it() {
+        let before = EventId::generate();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let bound = EventId::lowest_at(now + 1);
+        assert!(before < bound);
+        assert!(EventId::lowest_at(now - 60_000) < before);
+        assert_eq!(EventId::parse(bound.as_str()), Some(bound.clone()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod own_instance;
 mod publish;
 mod queue;
 mod reads;
+mod retention;
 mod rows;
 mod schema;
 mod store_impl;

@@ -83,6 +83,10 @@ impl Records for PgStore {
         Ok(ids.into_iter().map(OrgId::from_trusted).collect())
     }
 
+    async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged> {
+        in_tx!(self, |conn| crate::retention::purge(conn, before, batch))
+    }
+
     async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64> {
         let done =
             sqlx::query("DELETE FROM attempts WHERE org_id = $1 AND error_kind = 'intercepted'")

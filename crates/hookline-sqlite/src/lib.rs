@@ -14,6 +14,7 @@ mod local_leases;
 mod publish;
 mod queue;
 mod reads;
+mod retention;
 mod rows;
 mod schema;
 mod store_impl;

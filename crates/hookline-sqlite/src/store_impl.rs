@@ -67,6 +67,11 @@ impl Records for SqliteStore {
         .await
     }
 
+    async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged> {
+        self.write(move |conn, _| crate::retention::purge(conn, before, batch))
+            .await
+    }
+
     async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64> {
         let org = org.clone();
         self.write(move |conn, _| {

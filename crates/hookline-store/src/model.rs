@@ -157,6 +157,14 @@ pub struct DeliveryQuery {
     pub page: PageRequest,
 }
 
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub events: u64,
+}
+
 /// The dispatch inspector's filters; lists newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AttemptQuery {

@@ -12,7 +12,7 @@ use hookline_core::sealed::SealedKeys;
 
 use crate::{
     ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, EventQuery, KeyDeletion, Org,
-    Page, PageRequest, StoreResult,
+    Page, PageRequest, Purged, StoreResult,
 };
 
 #[async_trait]
@@ -30,6 +30,11 @@ pub trait Records: Send + Sync + 'static {
     async fn test_mode(&self, org: &OrgId) -> StoreResult<Option<Millis>>;
     /// The orgs in test mode now: what every node's dispatcher intercepts.
     async fn orgs_in_test_mode(&self) -> StoreResult<Vec<OrgId>>;
+    /// Removes, in one short transaction, up to `batch` finished deliveries last changed
+    /// before `before` with their attempts, and the events before `before` that no
+    /// delivery refers to any more. A delivery not finished, and its event, are kept
+    /// however old. On PostgreSQL one node purges at a time; the others remove nothing.
+    async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged>;
     /// Deletes the org's intercepted attempts (its test-mode log); how many there were.
     async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64>;
     /// Deletes an org at once: its keys stop working, its destinations are deleted and

@@ -176,6 +176,24 @@ pub struct ServeConfig {
         default_value_t = 4096
     )]
     pub max_connections: usize,
+    /// Days events, deliveries and attempts are kept (fractions allowed); 0 keeps
+    /// everything. Unfinished deliveries and their events are kept however old.
+    #[arg(
+        long,
+        env = "HOOKLINE_RETENTION_DAYS",
+        value_name = "DAYS",
+        default_value_t = 30.0
+    )]
+    pub retention_days: f64,
+    /// Seconds between retention passes; each removes what fell out of the window, in
+    /// batches of its own short transactions.
+    #[arg(
+        long,
+        env = "HOOKLINE_RETENTION_INTERVAL_SECS",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub retention_interval_secs: u64,
     /// Seconds between the log's summary lines (published, delivered, failed, due,
     /// oldest due); 0 for none.
     #[arg(
