@@ -32,6 +32,8 @@ enum Scenario {
     Backlog,
     Isolation,
     Overload,
+    /// Publish latency while retention purges a large history (not part of `all`).
+    Retention,
     All,
     /// The receiver alone, in its own process, for `loopback`.
     #[value(name = loopback::RECEIVER_ONLY, hide = true)]
@@ -110,6 +112,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if wanted(Scenario::Overload) {
         reports.push(scenarios::overload(&bench).await?);
+    }
+    if cli.scenario == Scenario::Retention {
+        reports.extend(scenarios::retention(&bench).await?);
     }
     report::print_table(&reports);
     if cli.smoke || cli.store != "sqlite" || cli.nodes != 1 {

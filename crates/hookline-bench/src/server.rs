@@ -132,8 +132,14 @@ fn machine_ticks() -> (u64, u64) {
 }
 
 impl Server {
-    /// Starts `nodes` servers on a fresh store (several only with PostgreSQL).
-    pub async fn start(binary: &Path, store: &str, nodes: usize) -> anyhow::Result<Self> {
+    /// Starts `nodes` servers on a fresh store (several only with PostgreSQL), each with
+    /// `settings` in its environment (`HOOKLINE_…` variables) besides the bench's own.
+    pub async fn start(
+        binary: &Path,
+        store: &str,
+        nodes: usize,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let database = match (store, nodes) {
             ("sqlite", 1) => None,
@@ -182,6 +188,7 @@ impl Server {
                     .env("HOOKLINE_ORG_EVENTS_PER_SEC", "0")
                     .env("HOOKLINE_ORG_REDELIVERIES_PER_MIN", "0")
                     .env("RUST_LOG", "warn")
+                    .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()?,
