@@ -68,7 +68,9 @@ impl Records for SqliteStore {
     }
 
     async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged> {
-        self.write(move |conn, _| crate::retention::purge(conn, before, batch))
+        // Without an fsync of its own: a purge lost to a power cut is done again by the
+        // next pass.
+        self.write_bookkeeping(move |conn, _| crate::retention::purge(conn, before, batch))
             .await
     }
 
