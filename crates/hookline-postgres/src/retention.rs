@@ -7,28 +7,36 @@ use std::collections::BTreeMap;
 
 use hookline_core::clock::Millis;
 use hookline_core::ids::{DeliveryId, EventId};
-use hookline_store::{Purged, StoreResult};
+use hookline_store::{Purged, StoreResult, retention_cut as cut};
 use sqlx::PgConnection;
 
 const PURGE_LOCK: &str =
     "SELECT pg_try_advisory_xact_lock(hashtextextended('hookline-retention', 0))";
 const FINISHED: &str = "('delivered', 'dead_letter', 'canceled', 'intercepted')";
 
-pub async fn purge(conn: &mut PgConnection, before: Millis, batch: u32) -> StoreResult<Purged> {
+pub async fn purge(
+    conn: &mut PgConnection,
+    now: Millis,
+    window: Option<Millis>,
+    batch: u32,
+) -> StoreResult<Purged> {
     let mut purged = Purged::default();
     let ours: bool = sqlx::query_scalar(PURGE_LOCK).fetch_one(&mut *conn).await?;
     if !ours {
         return Ok(purged);
     }
-    let orgs: Vec<String> = sqlx::query_scalar("SELECT id FROM orgs ORDER BY id")
-        .fetch_all(&mut *conn)
-        .await?;
-    for org in orgs {
+    let orgs: Vec<(String, Option<f64>)> =
+        sqlx::query_as("SELECT id, retention_days FROM orgs ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (org, own) in orgs {
         let left = u64::from(batch).saturating_sub(purged.deliveries.max(purged.events));
         if left == 0 {
             break;
         }
-        purge_org(conn, &org, before, left as i64, &mut purged).await?;
+        if let Some(before) = cut(now, own, window) {
+            purge_org(conn, &org, before, left as i64, &mut purged).await?;
+        }
     }
     Ok(purged)
 }

@@ -171,6 +171,10 @@ CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event
     r#"
 ALTER TABLE orgs ADD COLUMN test_mode_since BIGINT;
 "#,
+    // An org's own retention in days; NULL: the server's.
+    r#"
+ALTER TABLE orgs ADD COLUMN retention_days DOUBLE PRECISION;
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

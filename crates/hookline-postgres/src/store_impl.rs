@@ -83,8 +83,20 @@ impl Records for PgStore {
         Ok(ids.into_iter().map(OrgId::from_trusted).collect())
     }
 
-    async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged> {
-        in_tx!(self, |conn| crate::retention::purge(conn, before, batch))
+    async fn purge(&self, now: Millis, window: Option<Millis>, batch: u32) -> StoreResult<Purged> {
+        in_tx!(self, |conn| crate::retention::purge(
+            conn, now, window, batch
+        ))
+    }
+
+    async fn set_org_retention(&self, org: &OrgId, days: Option<f64>) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE orgs SET retention_days = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(days)
+                .bind(org.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64> {

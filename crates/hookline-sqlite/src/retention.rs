@@ -9,23 +9,30 @@ use std::collections::BTreeMap;
 
 use hookline_core::clock::Millis;
 use hookline_core::ids::{DeliveryId, EventId};
-use hookline_store::{Purged, StoreResult};
+use hookline_store::{Purged, StoreResult, retention_cut as cut};
 use rusqlite::{Connection, params};
 
 const FINISHED: &str = "('delivered', 'dead_letter', 'canceled', 'intercepted')";
 
-pub fn purge(conn: &Connection, before: Millis, batch: u32) -> StoreResult<Purged> {
-    let orgs: Vec<String> = conn
-        .prepare_cached("SELECT id FROM orgs ORDER BY id")?
-        .query_map([], |r| r.get(0))?
+pub fn purge(
+    conn: &Connection,
+    now: Millis,
+    window: Option<Millis>,
+    batch: u32,
+) -> StoreResult<Purged> {
+    let orgs: Vec<(String, Option<f64>)> = conn
+        .prepare_cached("SELECT id, retention_days FROM orgs ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut purged = Purged::default();
-    for org in orgs {
+    for (org, own) in orgs {
         let left = u64::from(batch).saturating_sub(purged.deliveries.max(purged.events));
         if left == 0 {
             break;
         }
-        purge_org(conn, &org, before, left, &mut purged)?;
+        if let Some(before) = cut(now, own, window) {
+            purge_org(conn, &org, before, left, &mut purged)?;
+        }
     }
     Ok(purged)
 }

@@ -282,6 +282,10 @@ CREATE INDEX attempts_org ON attempts(org_id, id);
     r#"
 ALTER TABLE orgs ADD COLUMN test_mode_since INTEGER;
 "#,
+    // An org's own retention in days; NULL: the server's.
+    r#"
+ALTER TABLE orgs ADD COLUMN retention_days REAL;
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

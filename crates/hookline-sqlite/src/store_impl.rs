@@ -67,11 +67,22 @@ impl Records for SqliteStore {
         .await
     }
 
-    async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged> {
+    async fn set_org_retention(&self, org: &OrgId, days: Option<f64>) -> StoreResult<bool> {
+        let org = org.clone();
+        self.write(move |conn, _| {
+            Ok(conn.execute(
+                "UPDATE orgs SET retention_days = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+                rusqlite::params![days, org.as_str()],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn purge(&self, now: Millis, window: Option<Millis>, batch: u32) -> StoreResult<Purged> {
         // With the publishes' durability: committed without an fsync of its own, its WAL
         // frames would be synced by the next publish's commit instead, which then waited
         // for them (publish p99 242 ms while purging, in `hookline-bench retention`).
-        self.write(move |conn, _| crate::retention::purge(conn, before, batch))
+        self.write(move |conn, _| crate::retention::purge(conn, now, window, batch))
             .await
     }
 

@@ -165,6 +165,16 @@ pub struct Purged {
     pub events: u64,
 }
 
+/// Where an org's retention cuts at `now`: its own retention in days if it has one, else
+/// the server's `window`; `None` (keep everything) for a retention of 0 or none at all.
+pub fn retention_cut(now: Millis, own_days: Option<f64>, window: Option<Millis>) -> Option<Millis> {
+    let window = match own_days {
+        Some(days) => (days * 86_400_000.0) as Millis,
+        None => window?,
+    };
+    (window > 0).then(|| now - window)
+}
+
 /// The dispatch inspector's filters; lists newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AttemptQuery {

@@ -31,10 +31,14 @@ pub trait Records: Send + Sync + 'static {
     /// The orgs in test mode now: what every node's dispatcher intercepts.
     async fn orgs_in_test_mode(&self) -> StoreResult<Vec<OrgId>>;
     /// Removes, in one short transaction, up to `batch` finished deliveries last changed
-    /// before `before` with their attempts, and the events before `before` that no
+    /// before their org's cut (`now` less the org's own retention, else `window`; no
+    /// cut, nothing removed) with their attempts, and the events before the cut that no
     /// delivery refers to any more. A delivery not finished, and its event, are kept
     /// however old. On PostgreSQL one node purges at a time; the others remove nothing.
-    async fn purge(&self, before: Millis, batch: u32) -> StoreResult<Purged>;
+    async fn purge(&self, now: Millis, window: Option<Millis>, batch: u32) -> StoreResult<Purged>;
+    /// Gives the org a retention of its own, in days (0: keep everything), or with `None`
+    /// the server's; false if there is no such org.
+    async fn set_org_retention(&self, org: &OrgId, days: Option<f64>) -> StoreResult<bool>;
     /// Deletes the org's intercepted attempts (its test-mode log); how many there were.
     async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64>;
     /// Deletes an org at once: its keys stop working, its destinations are deleted and

@@ -29,7 +29,7 @@ async fn a_purge_waits_for_no_one_and_removes_nothing_while_another_node_purges(
         .execute(&mut *held)
         .await
         .unwrap();
-    let blocked = store.purge(T0 + 1_000, 100).await.unwrap();
+    let blocked = store.purge(T0 + 1_000, Some(1), 100).await.unwrap();
     assert_eq!(blocked, Purged::default());
     assert!(
         store
@@ -40,7 +40,7 @@ async fn a_purge_waits_for_no_one_and_removes_nothing_while_another_node_purges(
     );
 
     held.commit().await.unwrap();
-    let purged = store.purge(T0 + 1_000, 100).await.unwrap();
+    let purged = store.purge(T0 + 1_000, Some(1), 100).await.unwrap();
     assert_eq!(purged.events, 1);
     assert!(
         store

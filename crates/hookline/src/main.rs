@@ -100,6 +100,26 @@ enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give an org a retention of its own (how many days its events, deliveries and
+    /// attempts are kept; 0 keeps everything), or with --server the server's again.
+    #[command(
+        after_help = "Example:\n  hookline org retention org_01J… --days 7\n  hookline org retention org_01J… --server --json"
+    )]
+    Retention {
+        /// The org's id.
+        id: String,
+        /// Days to keep (fractions allowed); 0 keeps everything.
+        #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+        days: Option<f64>,
+        /// Use the server's `--retention-days` for this org again.
+        #[arg(long)]
+        server: bool,
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete an org: its keys stop working at once, its destinations are deleted and
     /// their pending deliveries canceled. With the embedded store, stop the server first.
     #[command(
@@ -159,6 +179,16 @@ async fn run(matches: &ArgMatches) -> anyhow::Result<ExitCode> {
                 OrgCommand::List { store, json } => {
                     let store = startup::open_admin_store(&store.with_file(matches)?).await?;
                     commands::org::list(store, json).await?
+                }
+                OrgCommand::Retention {
+                    id,
+                    days,
+                    server: _,
+                    store,
+                    json,
+                } => {
+                    let store = startup::open_admin_store(&store.with_file(matches)?).await?;
+                    commands::org::set_retention(&id, days, store, json).await?
                 }
                 OrgCommand::Delete {
                     id,

@@ -1,5 +1,5 @@
 //! The retention task: every `retention_interval_secs`, removes what is older than the
-//! retention window, batch after batch, until a batch comes back short. Each batch is
+//! retention window (the server's, or an org's own: `hookline org retention`), batch after batch, until a batch comes back short. Each batch is
 //! the store's own short transaction, and after each the task rests as long as the
 //! batch took, so the store's writer spends at most about half its time purging and
 //! publishes and claims wait for at most one small batch. Says at `info` what a pass
@@ -19,7 +19,7 @@ const BATCH: u32 = 100;
 pub async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    window: Duration,
+    window: Option<Duration>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
@@ -29,11 +29,11 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let before = clock.now_ms() - window.as_millis() as i64;
+        let (now, window) = (clock.now_ms(), window.map(|w| w.as_millis() as i64));
         let mut pass = Purged::default();
         while !shutdown.is_cancelled() {
             let began = std::time::Instant::now();
-            match store.purge(before, BATCH).await {
+            match store.purge(now, window, BATCH).await {
                 Ok(batch) => {
                     pass.deliveries += batch.deliveries;
                     pass.attempts += batch.attempts;

@@ -61,15 +61,15 @@ pub async fn run(
         config.retention_days.is_finite() && config.retention_days >= 0.0,
         "--retention-days must be a number of days, 0 or more"
     );
-    if config.retention_days > 0.0 {
-        tokio::spawn(crate::retention::run(
-            store.clone(),
-            clock.clone(),
-            std::time::Duration::from_secs_f64(config.retention_days * 86_400.0),
-            std::time::Duration::from_secs(config.retention_interval_secs.max(1)),
-            shutdown.clone(),
-        ));
-    }
+    // It runs even when the server keeps everything: an org may have a retention of its own.
+    tokio::spawn(crate::retention::run(
+        store.clone(),
+        clock.clone(),
+        (config.retention_days > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(config.retention_days * 86_400.0)),
+        std::time::Duration::from_secs(config.retention_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
     // Before anything is sent: an org in test mode stays in it across a restart.
     dispatcher.refresh_test_modes().await?;
     tokio::spawn(refresh_test_modes(dispatcher.clone(), shutdown.clone()));

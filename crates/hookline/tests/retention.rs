@@ -86,3 +86,85 @@ async fn old_finished_records_go_and_unfinished_ones_stay() {
         .collect();
     assert_eq!(seqs, [2, 4]);
 }
+
+/// `hookline org retention`, as the real binary, on the running server's store.
+fn set_retention(app: &TestApp, org: &str, days: &str) -> serde_json::Value {
+    let store: Vec<String> = match &app.config.store.database_url {
+        Some(url) => vec!["--database-url".into(), url.clone()],
+        None => vec![
+            "--data-dir".into(),
+            app.config.store.data_dir.display().to_string(),
+        ],
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(["org", "retention", org, "--days", days, "--json"])
+        .args(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn an_org_of_its_own_retention_is_purged_while_the_server_keeps_everything() {
+    let app = TestApp::spawn_tuned(true, false, |c| {
+        c.retention_days = 0.0;
+        c.retention_interval_secs = 1;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    app.destination(&receiver.url, json!({})).await;
+    let other_key = app.other_org_key().await;
+    let (_, theirs) = app
+        .request_as(
+            &other_key,
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(json!({"type": "kept.forever"})),
+        )
+        .await;
+    let set = set_retention(&app, app.org_id.as_str(), &(2.0 / 86_400.0).to_string());
+    assert_eq!(set["org_id"], app.org_id.as_str());
+    let mine = app.publish(json!({"type": "short.lived"})).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.get(&format!("/v1/events/{}", id(&mine))).await.0 != StatusCode::NOT_FOUND {
+        assert!(
+            Instant::now() < deadline,
+            "the org's own retention never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = app
+        .request_as(
+            &other_key,
+            reqwest::Method::GET,
+            &format!("/v1/events/{}", id(&theirs)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the server keeps everything for other orgs"
+    );
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(["org", "retention", app.org_id.as_str(), "--days=-1"])
+        .args([
+            "--data-dir",
+            &app.config.store.data_dir.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("0 or more"),
+        "{said}"
+    );
+}

@@ -95,3 +95,37 @@ pub async fn delete(id: &str, yes: bool, store: Arc<dyn Store>, json: bool) -> a
     }
     Ok(())
 }
+
+/// `days`: the org's own retention; `None`: the server's again.
+pub async fn set_retention(
+    id: &str,
+    days: Option<f64>,
+    store: Arc<dyn Store>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if let Some(days) = days {
+        anyhow::ensure!(
+            days.is_finite() && days >= 0.0,
+            "--days must be a number of days, 0 or more"
+        );
+    }
+    let org = existing(store.as_ref(), id).await?;
+    anyhow::ensure!(
+        store.set_org_retention(&org.id, days).await?,
+        "no org {}: hookline org list shows the orgs",
+        org.id
+    );
+    if json {
+        println!("{}", json!({"org_id": org.id, "retention_days": days}));
+    } else {
+        match days {
+            Some(0.0) => println!("org {} ({}) keeps everything", org.id, org.name),
+            Some(days) => println!("org {} ({}) keeps {days} days", org.id, org.name),
+            None => println!(
+                "org {} ({}) keeps what the server's --retention-days says",
+                org.id, org.name
+            ),
+        }
+    }
+    Ok(())
+}
