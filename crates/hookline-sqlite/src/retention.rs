@@ -44,25 +44,22 @@ fn purge_org(
     limit: u64,
     purged: &mut Purged,
 ) -> StoreResult<()> {
-    let rows: Vec<(i64, String)> = conn
+    let rows: Vec<(i64, String, String)> = conn
         .prepare_cached(&format!(
-            "SELECT rowid, event_id FROM deliveries
+            "SELECT rowid, id, event_id FROM deliveries
              WHERE org_id = ?1 AND id < ?2 AND state IN {FINISHED} AND updated_at < ?3
              ORDER BY id LIMIT ?4"
         ))?
         .query_map(
             params![org, DeliveryId::lowest_at(before).as_str(), before, limit],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?
         .collect::<rusqlite::Result<_>>()?;
     let mut per_event: BTreeMap<String, i64> = BTreeMap::new();
-    for (rowid, event_id) in &rows {
-        let delivery: String = conn
-            .prepare_cached("SELECT id FROM deliveries WHERE rowid = ?1")?
-            .query_row([rowid], |r| r.get(0))?;
+    for (rowid, delivery, event_id) in &rows {
         purged.attempts += conn
             .prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?
-            .execute([&delivery])? as u64;
+            .execute([delivery])? as u64;
         conn.prepare_cached("DELETE FROM deliveries WHERE rowid = ?1")?
             .execute([rowid])?;
         *per_event.entry(event_id.clone()).or_default() += 1;
