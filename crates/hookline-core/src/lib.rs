@@ -16,6 +16,7 @@ pub mod filter;
 pub mod ids;
 pub mod keys;
 pub mod retry;
+pub mod rollup;
 pub mod sealed;
 pub mod secret;
 pub mod signing;

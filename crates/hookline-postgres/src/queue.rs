@@ -16,6 +16,7 @@ use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disable
 use hookline_core::retry::NextStep;
 use hookline_store::health::HealthDelta;
 use hookline_store::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
+use hookline_store::rollups;
 use hookline_store::{
     ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, StoreError, StoreResult,
 };
@@ -221,6 +222,21 @@ pub async fn claim(
 
 /// Records a batch in three statements whatever its size: attempts and delivery
 /// updates go in as arrays (`UNNEST`), health once per destination.
+/// Adds the batch's attempts to their destinations' per-minute rollups, in key order (as
+/// every node does, so batches upserting the same rows cannot deadlock).
+async fn add_rollups(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreResult<()> {
+    static UPSERT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = UPSERT.get_or_init(|| rollups::upsert(|n| format!("${n}")));
+    for ((destination, bucket), (org, rollup)) in rollups::of_batch(&batch.completions) {
+        let mut query = sqlx::query(sql).bind(destination).bind(bucket).bind(org);
+        for counter in rollups::counters(&rollup) {
+            query = query.bind(counter);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreResult<()> {
     let completions = &batch.completions;
     let attempts: Vec<&hookline_core::delivery::Attempt> =
@@ -397,7 +413,7 @@ pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreR
             auto_disable(conn, &org, destination_id, failing, batch.auto_disable, now).await?;
         }
     }
-    Ok(())
+    add_rollups(conn, batch).await
 }
 
 /// Disables the destination if `rule` says it has only failed for long enough, and says

@@ -175,6 +175,33 @@ ALTER TABLE orgs ADD COLUMN test_mode_since BIGINT;
     r#"
 ALTER TABLE orgs ADD COLUMN retention_days DOUBLE PRECISION;
 "#,
+    // Per destination and minute: attempts by outcome, finished deliveries and a latency
+    // histogram (see `hookline_core::rollup`), for statistics that never scan attempts.
+    r#"
+CREATE TABLE rollups (
+    destination_id TEXT NOT NULL,
+    bucket BIGINT NOT NULL,
+    org_id TEXT NOT NULL,
+    attempts_ok BIGINT NOT NULL,
+    attempts_failed BIGINT NOT NULL,
+    delivered BIGINT NOT NULL,
+    dead_lettered BIGINT NOT NULL,
+    l0 BIGINT NOT NULL,
+    l1 BIGINT NOT NULL,
+    l2 BIGINT NOT NULL,
+    l3 BIGINT NOT NULL,
+    l4 BIGINT NOT NULL,
+    l5 BIGINT NOT NULL,
+    l6 BIGINT NOT NULL,
+    l7 BIGINT NOT NULL,
+    l8 BIGINT NOT NULL,
+    l9 BIGINT NOT NULL,
+    l10 BIGINT NOT NULL,
+    l11 BIGINT NOT NULL,
+    PRIMARY KEY (destination_id, bucket)
+);
+CREATE INDEX rollups_org ON rollups(org_id, bucket);
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

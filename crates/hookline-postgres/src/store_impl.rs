@@ -233,6 +233,30 @@ impl Records for PgStore {
         on_conn!(self, |conn| reads::list_attempts(conn, org, query))
     }
 
+    async fn rollups(
+        &self,
+        org: &OrgId,
+        destination: Option<&DestinationId>,
+        since: Millis,
+    ) -> StoreResult<Vec<(Millis, hookline_core::rollup::Rollup)>> {
+        let sql = rollups::select(|n| format!("${n}"), destination.is_some());
+        let mut query = sqlx::query(&sql).bind(org.as_str()).bind(since);
+        if let Some(d) = destination {
+            query = query.bind(d.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                let mut counters = [0i64; 16];
+                for (i, c) in counters.iter_mut().enumerate() {
+                    *c = r.try_get(i + 1)?;
+                }
+                Ok((r.try_get(0)?, rollups::from_counters(&counters)))
+            })
+            .collect()
+    }
+
     async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>> {
         on_conn!(self, |conn| reads::get_attempt(conn, org, id))
     }

@@ -17,6 +17,7 @@ use crate::rows;
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
 use hookline_store::health::HealthDelta;
+use hookline_store::rollups;
 use hookline_store::{ClaimRequest, ClaimedDelivery, CompletedBatch, Handback, StoreResult};
 
 /// Makes every lease expire now; only sound while this process owns the database file.
@@ -348,6 +349,20 @@ pub fn complete(
         if delta.last_success_at.is_none() {
             auto_disable(conn, state, destination_id, batch.auto_disable, now)?;
         }
+    }
+    add_rollups(conn, batch)
+}
+
+/// Adds the batch's attempts to their destinations' per-minute rollups.
+fn add_rollups(conn: &Connection, batch: &CompletedBatch) -> StoreResult<()> {
+    static UPSERT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = UPSERT.get_or_init(|| rollups::upsert(|n| format!("?{n}")));
+    let mut upsert = conn.prepare_cached(sql)?;
+    for ((destination, bucket), (org, rollup)) in rollups::of_batch(&batch.completions) {
+        let counters = rollups::counters(&rollup);
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&destination, &bucket, &org];
+        values.extend(counters.iter().map(|c| c as &dyn rusqlite::ToSql));
+        upsert.execute(values.as_slice())?;
     }
     Ok(())
 }

@@ -286,6 +286,33 @@ ALTER TABLE orgs ADD COLUMN test_mode_since INTEGER;
     r#"
 ALTER TABLE orgs ADD COLUMN retention_days REAL;
 "#,
+    // Per destination and minute: attempts by outcome, finished deliveries and a latency
+    // histogram (see `hookline_core::rollup`), for statistics that never scan attempts.
+    r#"
+CREATE TABLE rollups (
+    destination_id TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    org_id TEXT NOT NULL,
+    attempts_ok INTEGER NOT NULL,
+    attempts_failed INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    dead_lettered INTEGER NOT NULL,
+    l0 INTEGER NOT NULL,
+    l1 INTEGER NOT NULL,
+    l2 INTEGER NOT NULL,
+    l3 INTEGER NOT NULL,
+    l4 INTEGER NOT NULL,
+    l5 INTEGER NOT NULL,
+    l6 INTEGER NOT NULL,
+    l7 INTEGER NOT NULL,
+    l8 INTEGER NOT NULL,
+    l9 INTEGER NOT NULL,
+    l10 INTEGER NOT NULL,
+    l11 INTEGER NOT NULL,
+    PRIMARY KEY (destination_id, bucket)
+) WITHOUT ROWID;
+CREATE INDEX rollups_org ON rollups(org_id, bucket);
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

@@ -273,6 +273,34 @@ impl Records for SqliteStore {
             .await
     }
 
+    async fn rollups(
+        &self,
+        org: &OrgId,
+        destination: Option<&DestinationId>,
+        since: Millis,
+    ) -> StoreResult<Vec<(Millis, hookline_core::rollup::Rollup)>> {
+        let (org, destination) = (org.clone(), destination.cloned());
+        self.read(move |conn| {
+            let sql = rollups::select(|n| format!("?{n}"), destination.is_some());
+            let mut select = conn.prepare_cached(&sql)?;
+            let read = |r: &rusqlite::Row<'_>| {
+                let mut counters = [0i64; 16];
+                for (i, c) in counters.iter_mut().enumerate() {
+                    *c = r.get(i + 1)?;
+                }
+                Ok((r.get(0)?, rollups::from_counters(&counters)))
+            };
+            let rows = match &destination {
+                Some(d) => {
+                    select.query_map(rusqlite::params![org.as_str(), since, d.as_str()], read)?
+                }
+                None => select.query_map(rusqlite::params![org.as_str(), since], read)?,
+            };
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>> {
         let (org, id) = (org.clone(), id.clone());
         self.read(move |conn| reads::get_attempt(conn, &org, &id))

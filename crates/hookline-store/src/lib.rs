@@ -13,6 +13,7 @@ mod queue;
 pub mod raw;
 mod records;
 pub mod request_note;
+pub mod rollups;
 #[cfg(feature = "test-support")]
 pub mod test_admission;
 #[cfg(feature = "test-support")]

@@ -8,6 +8,7 @@ use hookline_core::delivery::{Attempt, Delivery};
 use hookline_core::destination::{Destination, DestinationSettings};
 use hookline_core::event::Event;
 use hookline_core::ids::{ApiKeyId, AttemptId, DeliveryId, DestinationId, EventId, OrgId};
+use hookline_core::rollup::Rollup;
 use hookline_core::sealed::SealedKeys;
 
 use crate::{
@@ -116,6 +117,14 @@ pub trait Records: Send + Sync + 'static {
         query: &DeliveryQuery,
     ) -> StoreResult<Page<Delivery>>;
     async fn get_delivery(&self, org: &OrgId, id: &DeliveryId) -> StoreResult<Option<Delivery>>;
+    /// The org's per-minute rollups since `since` (of one destination, if given), summed
+    /// per minute, oldest first.
+    async fn rollups(
+        &self,
+        org: &OrgId,
+        destination: Option<&DestinationId>,
+        since: Millis,
+    ) -> StoreResult<Vec<(Millis, Rollup)>>;
     /// Attempts, newest first, each with its request as it was sent.
     async fn list_attempts(&self, org: &OrgId, query: &AttemptQuery) -> StoreResult<Page<Attempt>>;
     async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>>;

@@ -9,6 +9,7 @@ mod destinations;
 mod events;
 mod ops;
 mod org;
+mod stats;
 mod test_mode;
 mod test_ping;
 
@@ -43,6 +44,8 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         ))
         .routes(routes!(destinations::rotate_secret))
         .routes(routes!(test_ping::send))
+        .routes(routes!(stats::destination))
+        .routes(routes!(stats::org))
         .routes(routes!(org::get))
         .routes(routes!(org::rotate))
         .routes(routes!(deliveries::list))

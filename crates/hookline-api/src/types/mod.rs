@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod destinations;
 pub mod events;
 pub mod org;
+pub mod stats;
 pub mod test_mode;
 
 use hookline_core::ValidationError;
