@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::app::{TestApp, id};
+use support::pair::Pair;
 use support::receiver::{Receiver, Reply};
 
 fn ids(page: &Value) -> Vec<String> {
@@ -29,18 +30,9 @@ async fn list(app: &TestApp, query: &str) -> Value {
 #[tokio::test]
 async fn attempts_filter_page_newest_first_and_show_the_request_as_sent() {
     let app = TestApp::spawn().await;
-    let healthy = Receiver::start().await;
-    let failing = Receiver::start().await;
-    failing.fallback(Reply::status(503).body("try later"));
-    let good = app
-        .destination(&healthy.url, json!({"types": ["ok.*"]}))
-        .await;
-    let bad = app
-        .destination(
-            &failing.url,
-            json!({"types": ["bad.*"], "retry_schedule_secs": [1, 1]}),
-        )
-        .await;
+    let Pair {
+        healthy, good, bad, ..
+    } = Pair::start(&app, Reply::status(503).body("try later"), &[1, 1]).await;
     for n in 0..3 {
         app.publish(json!({"type": "ok.a", "data": {"n": n}})).await;
     }

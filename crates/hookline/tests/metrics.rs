@@ -9,7 +9,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use support::app::{TestApp, id};
-use support::receiver::{Receiver, Reply};
+use support::pair::Pair;
+use support::receiver::Reply;
 
 /// Every sample of the scrape, by name and labels (`name{k="v"}`), as a number.
 async fn scrape(app: &TestApp, token: Option<&str>) -> HashMap<String, f64> {
@@ -60,17 +61,11 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> HashMap<String, f64> {
 #[tokio::test]
 async fn counters_match_what_happened() {
     let app = TestApp::spawn().await;
-    let healthy = Receiver::start().await;
-    let failing = Receiver::start().await;
-    failing.fallback(Reply::status(503));
-    app.destination(&healthy.url, json!({"types": ["ok.*"]}))
-        .await;
-    let broken = app
-        .destination(
-            &failing.url,
-            json!({"types": ["bad.*"], "retry_schedule_secs": [1]}),
-        )
-        .await;
+    let Pair {
+        healthy,
+        bad: broken,
+        ..
+    } = Pair::start(&app, Reply::status(503), &[1]).await;
     for n in 0..3 {
         app.publish(json!({"type": "ok.event", "data": {"n": n}}))
             .await;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 use support::app::{TestApp, id};
+use support::pair::Pair;
 use support::receiver::{Receiver, Reply};
 
 #[tokio::test]
@@ -18,18 +19,12 @@ async fn old_finished_records_go_and_unfinished_ones_stay() {
         c.retention_interval_secs = 1;
     })
     .await;
-    let healthy = Receiver::start().await;
-    let failing = Receiver::start().await;
-    failing.fallback(Reply::status(503));
-    let good = app
-        .destination(&healthy.url, json!({"types": ["ok.*"]}))
-        .await;
-    let bad = app
-        .destination(
-            &failing.url,
-            json!({"types": ["bad.*"], "retry_schedule_secs": [600]}),
-        )
-        .await;
+    let Pair {
+        healthy,
+        failing,
+        good,
+        bad,
+    } = Pair::start(&app, Reply::status(503), &[600]).await;
     let delivered = app.publish(json!({"type": "ok.a", "stream": "s1"})).await;
     let waiting = app.publish(json!({"type": "bad.b", "stream": "s1"})).await;
     let unmatched = app.publish(json!({"type": "none.c", "stream": "s1"})).await;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::app::{TestApp, id};
-use support::receiver::{Receiver, Reply};
+use support::pair::Pair;
+use support::receiver::Reply;
 
 fn series_sum(stats: &Value, field: &str) -> i64 {
     stats["series"]
@@ -23,18 +24,12 @@ fn series_sum(stats: &Value, field: &str) -> i64 {
 #[tokio::test]
 async fn stats_count_what_the_receivers_saw() {
     let app = TestApp::spawn().await;
-    let healthy = Receiver::start().await;
-    let failing = Receiver::start().await;
-    failing.fallback(Reply::status(503));
-    let good = app
-        .destination(&healthy.url, json!({"types": ["ok.*"]}))
-        .await;
-    let bad = app
-        .destination(
-            &failing.url,
-            json!({"types": ["bad.*"], "retry_schedule_secs": [1]}),
-        )
-        .await;
+    let Pair {
+        healthy,
+        failing,
+        good,
+        bad,
+    } = Pair::start(&app, Reply::status(503), &[1]).await;
     for n in 0..5 {
         app.publish(json!({"type": "ok.a", "data": {"n": n}})).await;
     }

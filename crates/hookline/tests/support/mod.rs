@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod pair;
 pub mod process;
 pub mod receiver;
 pub mod secrets;
