@@ -14,7 +14,7 @@ use hookline_store::raw::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DESTINATION_COLUMNS
 use hookline_store::request_note::{self, RequestNote};
 use hookline_store::{
     ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page,
-    PageRequest, StoreResult,
+    PageRequest, StoreResult, Unfinished,
 };
 
 /// `SELECT columns FROM table WHERE org_id = $org`, to which filters are added.
@@ -332,4 +332,39 @@ async fn rebuild(
             .collect::<StoreResult<Vec<_>>>()?
     };
     request_note::rebuild(noted, &events)
+}
+
+/// Each arm's condition is a partial index's own (the unordered and the ordered due rows,
+/// the leased rows), so the count costs the backlog, never the history.
+pub async fn unfinished(
+    conn: &mut PgConnection,
+    org: &OrgId,
+    destination: Option<&DestinationId>,
+) -> StoreResult<Unfinished> {
+    let one = match destination {
+        Some(_) => "AND destination_id = $2",
+        None => "",
+    };
+    let sql = format!(
+        "SELECT state, COUNT(*) FROM deliveries
+          WHERE state IN ('pending', 'failed') AND NOT ordered AND org_id = $1 {one}
+          GROUP BY state
+         UNION ALL
+         SELECT state, COUNT(*) FROM deliveries
+          WHERE state IN ('pending', 'failed') AND ordered AND org_id = $1 {one}
+          GROUP BY state
+         UNION ALL
+         SELECT state, COUNT(*) FROM deliveries
+          WHERE state = 'delivering' AND org_id = $1 {one}
+          GROUP BY state"
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(org.as_str());
+    if let Some(d) = destination {
+        query = query.bind(d.as_str());
+    }
+    let mut counts = Unfinished::default();
+    for (state, count) in query.fetch_all(conn).await? {
+        counts.add(&state, count);
+    }
+    Ok(counts)
 }

@@ -233,6 +233,14 @@ impl Records for PgStore {
         on_conn!(self, |conn| reads::list_attempts(conn, org, query))
     }
 
+    async fn unfinished(
+        &self,
+        org: &OrgId,
+        destination: Option<&DestinationId>,
+    ) -> StoreResult<Unfinished> {
+        on_conn!(self, |conn| reads::unfinished(conn, org, destination))
+    }
+
     async fn rollups(
         &self,
         org: &OrgId,

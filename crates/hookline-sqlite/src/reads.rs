@@ -14,7 +14,7 @@ use crate::{rows, stream_index};
 use hookline_store::request_note::{self, RequestNote};
 use hookline_store::{
     ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, DueNow, EventQuery, Org, Page,
-    PageRequest, StoreResult,
+    PageRequest, StoreResult, Unfinished,
 };
 
 /// A WHERE clause built up from optional filters, with its parameters.
@@ -350,4 +350,39 @@ fn rebuild(
         .filter_map(Result::transpose)
         .collect::<StoreResult<Vec<_>>>()?;
     request_note::rebuild(noted, &events)
+}
+
+/// Counted through the partial due and lease indexes (named, so the planner never walks an
+/// org's or a destination's whole history instead).
+pub fn unfinished(
+    conn: &Connection,
+    org: &OrgId,
+    destination: Option<&DestinationId>,
+) -> StoreResult<Unfinished> {
+    let mut counts = Unfinished::default();
+    let one = match destination {
+        Some(_) => "AND destination_id = ?2",
+        None => "",
+    };
+    for (index, states) in [
+        (
+            "deliveries_destination_due",
+            "state IN ('pending', 'failed')",
+        ),
+        ("deliveries_leased", "state = 'delivering'"),
+    ] {
+        let sql = format!(
+            "SELECT state, COUNT(*) FROM deliveries INDEXED BY {index}
+             WHERE {states} AND org_id = ?1 {one} GROUP BY state"
+        );
+        let mut select = conn.prepare_cached(&sql)?;
+        let mut rows = match destination {
+            Some(d) => select.query(params![org.as_str(), d.as_str()])?,
+            None => select.query(params![org.as_str()])?,
+        };
+        while let Some(row) = rows.next()? {
+            counts.add(&row.get::<_, String>(0)?, row.get(1)?);
+        }
+    }
+    Ok(counts)
 }

@@ -273,6 +273,16 @@ impl Records for SqliteStore {
             .await
     }
 
+    async fn unfinished(
+        &self,
+        org: &OrgId,
+        destination: Option<&DestinationId>,
+    ) -> StoreResult<Unfinished> {
+        let (org, destination) = (org.clone(), destination.cloned());
+        self.read(move |conn| reads::unfinished(conn, &org, destination.as_ref()))
+            .await
+    }
+
     async fn rollups(
         &self,
         org: &OrgId,

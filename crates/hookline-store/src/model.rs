@@ -165,6 +165,30 @@ pub struct Purged {
     pub events: u64,
 }
 
+/// Deliveries that have not ended yet, by status, as they stand now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unfinished {
+    /// Waiting for a first attempt.
+    pub pending: i64,
+    /// An attempt is under way.
+    pub delivering: i64,
+    /// Failed at least once; waiting for a retry.
+    pub failed: i64,
+}
+
+impl Unfinished {
+    /// Adds `count` deliveries in `state` (as the stores spell it); other states end a
+    /// delivery and are not counted here.
+    pub fn add(&mut self, state: &str, count: i64) {
+        match state {
+            "pending" => self.pending += count,
+            "delivering" => self.delivering += count,
+            "failed" => self.failed += count,
+            _ => {}
+        }
+    }
+}
+
 /// Where an org's retention cuts at `now`: its own retention in days if it has one, else
 /// the server's `window`; `None` (keep everything) for a retention of 0 or none at all.
 pub fn retention_cut(now: Millis, own_days: Option<f64>, window: Option<Millis>) -> Option<Millis> {

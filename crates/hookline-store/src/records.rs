@@ -13,7 +13,7 @@ use hookline_core::sealed::SealedKeys;
 
 use crate::{
     ApiKeyRecord, AttemptQuery, DeliveryQuery, DestinationQuery, EventQuery, KeyDeletion, Org,
-    Page, PageRequest, Purged, StoreResult,
+    Page, PageRequest, Purged, StoreResult, Unfinished,
 };
 
 #[async_trait]
@@ -125,6 +125,13 @@ pub trait Records: Send + Sync + 'static {
         destination: Option<&DestinationId>,
         since: Millis,
     ) -> StoreResult<Vec<(Millis, Rollup)>>;
+    /// The org's deliveries (of one destination, if given) that have not ended, by status;
+    /// read from the due and lease indexes, so it costs the backlog, not the history.
+    async fn unfinished(
+        &self,
+        org: &OrgId,
+        destination: Option<&DestinationId>,
+    ) -> StoreResult<Unfinished>;
     /// Attempts, newest first, each with its request as it was sent.
     async fn list_attempts(&self, org: &OrgId, query: &AttemptQuery) -> StoreResult<Page<Attempt>>;
     async fn get_attempt(&self, org: &OrgId, id: &AttemptId) -> StoreResult<Option<Attempt>>;

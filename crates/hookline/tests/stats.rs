@@ -1,6 +1,6 @@
 //! Statistics from the rollups: the figures equal what the test's own receivers saw, the
-//! series adds up to the totals, intercepted attempts are not counted, and bad windows
-//! are 422s.
+//! series adds up to the totals, intercepted attempts are not counted, deliveries under
+//! way are counted by status, and bad windows are 422s.
 
 mod support;
 
@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::app::{TestApp, id};
 use support::pair::Pair;
-use support::receiver::Reply;
+use support::receiver::{Receiver, Reply};
 
 fn series_sum(stats: &Value, field: &str) -> i64 {
     stats["series"]
@@ -19,6 +19,13 @@ fn series_sum(stats: &Value, field: &str) -> i64 {
         .iter()
         .map(|p| p[field].as_i64().unwrap())
         .sum()
+}
+
+async fn unfinished(app: &TestApp, destination: &Value) -> Value {
+    let path = format!("/v1/destinations/{}/stats", id(destination));
+    let (status, stats) = app.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    stats["unfinished"].clone()
 }
 
 #[tokio::test]
@@ -98,4 +105,58 @@ async fn bad_windows_and_unknown_destinations() {
     assert_eq!(empty["attempts"], 0);
     assert!(empty["success_rate"].is_null());
     assert!(empty["latency_ms"]["p50"].is_null());
+}
+
+#[tokio::test]
+async fn deliveries_under_way_are_counted_by_status() {
+    let app = TestApp::spawn().await;
+    let (paused, failing, slow) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    failing.script([Reply::status(500)]);
+    slow.script([Reply::ok().delay(Duration::from_secs(30))]);
+    let paused = app
+        .destination(&paused.url, json!({"enabled": false, "types": ["p.*"]}))
+        .await;
+    let retrying = app
+        .destination(
+            &failing.url,
+            json!({"retry_schedule_secs": [3600], "types": ["f.*"]}),
+        )
+        .await;
+    let sending = app.destination(&slow.url, json!({"types": ["s.*"]})).await;
+    for _ in 0..3 {
+        app.publish(json!({"type": "p.x"})).await;
+    }
+    app.publish(json!({"type": "f.x"})).await;
+    app.publish(json!({"type": "s.x"})).await;
+    failing.wait_for(1, Duration::from_secs(10)).await;
+    slow.wait_for(1, Duration::from_secs(10)).await;
+    app.wait_status(
+        id(&app.only_delivery(id(&retrying)).await),
+        "failed",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    assert_eq!(
+        unfinished(&app, &paused).await,
+        json!({"pending": 3, "delivering": 0, "failed": 0})
+    );
+    assert_eq!(
+        unfinished(&app, &retrying).await,
+        json!({"pending": 0, "delivering": 0, "failed": 1})
+    );
+    assert_eq!(
+        unfinished(&app, &sending).await,
+        json!({"pending": 0, "delivering": 1, "failed": 0})
+    );
+    let (_, org) = app.get("/v1/stats?window=1h").await;
+    assert_eq!(
+        org["unfinished"],
+        json!({"pending": 3, "delivering": 1, "failed": 1})
+    );
+    assert_eq!(org["attempts_failed"], 1);
 }

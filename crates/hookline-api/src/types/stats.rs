@@ -3,6 +3,7 @@
 
 use hookline_core::clock::Millis;
 use hookline_core::rollup::{MINUTE_MS, Rollup, minute_of};
+use hookline_store::Unfinished;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -150,12 +151,42 @@ impl Totals {
     }
 }
 
+/// Deliveries that have not ended, by status, as they stand now (whatever the window).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnfinishedOut {
+    /// Waiting for their first attempt.
+    pub pending: i64,
+    /// An attempt is under way.
+    pub delivering: i64,
+    /// Failed at least once, waiting for a retry.
+    pub failed: i64,
+}
+
+impl From<Unfinished> for UnfinishedOut {
+    fn from(u: Unfinished) -> Self {
+        Self {
+            pending: u.pending,
+            delivering: u.delivering,
+            failed: u.failed,
+        }
+    }
+}
+
+/// The org's statistics: the window's totals and series, and what is still under way.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgStats {
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub unfinished: UnfinishedOut,
+}
+
 /// A destination's statistics: the window's totals and series, and how it stands now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DestinationStats {
     pub destination: String,
     #[serde(flatten)]
     pub totals: Totals,
+    pub unfinished: UnfinishedOut,
     pub consecutive_failures: i64,
     #[schema(format = DateTime)]
     pub last_success_at: Option<String>,
