@@ -34,6 +34,8 @@ enum Scenario {
     Overload,
     /// Publish latency while retention purges a large history (not part of `all`).
     Retention,
+    /// How fast statistics answer over a million attempts (not part of `all`).
+    Stats,
     All,
     /// The receiver alone, in its own process, for `loopback`.
     #[value(name = loopback::RECEIVER_ONLY, hide = true)]
@@ -115,6 +117,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if cli.scenario == Scenario::Retention {
         reports.extend(scenarios::retention(&bench).await?);
+    }
+    if cli.scenario == Scenario::Stats {
+        reports.extend(scenarios::stats(&bench).await?);
     }
     report::print_table(&reports);
     if cli.smoke || cli.store != "sqlite" || cli.nodes != 1 {

@@ -27,7 +27,7 @@ pub struct Server {
     children: Vec<Child>,
     /// The PostgreSQL database made for this run, dropped with it.
     database: Option<String>,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
 }
 
 /// The `hookline` binary built beside this one (`cargo build --release`).
@@ -171,7 +171,7 @@ impl Server {
             api_key: org["api_key"].as_str().unwrap_or_default().to_owned(),
             children: Vec::new(),
             database,
-            _data_dir: data_dir,
+            data_dir,
         };
         for _ in 0..nodes {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -199,6 +199,36 @@ impl Server {
             wait_ready(base).await?;
         }
         Ok(server)
+    }
+
+    /// Runs `sql` on the run's store beside the server (`sqlite3` on the embedded
+    /// file, `psql` on the database): for history a bench cannot wait for.
+    pub fn sql(&self, sql: &str) -> anyhow::Result<()> {
+        let mut command = match &self.database {
+            Some(name) => {
+                let mut c = Command::new("psql");
+                c.args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+                    .arg(format!("{}/{name}", postgres_url()));
+                c
+            }
+            None => {
+                let mut c = Command::new("sqlite3");
+                c.args(["-bail", "-cmd", ".timeout 10000"])
+                    .arg(self.data_dir.path().join("hookline.db"))
+                    .arg(sql);
+                c
+            }
+        };
+        let output = command
+            .output()
+            .context("running the store's command-line client")?;
+        if !output.status.success() {
+            bail!(
+                "the store refused the bench's SQL: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// What all nodes have used so far.

@@ -1,5 +1,10 @@
 //! The six scenarios of issue 3. Each starts a fresh server, sets up destinations
 //! through the API, drives publishers, waits (bounded) for the receiver, and reports.
+//! Those over a large stored history live in `history`.
+
+mod history;
+
+pub use history::{retention, stats};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -303,72 +308,4 @@ pub async fn overload(bench: &Bench) -> anyhow::Result<Report> {
         published.accepted, published.throttled_with_retry_after, published.server_errors
     ));
     Ok(report)
-}
-
-/// Publish latency at 200 events/s while retention purges a large history, against the
-/// same load just before, when nothing is old enough to purge. The server keeps
-/// `window` seconds and purges each second; the history is published at full speed and
-/// delivered first.
-pub async fn retention(bench: &Bench) -> anyhow::Result<Vec<Report>> {
-    let window = Duration::from_secs(bench.scale.pick(40, 10));
-    let history = bench.scale.pick(100_000, 1_000);
-    let measure = Duration::from_secs(bench.scale.pick(10, 2));
-    let settings = [
-        (
-            "HOOKLINE_RETENTION_DAYS",
-            (window.as_secs_f64() / 86_400.0).to_string(),
-        ),
-        ("HOOKLINE_RETENTION_INTERVAL_SECS", "1".to_owned()),
-    ];
-    let run = Run::start_with(bench, &settings).await?;
-    run.destination("/ok", json!({})).await?;
-    let started = Instant::now();
-    let filled = run.publisher.concurrent(history, bench.publishers).await;
-    run.wait_deliveries(filled.accepted, started, DRAIN_LIMIT)
-        .await;
-    // Ids sort by time: once the oldest event is this one, the history is gone.
-    let marker = run
-        .api(
-            reqwest::Method::POST,
-            "/v1/events",
-            json!({"type": "bench.marker"}),
-        )
-        .await?["id"]
-        .as_str()
-        .context("publish without id")?
-        .to_owned();
-    if started.elapsed() + measure >= window {
-        bail!("the history took too long to deliver to measure before it ages out");
-    }
-    run.counts.take_latencies();
-    let usage = run.server.usage();
-    let quiet = run.publisher.fixed_rate(200, measure).await;
-    let mut without = run.report("retention: idle", &quiet, 0, measure, usage);
-    (without.deliveries, without.deliveries_per_sec) = (0, 0.0);
-
-    tokio::time::sleep(window.saturating_sub(started.elapsed())).await;
-    run.counts.take_latencies();
-    let usage = run.server.usage();
-    let purge_started = Instant::now();
-    let purging = run.publisher.fixed_rate(200, measure).await;
-    let mut during = run.report("retention: purging", &purging, 0, measure, usage);
-    (during.deliveries, during.deliveries_per_sec) = (0, 0.0);
-    let gone = loop {
-        if run.oldest_event().await?.is_some_and(|id| id >= marker) {
-            break purge_started.elapsed();
-        }
-        if purge_started.elapsed() > DRAIN_LIMIT {
-            bail!("the history was never purged");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    during.notes.push(format!(
-        "{} events of history purged within {:.1} s of the window passing; publish p99 \
-         {:.2} ms meanwhile against {:.2} ms before",
-        filled.accepted,
-        gone.as_secs_f64(),
-        during.publish_p99_ms,
-        without.publish_p99_ms
-    ));
-    Ok(vec![without, during])
 }
