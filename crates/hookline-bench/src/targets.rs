@@ -84,7 +84,12 @@ fn per_sec(rate: f64) -> String {
     }
 }
 
+/// The verdicts, if the run measured anything with a target (retention and stats have
+/// none).
 pub fn print(verdicts: &[Verdict]) {
+    if verdicts.is_empty() {
+        return;
+    }
     println!();
     for v in verdicts {
         let word = if v.met { "met" } else { "NOT MET" };

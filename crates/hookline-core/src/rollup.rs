@@ -1,6 +1,7 @@
 //! Per-destination, per-minute summaries of attempts, kept beside the attempts so that
 //! statistics never scan them: counts by outcome and a latency histogram, which add up
 //! across minutes and destinations, and give percentiles within a bucket's bounds.
+//! After a day, minutes are folded into hours, so a month is 720 rows, not 43,200.
 
 use crate::clock::Millis;
 use crate::delivery::Attempt;
@@ -23,10 +24,21 @@ pub const LATENCY_BOUNDS_MS: [i64; 12] = [
 ];
 
 pub const MINUTE_MS: Millis = 60_000;
+pub const HOUR_MS: Millis = 60 * MINUTE_MS;
+/// Minute rollups are kept this long, then folded into hourly ones: the 1h and 24h
+/// windows read minutes only, the longer ones hours beyond this and minutes within.
+pub const MINUTES_KEPT_MS: Millis = 25 * HOUR_MS;
 
 /// The minute an attempt that started at `at` is counted in.
 pub fn minute_of(at: Millis) -> Millis {
     at - at.rem_euclid(MINUTE_MS)
+}
+
+/// Minute rollups before this, at `now`, are folded into hours: a whole hour at least
+/// `MINUTES_KEPT_MS` old.
+pub fn fold_before(now: Millis) -> Millis {
+    let cut = now - MINUTES_KEPT_MS;
+    cut - cut.rem_euclid(HOUR_MS)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,6 +119,15 @@ mod tests {
     use super::*;
     use crate::delivery::ErrorKind;
     use crate::ids::{AttemptId, DeliveryId, DestinationId, EventId, OrgId};
+
+    #[test]
+    fn folding_stops_at_an_hour_boundary_before_the_day_the_minutes_serve() {
+        let now = 1_000 * HOUR_MS + 17 * MINUTE_MS + 5;
+        let cut = fold_before(now);
+        assert_eq!(cut, 975 * HOUR_MS);
+        assert!(cut <= now - 24 * HOUR_MS - MINUTE_MS);
+        assert_eq!(fold_before(1_000 * HOUR_MS), 975 * HOUR_MS);
+    }
 
     fn attempt(latency_ms: i64, error_kind: Option<ErrorKind>) -> Attempt {
         Attempt {

@@ -10,7 +10,7 @@ use hookline_core::ids::{DeliveryId, EventId};
 use hookline_store::{Purged, StoreResult, retention_cut as cut};
 use sqlx::PgConnection;
 
-const PURGE_LOCK: &str =
+pub(crate) const PURGE_LOCK: &str =
     "SELECT pg_try_advisory_xact_lock(hashtextextended('hookline-retention', 0))";
 const FINISHED: &str = "('delivered', 'dead_letter', 'canceled', 'intercepted')";
 

@@ -89,6 +89,10 @@ impl Records for PgStore {
         ))
     }
 
+    async fn fold_rollups(&self, before: Millis, rows: u32) -> StoreResult<u64> {
+        in_tx!(self, |conn| crate::rollup_fold::fold(conn, before, rows))
+    }
+
     async fn set_org_retention(&self, org: &OrgId, days: Option<f64>) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE orgs SET retention_days = $1 WHERE id = $2 AND deleted_at IS NULL")

@@ -15,6 +15,7 @@ mod publish;
 mod queue;
 mod reads;
 mod retention;
+mod rollup_fold;
 mod rows;
 mod schema;
 mod store_impl;

@@ -313,6 +313,33 @@ CREATE TABLE rollups (
 ) WITHOUT ROWID;
 CREATE INDEX rollups_org ON rollups(org_id, bucket);
 "#,
+    // Rollups a day old, folded from minutes into one row per destination and hour, so
+    // a month's statistics read 720 rows rather than 43,200.
+    r#"
+CREATE TABLE rollup_hours (
+    destination_id TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    org_id TEXT NOT NULL,
+    attempts_ok INTEGER NOT NULL,
+    attempts_failed INTEGER NOT NULL,
+    delivered INTEGER NOT NULL,
+    dead_lettered INTEGER NOT NULL,
+    l0 INTEGER NOT NULL,
+    l1 INTEGER NOT NULL,
+    l2 INTEGER NOT NULL,
+    l3 INTEGER NOT NULL,
+    l4 INTEGER NOT NULL,
+    l5 INTEGER NOT NULL,
+    l6 INTEGER NOT NULL,
+    l7 INTEGER NOT NULL,
+    l8 INTEGER NOT NULL,
+    l9 INTEGER NOT NULL,
+    l10 INTEGER NOT NULL,
+    l11 INTEGER NOT NULL,
+    PRIMARY KEY (destination_id, bucket)
+) WITHOUT ROWID;
+CREATE INDEX rollup_hours_org ON rollup_hours(org_id, bucket);
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

@@ -86,6 +86,11 @@ impl Records for SqliteStore {
             .await
     }
 
+    async fn fold_rollups(&self, before: Millis, rows: u32) -> StoreResult<u64> {
+        self.write(move |conn, _| crate::rollup_fold::fold(conn, before, rows))
+            .await
+    }
+
     async fn clear_intercepted(&self, org: &OrgId) -> StoreResult<u64> {
         let org = org.clone();
         self.write(move |conn, _| {

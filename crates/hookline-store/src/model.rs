@@ -165,6 +165,14 @@ pub struct Purged {
     pub events: u64,
 }
 
+impl std::ops::AddAssign for Purged {
+    fn add_assign(&mut self, other: Self) {
+        self.deliveries += other.deliveries;
+        self.attempts += other.attempts;
+        self.events += other.events;
+    }
+}
+
 /// Deliveries that have not ended yet, by status, as they stand now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Unfinished {

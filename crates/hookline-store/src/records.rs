@@ -37,6 +37,12 @@ pub trait Records: Send + Sync + 'static {
     /// delivery refers to any more. A delivery not finished, and its event, are kept
     /// however old. On PostgreSQL one node purges at a time; the others remove nothing.
     async fn purge(&self, now: Millis, window: Option<Millis>, batch: u32) -> StoreResult<Purged>;
+    /// Folds minute rollups before `before` (an hour boundary) into hourly ones, in one
+    /// short transaction of about `rows` minute rows (whole minutes, so a minute of more
+    /// destinations than that goes whole); returns how many minute rows went. On
+    /// PostgreSQL one node folds at a time (with retention's lock); the others fold
+    /// nothing.
+    async fn fold_rollups(&self, before: Millis, rows: u32) -> StoreResult<u64>;
     /// Gives the org a retention of its own, in days (0: keep everything), or with `None`
     /// the server's; false if there is no such org.
     async fn set_org_retention(&self, org: &OrgId, days: Option<f64>) -> StoreResult<bool>;

@@ -4,18 +4,19 @@
 //! change, and after a restart. Each test runs on both stores: SQLite in a temp dir, and
 //! a fresh database on the test PostgreSQL server (`HOOKLINE_TEST_POSTGRES_URL`).
 
+#[macro_use]
+mod support;
+
 use hookline_core::delivery::Attempt;
 use hookline_core::envelope::{Envelope, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
 use hookline_core::retry::NextStep;
 use hookline_dispatch::NodeAdmission;
-use hookline_postgres::PgStore;
-use hookline_postgres::test_databases::fresh_postgres_database;
-use hookline_sqlite::SqliteStore;
 use hookline_store::testing as fixture;
 use hookline_store::{ApiKeyRecord, ClaimedDelivery, Completion, Org, Sent, Store};
 use serde_json::{Value, json};
+use support::Backend;
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -30,75 +31,50 @@ fn awkward_event() -> NewEvent {
     event
 }
 
-/// Where a test's store keeps its data, so it can be reopened and looked into.
-enum Backend {
-    Sqlite(tempfile::TempDir),
-    /// The URL of a database of its own.
-    Postgres(String),
-}
-
-impl Backend {
-    async fn sqlite() -> Self {
-        Self::Sqlite(tempfile::tempdir().unwrap())
-    }
-
-    async fn postgres() -> Self {
-        Self::Postgres(fresh_postgres_database().await)
-    }
-
-    /// A store on this data, as a fresh process would open it.
-    async fn open(&self) -> Box<dyn Store> {
-        match self {
-            Self::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).unwrap()),
-            Self::Postgres(url) => Box::new(PgStore::connect(url, 2).await.unwrap()),
-        }
-    }
-
-    /// Each attempt's stored `request_body` length, its body note and its headers note,
-    /// and how many headers `request_headers` holds.
-    async fn stored_requests(&self) -> Vec<(i64, i64, bool, usize)> {
-        const SQL: &str = "SELECT length(request_body), request_body_from_event,
-                                  request_headers_from_event, request_headers FROM attempts";
-        let count = |json: &str| {
-            serde_json::from_str::<Vec<(String, String)>>(json)
+/// Each attempt's stored `request_body` length, its body note and its headers note,
+/// and how many headers `request_headers` holds.
+async fn stored_requests(backend: &Backend) -> Vec<(i64, i64, bool, usize)> {
+    const SQL: &str = "SELECT length(request_body), request_body_from_event,
+                              request_headers_from_event, request_headers FROM attempts";
+    let count = |json: &str| {
+        serde_json::from_str::<Vec<(String, String)>>(json)
+            .unwrap()
+            .len()
+    };
+    let mut stored: Vec<(i64, i64, bool, usize)> = match backend {
+        Backend::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
+            let mut select = conn.prepare(SQL).unwrap();
+            select
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        count(&r.get::<_, String>(3)?),
+                    ))
+                })
                 .unwrap()
-                .len()
-        };
-        let mut stored: Vec<(i64, i64, bool, usize)> = match self {
-            Self::Sqlite(dir) => {
-                let conn = rusqlite::Connection::open(dir.path().join("hookline.db")).unwrap();
-                let mut select = conn.prepare(SQL).unwrap();
-                select
-                    .query_map([], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            count(&r.get::<_, String>(3)?),
-                        ))
-                    })
-                    .unwrap()
-                    .collect::<rusqlite::Result<_>>()
-                    .unwrap()
-            }
-            Self::Postgres(url) => {
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-                    .await
-                    .unwrap();
-                sqlx::query_as::<_, (i32, i64, bool, String)>(SQL)
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|(length, body, headers, json)| {
-                        (i64::from(length), body, headers, count(&json))
-                    })
-                    .collect()
-            }
-        };
-        stored.sort();
-        stored
-    }
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        }
+        Backend::Postgres(url) => {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+                .await
+                .unwrap();
+            sqlx::query_as::<_, (i32, i64, bool, String)>(SQL)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(length, body, headers, json)| {
+                    (i64::from(length), body, headers, count(&json))
+                })
+                .collect()
+        }
+    };
+    stored.sort();
+    stored
 }
 
 /// A store with one destination per settings, one awkward event published to them all,
@@ -129,23 +105,6 @@ async fn claimed_fan_out(
         .unwrap();
     assert_eq!(claimed.len(), destinations.len());
     (store, org.id, claimed)
-}
-
-/// Runs the async test `body` once on each store.
-macro_rules! on_both_stores {
-    ($body:ident) => {
-        mod $body {
-            #[tokio::test]
-            async fn on_sqlite() {
-                super::$body(super::Backend::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                super::$body(super::Backend::postgres().await).await;
-            }
-        }
-    };
 }
 
 /// `claimed`'s attempt as the sender makes it: the envelope, the event's headers, then
@@ -211,7 +170,7 @@ async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent(backend
 
     // No copy of either body, and only the three headers the event does not give.
     assert_eq!(
-        backend.stored_requests().await,
+        stored_requests(&backend).await,
         [(0, 1, true, 3), (0, 2, true, 3)]
     );
 }
@@ -226,7 +185,7 @@ async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole(backen
     let sent = Sent::FromEvent { include_raw: false };
     let read = record_and_read(&*store, &org, completion(attempt, sent)).await;
     assert_eq!(read[0].request_headers, headers);
-    assert_eq!(backend.stored_requests().await, [(0, 1, false, 9)]);
+    assert_eq!(stored_requests(&backend).await, [(0, 1, false, 9)]);
 }
 
 on_both_stores!(other_requests_are_stored_as_sent);
@@ -236,5 +195,5 @@ async fn other_requests_are_stored_as_sent(backend: Backend) {
     let attempts = record_and_read(&*store, &org, completion).await;
     assert_eq!(attempts[0].request_body, "{}");
     assert_eq!(attempts[0].request_headers.len(), 1);
-    assert_eq!(backend.stored_requests().await, [(2, 0, false, 1)]);
+    assert_eq!(stored_requests(&backend).await, [(2, 0, false, 1)]);
 }
