@@ -157,6 +157,7 @@ impl Server {
         let org = Command::new(binary)
             .args(["org", "create", "bench", "--json"])
             .args(&store_args)
+            .env("HOOKLINE_MASTER_KEY", BENCH_MASTER_KEY)
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
         if !org.status.success() {
@@ -202,12 +203,13 @@ impl Server {
     }
 
     /// Runs `sql` on the run's store beside the server (`sqlite3` on the embedded
-    /// file, `psql` on the database): for history a bench cannot wait for.
-    pub fn sql(&self, sql: &str) -> anyhow::Result<()> {
+    /// file, `psql` on the database), for history a bench cannot wait for; returns what
+    /// it printed, trimmed (one value per line).
+    pub fn sql(&self, sql: &str) -> anyhow::Result<String> {
         let mut command = match &self.database {
             Some(name) => {
                 let mut c = Command::new("psql");
-                c.args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+                c.args(["-v", "ON_ERROR_STOP=1", "-Aqtc", sql])
                     .arg(format!("{}/{name}", postgres_url()));
                 c
             }
@@ -228,7 +230,7 @@ impl Server {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
     /// What all nodes have used so far.

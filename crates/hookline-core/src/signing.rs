@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn rotation_sends_both_signatures_new_first_until_the_grace_ends() {
         let old = SigningKeys::new(None);
-        let keys = old.rotate(None, 10_000);
+        let keys = old.rotate(None, 0, 10_000);
         let sig = |now| {
             signature_headers(&SignatureScheme::Standard, &keys, "evt_1", 5, b"{}", now)[0]
                 .1

@@ -43,7 +43,7 @@ proptest! {
         rotated in any::<bool>(),
     ) {
         let old = SigningKeys::new(None);
-        let keys = if rotated { old.rotate(None, (NOW + 3_600) * 1000) } else { old.clone() };
+        let keys = if rotated { old.rotate(None, NOW * 1000, (NOW + 3_600) * 1000) } else { old.clone() };
         let scheme = if ed25519 { SignatureScheme::Ed25519 } else { SignatureScheme::Standard };
         let timestamp = NOW + skew;
         let headers = signature_headers(&scheme, &keys, &id, timestamp, &body, NOW * 1000);

@@ -56,6 +56,32 @@ pub struct StoreConfig {
     pub config_file: Option<PathBuf>,
 }
 
+/// What `org create` needs: the store, and the master key the org's signing secret is
+/// sealed with (the one `serve` uses).
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
+pub struct KeyedStoreConfig {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub store: StoreConfig,
+    /// The key (base64 of 32 bytes) secrets are sealed with at rest: the same as
+    /// `serve`'s. Required with PostgreSQL; embedded mode keeps one in the data directory.
+    #[arg(
+        long,
+        env = "HOOKLINE_MASTER_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+}
+
+impl KeyedStoreConfig {
+    /// These settings as clap read them, with the config file filling in the rest.
+    pub fn with_file(self, matches: &ArgMatches) -> anyhow::Result<Self> {
+        let file = file_settings(self.store.config_file.as_deref())?;
+        layered(self, matches, &file)
+    }
+}
+
 /// Everything `hookline serve` runs with.
 #[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct ServeConfig {

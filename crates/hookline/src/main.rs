@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use hookline::configuration::{ServeConfig, StoreConfig};
+use hookline::configuration::{KeyedStoreConfig, ServeConfig, StoreConfig};
 use hookline::startup;
 use hookline::telemetry::{self, LogFormat};
 use tokio_util::sync::CancellationToken;
@@ -78,15 +78,16 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum OrgCommand {
-    /// Create an org and print its id and first API key (shown only this once).
+    /// Create an org and print its id, first API key and signing secret (each shown
+    /// only this once).
     #[command(
-        after_help = "Example:\n  hookline org create acme\n  hookline org create acme --json"
+        after_help = "Example:\n  hookline org create acme\n  hookline org create acme --json\n  HOOKLINE_MASTER_KEY=… hookline org create acme --database-url postgres://…"
     )]
     Create {
         /// A name for people to recognise the org by.
         name: String,
         #[command(flatten)]
-        store: StoreConfig,
+        keyed: KeyedStoreConfig,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -172,9 +173,12 @@ async fn run(matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Org(command) => {
             let matches = subcommand_of(command_matches).context("org names a subcommand")?;
             match command {
-                OrgCommand::Create { name, store, json } => {
-                    let store = startup::open_admin_store(&store.with_file(matches)?).await?;
-                    commands::org::create(name, store, json).await?
+                OrgCommand::Create { name, keyed, json } => {
+                    let keyed = keyed.with_file(matches)?;
+                    let store = startup::open_admin_store(&keyed.store).await?;
+                    let master_key =
+                        startup::master_key(keyed.master_key.as_deref(), &keyed.store)?;
+                    commands::org::create(name, store, &master_key, json).await?
                 }
                 OrgCommand::List { store, json } => {
                     let store = startup::open_admin_store(&store.with_file(matches)?).await?;

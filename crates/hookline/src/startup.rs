@@ -35,7 +35,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(&config.store, &dispatcher_config.node_id, &shutdown).await?;
-    let master_key = master_key(&config)?;
+    let master_key = master_key(config.master_key.as_deref(), &config.store)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = config.url_policy();
     if policy.allow_private || policy.allow_http {
@@ -182,17 +182,17 @@ pub async fn open_admin_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn St
 }
 
 /// The configured master key; with the embedded store and none configured, the one in
-/// the data directory, generated (mode 0600) on first start.
-fn master_key(config: &ServeConfig) -> anyhow::Result<MasterKey> {
-    if let Some(text) = &config.master_key {
+/// the data directory, generated (mode 0600) on first use.
+pub fn master_key(given: Option<&str>, store: &StoreConfig) -> anyhow::Result<MasterKey> {
+    if let Some(text) = given {
         return MasterKey::parse(text).context("master_key (HOOKLINE_MASTER_KEY)");
     }
     anyhow::ensure!(
-        config.store.database_url.is_none(),
+        store.database_url.is_none(),
         "HOOKLINE_MASTER_KEY is required with PostgreSQL (every node must use the same key; \
          make one with: openssl rand -base64 32)"
     );
-    let path = config.store.data_dir.join(MASTER_KEY_FILE);
+    let path = store.data_dir.join(MASTER_KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => MasterKey::parse(&text)
             .with_context(|| format!("{} is not a master key", path.display())),

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hookline_postgres::test_databases::fresh_postgres_database;
+use hookline_verify::{Signed, verify};
 use serde_json::{Value, json};
 use support::process::{KillOnDrop, TEST_MASTER_KEY, free_port, wait_ready};
 use support::receiver::{Receiver, Reply};
@@ -132,6 +133,29 @@ async fn orgs_keys_and_deletion_work_on(store: Vec<String>, embedded: bool) {
         status(&base, b["api_key"].as_str().unwrap(), "/v1/api-keys").await,
         200
     );
+    // The signing secret `org create` showed signs the org's one-shot deliveries.
+    let one_shot = Receiver::start().await;
+    let published = client
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(b["api_key"].as_str().unwrap())
+        .json(&json!({"type": "a.b", "stream": "s", "webhook_url": one_shot.url}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 202);
+    let request = &one_shot.wait_for(1, Duration::from_secs(10)).await[0];
+    let signed = Signed {
+        id: request.header("webhook-id"),
+        timestamp: request.header("webhook-timestamp"),
+        signature: request.header("webhook-signature"),
+        body: &request.body,
+    };
+    let now = chrono::Utc::now().timestamp();
+    let secret = b["signing_secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"), "{b}");
+    assert_eq!(verify(secret, &signed, now), Ok(()));
+    let other = a["signing_secret"].as_str().unwrap();
+    assert!(verify(other, &signed, now).is_err());
     let listed = json_of(&admin(&["org", "list", "--json"], &store).1);
     assert_eq!(listed.as_array().unwrap().len(), 1);
     // Its failing delivery, retried every second before, is not tried again.

@@ -59,11 +59,15 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
     assert!(new_secret.starts_with("whsec_") && new_secret != SECRET_B);
     app.publish(json!({"type": "a.b", "data": {}})).await;
     let after = receiver.wait_for(2, WAIT).await.remove(1);
-    assert_eq!(after.header("webhook-signature").split(' ').count(), 1);
+    assert_eq!(after.header("webhook-signature").split(' ').count(), 2);
     assert!(signed_by(&new_secret, &after));
     assert!(
         !signed_by(SECRET_B, &after),
-        "no grace: the old one is gone"
+        "no grace: the one it replaced is gone"
+    );
+    assert!(
+        signed_by(SECRET_A, &after),
+        "the first rotation's grace has not ended"
     );
 
     let (_, shown) = app
@@ -85,6 +89,46 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
 }
 
 #[tokio::test]
+async fn a_rotation_within_a_grace_period_keeps_every_secret_whose_grace_has_not_ended() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let destination = app
+        .destination(&receiver.url, json!({"secret": SECRET_A}))
+        .await;
+    let rotate = format!("/v1/destinations/{}/rotate-secret", id(&destination));
+    let (status, first) = app
+        .post(&rotate, json!({"secret": SECRET_B, "grace_secs": 3600}))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = app.post(&rotate, json!({"grace_secs": 600})).await;
+    assert_eq!(status, 200, "{second}");
+    let newest = second["secret"].as_str().unwrap().to_owned();
+    app.publish(json!({"type": "a.b", "data": {}})).await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    let entries = request.header("webhook-signature").split(' ').count();
+    assert_eq!(entries, 3, "{}", request.header("webhook-signature"));
+    for secret in [newest.as_str(), SECRET_B, SECRET_A] {
+        assert!(signed_by(secret, &request), "{secret} no longer signs");
+        let signed = Signed {
+            id: request.header("webhook-id"),
+            timestamp: request.header("webhook-timestamp"),
+            signature: request.header("webhook-signature"),
+            body: &request.body,
+        };
+        assert_eq!(verify(secret, &signed, now()), Ok(()));
+    }
+    // Each rotation shows when the secret it replaced stops signing.
+    let first_ends =
+        chrono::DateTime::parse_from_rfc3339(first["previous_secret_expires_at"].as_str().unwrap())
+            .unwrap();
+    let second_ends = chrono::DateTime::parse_from_rfc3339(
+        second["previous_secret_expires_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(second_ends < first_ends);
+}
+
+#[tokio::test]
 async fn ed25519_destinations_sign_v1a_and_show_their_public_key() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
@@ -93,10 +137,31 @@ async fn ed25519_destinations_sign_v1a_and_show_their_public_key() {
         .await;
     let public_key = destination["public_key"].as_str().unwrap().to_owned();
     assert!(public_key.starts_with("whpk_"), "{destination}");
+    assert!(
+        destination.get("secret").is_none(),
+        "no unused secret: {destination}"
+    );
+    assert!(destination["secret_hint"].is_null());
     let (_, shown) = app
         .get(&format!("/v1/destinations/{}", id(&destination)))
         .await;
     assert_eq!(shown["public_key"], public_key.as_str());
+    let (status, refused) = app
+        .post(
+            "/v1/destinations",
+            json!({"url": receiver.url, "secret": SECRET_A, "signature": {"scheme": "ed25519"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "secret");
+    let rotate = format!("/v1/destinations/{}/rotate-secret", id(&destination));
+    let (status, refused) = app.post(&rotate, json!({"secret": SECRET_B})).await;
+    assert_eq!(status, 422, "{refused}");
+    let (status, rotated) = app.post(&rotate, json!({"grace_secs": 0})).await;
+    assert_eq!(status, 200, "{rotated}");
+    assert!(rotated.get("secret").is_none(), "{rotated}");
+    let public_key = rotated["public_key"].as_str().unwrap().to_owned();
+    assert_ne!(public_key, shown["public_key"].as_str().unwrap());
 
     app.publish(json!({"type": "a.b", "data": {"x": 1}})).await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);

@@ -12,6 +12,7 @@ use hookline_core::event::StreamName;
 use hookline_core::ids::{DestinationId, OrgId};
 use hookline_core::keys::SigningKeys;
 use hookline_core::secret::SigningSecret;
+use hookline_core::signing::SignatureScheme;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -29,9 +30,13 @@ async fn create(
     request: DestinationIn,
 ) -> Result<(StatusCode, Json<DestinationCreated>), ApiError> {
     let (secret, settings) = request.into();
-    let keys = SigningKeys::new(secret.map(|s| chosen_secret(&s)).transpose()?);
     let mut settings =
         DestinationSettings::create(Vec::<Setting>::from(settings), &state.url_policy)?;
+    let signs_with_secret = settings.signature != SignatureScheme::Ed25519;
+    if secret.is_some() && !signs_with_secret {
+        return Err(ValidationError::new("secret", NO_SECRET_FOR_ED25519).into());
+    }
+    let keys = SigningKeys::new(secret.map(|s| chosen_secret(&s)).transpose()?);
     let now = state.clock.now_ms();
     let id = DestinationId::generate();
     settings.headers.seal(&state.master_key, id.as_str());
@@ -53,10 +58,13 @@ async fn create(
         StatusCode::CREATED,
         Json(DestinationCreated {
             destination: DestinationOut::of(&state.master_key, &destination),
-            secret: keys.secret.expose().to_owned(),
+            secret: signs_with_secret.then(|| keys.secret.expose().to_owned()),
         }),
     ))
 }
+
+const NO_SECRET_FOR_ED25519: &str = "an ed25519 destination signs with its key pair and \
+     takes no secret; receivers verify with its public_key";
 
 fn chosen_secret(secret: &str) -> Result<SigningSecret, ValidationError> {
     SigningSecret::parse("secret", secret)
@@ -229,10 +237,14 @@ pub async fn rotate_secret(
     // from the winner's keys, so no caller is handed a secret that was overwritten.
     loop {
         let destination = load(&state, &org, &id).await?;
+        let signs_with_secret = destination.settings.signature != SignatureScheme::Ed25519;
+        if secret.is_some() && !signs_with_secret {
+            return Err(ValidationError::new("secret", NO_SECRET_FOR_ED25519).into());
+        }
         let current = state.master_key.open(&destination.keys, id.as_str())?;
         let now = state.clock.now_ms();
         let expires_at = now + grace_secs * 1000;
-        let rotated = current.rotate(secret.clone(), expires_at);
+        let rotated = current.rotate(secret.clone(), now, expires_at);
         let sealed = state.master_key.seal(&rotated, id.as_str());
         if state
             .store
@@ -246,7 +258,7 @@ pub async fn rotate_secret(
             };
             return Ok(Json(DestinationRotated {
                 destination: DestinationOut::of(&state.master_key, &updated),
-                secret: rotated.secret.expose().to_owned(),
+                secret: signs_with_secret.then(|| rotated.secret.expose().to_owned()),
                 previous_secret_expires_at: crate::types::time(expires_at),
             }));
         }

@@ -33,7 +33,7 @@ pub(crate) async fn signing_keys(state: &AppState, org: &OrgId) -> Result<Signin
 fn shown(keys: &SigningKeys, now: Millis) -> OrgSecretOut {
     OrgSecretOut {
         secret_hint: keys.secret.hint(),
-        previous_secret_expires_at: keys.retired_at(now).map(|r| time(r.until)),
+        previous_secret_expires_at: keys.grace_ends(now).map(time),
     }
 }
 
@@ -69,10 +69,11 @@ pub async fn rotate(
         let now = state.clock.now_ms();
         // No keys yet: nothing was ever signed, so nothing needs a grace period.
         let rotated = match &sealed {
-            Some(sealed) => state
-                .master_key
-                .open(sealed, org.as_str())?
-                .rotate(None, now + grace_secs * 1000),
+            Some(sealed) => state.master_key.open(sealed, org.as_str())?.rotate(
+                None,
+                now,
+                now + grace_secs * 1000,
+            ),
             None => SigningKeys::new(None),
         };
         let replacement = state.master_key.seal(&rotated, org.as_str());

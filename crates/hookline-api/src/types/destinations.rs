@@ -271,7 +271,8 @@ pub struct DestinationOut {
     pub tls_verify: bool,
     pub signature: SignatureIn,
     pub enabled: bool,
-    /// The secret's last characters; `null` when the keys cannot be opened.
+    /// The secret's last characters; `null` for an ed25519 destination, or when the keys
+    /// cannot be opened.
     #[schema(example = "…x4Q=")]
     pub secret_hint: Option<String>,
     /// The ed25519 public key (`whpk_…`), for destinations that sign with ed25519.
@@ -329,7 +330,9 @@ impl DestinationOut {
             tls_verify: s.tls_verify,
             signature: (&s.signature).into(),
             enabled: s.enabled,
-            secret_hint: keys.as_ref().map(|k| k.secret.hint()),
+            secret_hint: (s.signature != SignatureScheme::Ed25519)
+                .then(|| keys.as_ref().map(|k| k.secret.hint()))
+                .flatten(),
             public_key: (s.signature == SignatureScheme::Ed25519)
                 .then(|| keys.as_ref().map(|k| k.ed25519.public_key()))
                 .flatten(),
@@ -348,9 +351,11 @@ impl DestinationOut {
 pub struct DestinationCreated {
     #[serde(flatten)]
     pub destination: DestinationOut,
-    /// Keep it: it is not shown again.
+    /// Keep it: it is not shown again. Absent for an ed25519 destination, which signs
+    /// with its key pair (`public_key`).
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
-    pub secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// `POST /v1/destinations/{id}/rotate-secret`; every field is optional.
@@ -370,8 +375,11 @@ pub struct RotateSecretIn {
 pub struct DestinationRotated {
     #[serde(flatten)]
     pub destination: DestinationOut,
-    pub secret: String,
-    /// Until when the old secret signs too.
+    /// The new secret, shown this once; absent for an ed25519 destination (its new
+    /// `public_key` is in the destination).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Until when the old secret (or key pair) signs too.
     #[schema(format = DateTime)]
     pub previous_secret_expires_at: String,
 }

@@ -6,10 +6,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use hookline_core::clock::{Clock, SystemClock, rfc3339};
 use hookline_core::ids::OrgId;
+use hookline_core::keys::SigningKeys;
+use hookline_core::sealed::MasterKey;
 use hookline_store::{ApiKeyRecord, Org, Store};
 use serde_json::json;
 
-pub async fn create(name: String, store: Arc<dyn Store>, json: bool) -> anyhow::Result<()> {
+/// The org, its first API key, and its signing secret (for `webhook_url` one-shots),
+/// sealed as the server would seal it.
+pub async fn create(
+    name: String,
+    store: Arc<dyn Store>,
+    master_key: &MasterKey,
+    json: bool,
+) -> anyhow::Result<()> {
     let name = name.trim().to_owned();
     anyhow::ensure!(
         !name.is_empty() && name.len() <= 200,
@@ -19,15 +28,23 @@ pub async fn create(name: String, store: Arc<dyn Store>, json: bool) -> anyhow::
     let org = Org::new(name, now);
     let (record, api_key) = ApiKeyRecord::issue(&org.id, now);
     store.create_org(&org, &record).await?;
+    let keys = SigningKeys::new(None);
+    let sealed = master_key.seal(&keys, org.id.as_str());
+    store.set_org_signing_keys(&org.id, &sealed, None).await?;
+    let secret = keys.secret.expose();
     if json {
         println!(
             "{}",
-            json!({"org_id": org.id, "name": org.name, "api_key": api_key})
+            json!({"org_id": org.id, "name": org.name, "api_key": api_key, "signing_secret": secret})
         );
     } else {
-        println!("org_id:  {}", org.id);
-        println!("api_key: {}", api_key);
-        println!("Keep the API key safe: it is shown only this once.");
+        println!("org_id:         {}", org.id);
+        println!("api_key:        {api_key}");
+        println!("signing_secret: {secret}");
+        println!(
+            "Keep both safe: each is shown only this once. The signing secret signs \
+             deliveries to a publish's one-shot webhook_url."
+        );
     }
     Ok(())
 }

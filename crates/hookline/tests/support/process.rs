@@ -33,11 +33,16 @@ pub async fn wait_ready(base: &str) {
 /// Runs `hookline org create` with `store_args` (`--data-dir …` or `--database-url …`)
 /// and returns the API key it printed.
 pub fn create_org_with_binary(binary: &str, store_args: &[&str]) -> String {
-    let out = std::process::Command::new(binary)
+    let mut command = std::process::Command::new(binary);
+    command
         .args(["org", "create", "test", "--json"])
-        .args(store_args)
-        .output()
-        .unwrap();
+        .args(store_args);
+    // The org's signing secret is sealed with the key the nodes use (on the embedded
+    // store, the one in the data directory).
+    if store_args.contains(&"--database-url") {
+        command.env("HOOKLINE_MASTER_KEY", TEST_MASTER_KEY);
+    }
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
