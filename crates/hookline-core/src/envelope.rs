@@ -7,6 +7,27 @@ use crate::clock::{Millis, rfc3339};
 use crate::event::Event;
 use crate::ids::DeliveryId;
 
+/// A request body made from its event alone, so that a stored attempt can keep a note
+/// of which instead of a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventBody {
+    /// The webhook envelope, with the event's `raw` when asked.
+    Envelope { include_raw: bool },
+    /// The event's `data` alone, as compact JSON: a receiver's own payload shape.
+    Data,
+}
+
+impl EventBody {
+    pub fn text(self, event: &Event) -> String {
+        match self {
+            Self::Envelope { include_raw } => Envelope::of(event, include_raw).to_text(),
+            Self::Data => {
+                serde_json::to_string(&event.data).expect("a JSON value always serializes")
+            }
+        }
+    }
+}
+
 /// The headers every attempt starts with, in this order. Each is the event's, the
 /// delivery's or the second the attempt was sent (`event_headers`), so a stored attempt
 /// can rebuild them instead of keeping a copy; the user agent, the signatures and a

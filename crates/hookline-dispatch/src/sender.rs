@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hookline_core::clock::Millis;
 use hookline_core::delivery::{Attempt, ErrorKind};
-use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers, webhook_timestamp};
+use hookline_core::envelope::{EVENT_HEADER_NAMES, event_headers, webhook_timestamp};
 use hookline_core::ids::AttemptId;
 use hookline_core::retry::{AttemptResult, parse_retry_after};
 use hookline_core::sealed::MasterKey;
@@ -75,9 +75,9 @@ impl Sender {
     ) -> (Attempt, AttemptResult) {
         let destination = &claimed.destination;
         let event = &claimed.event;
-        // Only ever the event's envelope: the recorded attempt keeps a note of that rather
-        // than a copy of the body (`Sent::FromEvent`).
-        let body = Envelope::of(event, destination.settings.include_raw).to_text();
+        // Only ever made from the event (its envelope, or its data): the recorded attempt
+        // keeps a note of which rather than a copy of the body (`Sent::FromEvent`).
+        let body = destination.settings.event_body().text(event);
         let timestamp = webhook_timestamp(now);
         let opened = self.keys.open(destination);
         // The event's headers first, as the recorded attempt declares (`Sent::FromEvent`).

@@ -306,9 +306,11 @@ pub struct Completion {
 pub enum Sent {
     /// Only the attempt says what was sent.
     AsRecorded,
-    /// The body is exactly `Envelope::of(event, include_raw).to_text()`, and the headers
-    /// begin with `event_headers(event, delivery, started_at)`.
-    FromEvent { include_raw: bool },
+    /// The body is exactly `body.text(event)`, and the headers begin with
+    /// `event_headers(event, delivery, started_at)`.
+    FromEvent {
+        body: hookline_core::envelope::EventBody,
+    },
 }
 
 impl Completion {

@@ -6,7 +6,7 @@
 //! `rebuild` when it is read.
 
 use hookline_core::delivery::Attempt;
-use hookline_core::envelope::{EVENT_HEADER_NAMES, Envelope, event_headers, webhook_timestamp};
+use hookline_core::envelope::{EVENT_HEADER_NAMES, EventBody, event_headers, webhook_timestamp};
 use hookline_core::event::Event;
 use hookline_core::ids::EventId;
 
@@ -17,8 +17,8 @@ use crate::{Sent, StoreError, StoreResult};
 pub enum RequestBody {
     /// Only `Attempt::request_body` says what was sent.
     AsSent,
-    /// The envelope of the attempt's event, as `Envelope::of(event, include_raw)` makes it.
-    EventEnvelope { include_raw: bool },
+    /// Made from the attempt's event alone (its envelope, or its data).
+    FromEvent(EventBody),
 }
 
 impl RequestBody {
@@ -26,8 +26,9 @@ impl RequestBody {
     pub fn code(self) -> i64 {
         match self {
             Self::AsSent => 0,
-            Self::EventEnvelope { include_raw: false } => 1,
-            Self::EventEnvelope { include_raw: true } => 2,
+            Self::FromEvent(EventBody::Envelope { include_raw: false }) => 1,
+            Self::FromEvent(EventBody::Envelope { include_raw: true }) => 2,
+            Self::FromEvent(EventBody::Data) => 3,
         }
     }
 
@@ -35,8 +36,9 @@ impl RequestBody {
     pub fn from_code(code: i64) -> StoreResult<Self> {
         match code {
             0 => Ok(Self::AsSent),
-            1 => Ok(Self::EventEnvelope { include_raw: false }),
-            2 => Ok(Self::EventEnvelope { include_raw: true }),
+            1 => Ok(Self::FromEvent(EventBody::Envelope { include_raw: false })),
+            2 => Ok(Self::FromEvent(EventBody::Envelope { include_raw: true })),
+            3 => Ok(Self::FromEvent(EventBody::Data)),
             other => Err(StoreError::Corrupt(format!(
                 "attempt request body source {other}"
             ))),
@@ -64,8 +66,8 @@ impl RequestNote {
     pub fn of(sent: Sent, attempt: &Attempt) -> Self {
         match sent {
             Sent::AsRecorded => Self::WHOLE,
-            Sent::FromEvent { include_raw } => Self {
-                body: RequestBody::EventEnvelope { include_raw },
+            Sent::FromEvent { body } => Self {
+                body: RequestBody::FromEvent(body),
                 headers_from_event: begins_with_event_headers(attempt),
             },
         }
@@ -108,8 +110,8 @@ pub fn rebuild(noted: Vec<(Attempt, RequestNote)>, events: &[Event]) -> StoreRes
                 .ok_or_else(|| {
                     StoreError::Corrupt(format!("attempt {} names no stored event", attempt.id))
                 })?;
-            if let RequestBody::EventEnvelope { include_raw } = note.body {
-                attempt.request_body = Envelope::of(event, include_raw).to_text();
+            if let RequestBody::FromEvent(body) = note.body {
+                attempt.request_body = body.text(event);
             }
             if note.headers_from_event {
                 let mut headers = event_headers(event, &attempt.delivery_id, attempt.started_at);
@@ -210,7 +212,9 @@ mod tests {
                 attempt.clone(),
                 NextStep::Delivered,
                 at,
-                Sent::FromEvent { include_raw: false },
+                Sent::FromEvent {
+                    body: EventBody::Envelope { include_raw: false },
+                },
             );
             assert!(!completion.note.headers_from_event);
             assert_eq!(
@@ -224,7 +228,12 @@ mod tests {
     fn a_noted_request_is_rebuilt_as_sent_and_only_from_its_own_event() {
         let (event, at) = (event(), 1_800_000_000_500);
         let sent = attempt_from_event(&event, at);
-        let note = RequestNote::of(Sent::FromEvent { include_raw: false }, &sent);
+        let note = RequestNote::of(
+            Sent::FromEvent {
+                body: EventBody::Envelope { include_raw: false },
+            },
+            &sent,
+        );
         assert_eq!(note.headers_left_out(), EVENT_HEADER_NAMES.len());
         let mut stored = sent.clone();
         stored.request_body.clear();
@@ -254,8 +263,9 @@ mod tests {
     fn body_codes_read_back_and_unknown_ones_are_corrupt() {
         for body in [
             RequestBody::AsSent,
-            RequestBody::EventEnvelope { include_raw: false },
-            RequestBody::EventEnvelope { include_raw: true },
+            RequestBody::FromEvent(EventBody::Envelope { include_raw: false }),
+            RequestBody::FromEvent(EventBody::Envelope { include_raw: true }),
+            RequestBody::FromEvent(EventBody::Data),
         ] {
             assert_eq!(RequestBody::from_code(body.code()).unwrap(), body);
         }

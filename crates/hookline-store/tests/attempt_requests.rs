@@ -8,7 +8,7 @@
 mod support;
 
 use hookline_core::delivery::Attempt;
-use hookline_core::envelope::{Envelope, event_headers};
+use hookline_core::envelope::{Envelope, EventBody, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
 use hookline_core::retry::NextStep;
@@ -110,9 +110,12 @@ async fn claimed_fan_out(
 /// `claimed`'s attempt as the sender makes it: the envelope, the event's headers, then
 /// the rest (awkward values included).
 fn sent_from_event(claimed: &ClaimedDelivery) -> Attempt {
-    let include_raw = claimed.destination.settings.include_raw;
     let mut attempt = fixture::delivered_attempt(claimed, T0 + 1_999);
-    attempt.request_body = Envelope::of(&claimed.event, include_raw).to_text();
+    attempt.request_body = claimed
+        .destination
+        .settings
+        .event_body()
+        .text(&claimed.event);
     attempt.request_headers = event_headers(&claimed.event, &claimed.delivery_id, T0 + 1_999);
     attempt.request_headers.extend([
         ("user-agent".to_owned(), "Hookline/test".to_owned()),
@@ -137,16 +140,20 @@ async fn record_and_read(store: &dyn Store, org: &OrgId, completion: Completion)
 
 on_both_stores!(what_the_event_gives_is_kept_by_reference_and_read_back_as_sent);
 async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent(backend: Backend) {
-    let destinations = [json!({"include_raw": false}), json!({"include_raw": true})];
+    let destinations = [
+        json!({"include_raw": false}),
+        json!({"include_raw": true}),
+        json!({"include_raw": true, "body": "data"}),
+    ];
     let (store, org, claimed) = claimed_fan_out(&backend, &destinations).await;
 
     let mut sent = Vec::new();
     let mut completions = Vec::new();
     for delivery in &claimed {
-        let include_raw = delivery.destination.settings.include_raw;
+        let body = delivery.destination.settings.event_body();
         let attempt = sent_from_event(delivery);
-        sent.push((delivery.delivery_id.clone(), include_raw, attempt.clone()));
-        completions.push(completion(attempt, Sent::FromEvent { include_raw }));
+        sent.push((delivery.delivery_id.clone(), body, attempt.clone()));
+        completions.push(completion(attempt, Sent::FromEvent { body }));
     }
     store
         .complete(fixture::batch("node-a", completions))
@@ -156,22 +163,22 @@ async fn what_the_event_gives_is_kept_by_reference_and_read_back_as_sent(backend
     // Read back from the file alone: the event as stored, not as the writer cached it.
     drop(store);
     let reopened = backend.open().await;
-    for (delivery_id, include_raw, attempt) in &sent {
+    for (delivery_id, body, attempt) in &sent {
         let read = reopened.list_attempts_of(&org, delivery_id).await.unwrap();
         assert_eq!(read.len(), 1);
-        assert_eq!(
-            read[0].request_body, attempt.request_body,
-            "raw {include_raw}"
-        );
+        assert_eq!(read[0].request_body, attempt.request_body, "{body:?}");
         assert_eq!(read[0].request_headers, attempt.request_headers);
-        assert_eq!(attempt.request_body.contains("verbatim"), *include_raw);
+        let with_raw = *body == EventBody::Envelope { include_raw: true };
+        assert_eq!(attempt.request_body.contains("verbatim"), with_raw);
+        let data_alone = *body == EventBody::Data;
+        assert_eq!(attempt.request_body.contains("\"data\""), !data_alone);
     }
     drop(reopened);
 
-    // No copy of either body, and only the three headers the event does not give.
+    // No copy of any body, and only the three headers the event does not give.
     assert_eq!(
         stored_requests(&backend).await,
-        [(0, 1, true, 3), (0, 2, true, 3)]
+        [(0, 1, true, 3), (0, 2, true, 3), (0, 3, true, 3)]
     );
 }
 
@@ -182,7 +189,9 @@ async fn headers_that_do_not_begin_as_the_event_gives_them_are_kept_whole(backen
     // A second later than the attempt started: not what `event_headers` would rebuild.
     attempt.request_headers[2].1 = (T0 / 1000 + 2).to_string();
     let headers = attempt.request_headers.clone();
-    let sent = Sent::FromEvent { include_raw: false };
+    let sent = Sent::FromEvent {
+        body: EventBody::Envelope { include_raw: false },
+    };
     let read = record_and_read(&*store, &org, completion(attempt, sent)).await;
     assert_eq!(read[0].request_headers, headers);
     assert_eq!(stored_requests(&backend).await, [(0, 1, false, 9)]);

@@ -601,3 +601,36 @@ async fn assert_stream_went_out_in_order(app: &TestApp, receiver: &Receiver, des
         "another stream is not held by this one's failing head"
     );
 }
+
+#[tokio::test]
+async fn a_data_body_sends_the_events_data_alone_signed_over_the_bytes_sent() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let destination = app
+        .destination(&receiver.url, json!({"secret": secret, "body": "data"}))
+        .await;
+    assert_eq!(destination["body"], "data");
+    let data = json!({"event": "run.completed", "run_id": "r_1", "cost": 1.5});
+    app.publish(json!({"type": "run.completed", "stream": "s", "data": data}))
+        .await;
+    let request = receiver.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(serde_json::from_slice::<Value>(&request.body).unwrap(), data);
+    assert!(signed_by(secret, &request));
+    assert_eq!(request.header("content-type"), "application/json");
+
+    let delivery = app.only_delivery(id(&destination)).await;
+    let done = app.wait_status(id(&delivery), "delivered", WAIT).await;
+    let attempt = &done["attempt_history"][0];
+    assert_eq!(
+        attempt["request_body"].as_str().unwrap().as_bytes(),
+        &request.body[..],
+        "the inspector shows the bytes sent"
+    );
+    let path = format!("/v1/destinations/{}", id(&destination));
+    let (status, patched) = app.patch(&path, json!({"body": null})).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["body"], "envelope");
+    let (status, refused) = app.patch(&path, json!({"body": "raw"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+}

@@ -1,7 +1,7 @@
 //! Interop: deliveries from a running server verified by implementations that are not
 //! ours — the `standardwebhooks` library from PyPI for `v1` (including both signatures
-//! of a rotation period, each secret on its own) and Python's `cryptography` for `v1a`
-//! (ed25519). Needs a Python with both installed, named by `HOOKLINE_INTEROP_PYTHON`;
+//! of a rotation period, each secret on its own, and a destination whose body is the
+//! event's data alone) and Python's `cryptography` for `v1a` (ed25519). Needs a Python with both installed, named by `HOOKLINE_INTEROP_PYTHON`;
 //! `scripts/test` builds that virtualenv and runs this test.
 
 mod support;
@@ -37,7 +37,10 @@ async fn deliveries_verify_with_independent_implementations() {
     let standard = Receiver::start().await;
     let rotating = Receiver::start().await;
     let ed25519 = Receiver::start().await;
+    let data_only = Receiver::start().await;
     app.destination(&standard.url, json!({"secret": SECRET_A}))
+        .await;
+    app.destination(&data_only.url, json!({"secret": SECRET_A, "body": "data"}))
         .await;
     let rotated = app
         .destination(&rotating.url, json!({"secret": SECRET_A}))
@@ -56,12 +59,19 @@ async fn deliveries_verify_with_independent_implementations() {
         .destination(&ed25519.url, json!({"signature": {"scheme": "ed25519"}}))
         .await;
     let public_key = signing["public_key"].as_str().unwrap();
-    app.publish(json!({"type": "turn.completed", "data": {"text": "héllo ✓"}}))
+    let data = json!({"event": "turn.completed", "taskId": "t_1", "text": "héllo ✓"});
+    app.publish(json!({"type": "turn.completed", "data": data}))
         .await;
 
     let s = standard.wait_for(1, WAIT).await.remove(0);
     let r = rotating.wait_for(1, WAIT).await.remove(0);
     let e = ed25519.wait_for(1, WAIT).await.remove(0);
+    let d = data_only.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&d.body).unwrap(),
+        data,
+        "the body is the event's data alone"
+    );
     let cases = json!([
         case("standard", "v1", SECRET_A, &s, &s.body, true),
         case("standard, wrong secret", "v1", SECRET_B, &s, &s.body, false),
@@ -71,6 +81,15 @@ async fn deliveries_verify_with_independent_implementations() {
             SECRET_A,
             &s,
             b"{\"x\":1}",
+            false
+        ),
+        case("data body", "v1", SECRET_A, &d, &d.body, true),
+        case(
+            "data body, wrong secret",
+            "v1",
+            SECRET_B,
+            &d,
+            &d.body,
             false
         ),
         case("rotation, new secret", "v1", SECRET_B, &r, &r.body, true),
@@ -103,5 +122,5 @@ async fn deliveries_verify_with_independent_implementations() {
         output.status.success(),
         "independent verification failed:\n{report}"
     );
-    assert!(report.contains("7 cases, 0 failures"), "{report}");
+    assert!(report.contains("9 cases, 0 failures"), "{report}");
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hookline_core::ValidationError;
-use hookline_core::destination::{Destination, DestinationHealth, Setting};
+use hookline_core::destination::{BodyShape, Destination, DestinationHealth, Setting};
 use hookline_core::event::StreamName;
 use hookline_core::ids::DestinationId;
 use hookline_core::sealed::MasterKey;
@@ -41,6 +41,8 @@ pub struct DestinationIn {
     pub level: Option<LevelName>,
     /// Whether the envelope carries the event's `raw` (default false).
     pub include_raw: Option<bool>,
+    /// The request body: `envelope` (default) or `data`, the event's data alone.
+    pub body: Option<BodyName>,
     /// Headers added to every request; values under sensitive names are sealed at rest.
     pub headers: Option<BTreeMap<String, String>>,
     /// Further header names whose values are sealed and masked.
@@ -94,6 +96,8 @@ pub struct DestinationPatch {
     #[serde(default, deserialize_with = "present")]
     pub include_raw: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
+    pub body: Option<Option<BodyName>>,
+    #[serde(default, deserialize_with = "present")]
     pub headers: Option<Option<BTreeMap<String, String>>>,
     #[serde(default, deserialize_with = "present")]
     pub sensitive_headers: Option<Option<Vec<String>>>,
@@ -134,6 +138,7 @@ impl From<DestinationIn> for (Option<String>, DestinationPatch) {
             filter: d.filter.map(Some),
             level: d.level.map(Some),
             include_raw: d.include_raw.map(Some),
+            body: d.body.map(Some),
             headers: d.headers.map(Some),
             sensitive_headers: d.sensitive_headers.map(Some),
             timeout_secs: d.timeout_secs.map(Some),
@@ -167,6 +172,8 @@ impl From<DestinationPatch> for Vec<Setting> {
             p.filter.map(Setting::Filter),
             p.level.map(|l| Setting::Level(level(l))),
             p.include_raw.map(Setting::IncludeRaw),
+            p.body
+                .map(|b| Setting::Body(b.map(|b| BodyShape::from(b).as_str().to_owned()))),
             p.headers.map(|h| Setting::Headers(headers(h))),
             p.sensitive_headers.map(Setting::SensitiveHeaders),
             p.timeout_secs.map(Setting::TimeoutSecs),
@@ -183,6 +190,33 @@ impl From<DestinationPatch> for Vec<Setting> {
         .into_iter()
         .flatten()
         .collect()
+    }
+}
+
+/// What a request's body is: the webhook envelope, or the event's `data` alone (as
+/// compact JSON), for receivers with a payload convention of their own.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyName {
+    Envelope,
+    Data,
+}
+
+impl From<BodyName> for BodyShape {
+    fn from(body: BodyName) -> Self {
+        match body {
+            BodyName::Envelope => Self::Envelope,
+            BodyName::Data => Self::Data,
+        }
+    }
+}
+
+impl From<BodyShape> for BodyName {
+    fn from(body: BodyShape) -> Self {
+        match body {
+            BodyShape::Envelope => Self::Envelope,
+            BodyShape::Data => Self::Data,
+        }
     }
 }
 
@@ -259,6 +293,7 @@ pub struct DestinationOut {
     pub filter: Option<Value>,
     pub level: LevelName,
     pub include_raw: bool,
+    pub body: BodyName,
     /// Values under sensitive names show as `********`.
     pub headers: BTreeMap<String, String>,
     pub sensitive_headers: Vec<String>,
@@ -314,6 +349,7 @@ impl DestinationOut {
             filter: s.filter.as_ref().map(|f| f.source().clone()),
             level: s.level.into(),
             include_raw: s.include_raw,
+            body: s.body.into(),
             headers: s
                 .headers
                 .shown()

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::ValidationError;
 use crate::clock::Millis;
 use crate::custom_headers::CustomHeaders;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, EventBody};
 use crate::event::{Event, Level, StreamName};
 use crate::filter::{Filter, TypePattern};
 use crate::ids::{DestinationId, OrgId};
@@ -21,6 +21,35 @@ use crate::signing::SignatureScheme;
 use crate::url_policy::{DestinationUrl, UrlPolicy};
 
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
+
+/// What a destination's requests carry as their body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyShape {
+    /// The webhook envelope (`id`, `type`, `timestamp`, `stream`, `seq`, `level`, `data`).
+    Envelope,
+    /// The event's `data` verbatim, for receivers with a payload convention of their own.
+    Data,
+}
+
+impl BodyShape {
+    pub fn parse(field: &str, text: &str) -> Result<Self, ValidationError> {
+        match text {
+            "envelope" => Ok(Self::Envelope),
+            "data" => Ok(Self::Data),
+            _ => Err(ValidationError::new(
+                field,
+                "must be \"envelope\" or \"data\"",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Envelope => "envelope",
+            Self::Data => "data",
+        }
+    }
+}
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 10;
 
 /// Everything about a destination that its owner chooses and may change later.
@@ -33,6 +62,8 @@ pub struct DestinationSettings {
     pub filter: Option<Filter>,
     pub level: Level,
     pub include_raw: bool,
+    /// What a request's body is: the envelope, or the event's data alone.
+    pub body: BodyShape,
     pub headers: CustomHeaders,
     pub timeout_secs: u32,
     pub retry: RetryPolicy,
@@ -57,6 +88,7 @@ impl DestinationSettings {
             filter: None,
             level: Level::User,
             include_raw: false,
+            body: BodyShape::Envelope,
             headers: CustomHeaders::default(),
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             retry: RetryPolicy::default(),
@@ -121,9 +153,23 @@ impl DestinationSettings {
             "signature": self.signature.to_json(),
             "enabled": self.enabled,
         });
-        match json {
-            Value::Object(map) => map,
-            _ => unreachable!("json! of an object literal is an object"),
+        let Value::Object(mut map) = json else {
+            unreachable!("json! of an object literal is an object")
+        };
+        // Only when it is not the default, so nodes from before `body` read the rest.
+        if self.body != BodyShape::Envelope {
+            map.insert("body".into(), self.body.as_str().into());
+        }
+        map
+    }
+
+    /// What this destination's requests carry as their body.
+    pub fn event_body(&self) -> EventBody {
+        match self.body {
+            BodyShape::Envelope => EventBody::Envelope {
+                include_raw: self.include_raw,
+            },
+            BodyShape::Data => EventBody::Data,
         }
     }
 
@@ -247,6 +293,25 @@ mod tests {
         assert!(!s.wants(&event("a", Level::User, json!({}))));
         s.apply("include_raw", &json!(true), p).unwrap();
         assert!(s.wants(&event("a", Level::User, json!({}))));
+    }
+
+    #[test]
+    fn a_data_body_is_the_events_data_alone_and_is_stored_only_when_chosen() {
+        let mut s = settings();
+        let p = &UrlPolicy::default();
+        let e = event(
+            "run.completed",
+            Level::User,
+            json!({"run_id": "r1", "ok": true}),
+        );
+        assert_eq!(s.event_body().text(&e), Envelope::of(&e, false).to_text());
+        assert!(!s.to_json().contains_key("body"));
+        s.apply("body", &json!("data"), p).unwrap();
+        assert_eq!(s.event_body().text(&e), r#"{"ok":true,"run_id":"r1"}"#);
+        assert_eq!(DestinationSettings::from_json(&s.to_json(), p).unwrap(), s);
+        assert_eq!(s.apply("body", &json!("raw"), p).unwrap_err().field, "body");
+        s.apply("body", &Value::Null, p).unwrap();
+        assert_eq!(s.body, BodyShape::Envelope);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_SECS, DestinationSettings};
+use super::{BodyShape, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_SECS, DestinationSettings};
 use crate::ValidationError;
 use crate::event::Level;
 use crate::filter::{Filter, TypePattern};
@@ -27,6 +27,8 @@ pub enum Setting {
     Filter(Option<Value>),
     Level(Option<String>),
     IncludeRaw(Option<bool>),
+    /// `"envelope"` or `"data"`.
+    Body(Option<String>),
     Enabled(Option<bool>),
     Ordered(Option<bool>),
     TlsVerify(Option<bool>),
@@ -66,6 +68,7 @@ impl Setting {
             "filter" => Self::Filter(value.cloned()),
             "level" => Self::Level(value.map(string).transpose()?),
             "include_raw" => Self::IncludeRaw(value.map(boolean).transpose()?),
+            "body" => Self::Body(value.map(string).transpose()?),
             "enabled" => Self::Enabled(value.map(boolean).transpose()?),
             "ordered" => Self::Ordered(value.map(boolean).transpose()?),
             "tls_verify" => Self::TlsVerify(value.map(boolean).transpose()?),
@@ -113,6 +116,12 @@ impl DestinationSettings {
                     .unwrap_or(Level::User)
             }
             Setting::IncludeRaw(v) => self.include_raw = v.unwrap_or(false),
+            Setting::Body(shape) => {
+                self.body = shape
+                    .map(|b| BodyShape::parse("body", &b))
+                    .transpose()?
+                    .unwrap_or(BodyShape::Envelope)
+            }
             Setting::Enabled(v) => self.enabled = v.unwrap_or(true),
             Setting::Ordered(v) => self.ordered = v.unwrap_or(false),
             Setting::RetryOn4xx(v) => self.retry.retry_on_4xx = v.unwrap_or(false),

@@ -112,14 +112,14 @@ impl Dispatcher {
         log_outcome(&claimed, &attempt, next);
         self.activity
             .attempt_ended(attempt.error_kind, attempt.latency_ms, next);
-        // `Sender::attempt` sends the event's envelope and headers, so the store need not
+        // `Sender::attempt` sends a body and headers made from the event, so the store need not
         // keep a copy of them.
         let completion = Completion::new(
             attempt,
             next,
             now,
             Sent::FromEvent {
-                include_raw: claimed.destination.settings.include_raw,
+                body: claimed.destination.settings.event_body(),
             },
         )
         .at_row(claimed.row_hint);
