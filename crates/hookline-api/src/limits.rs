@@ -43,11 +43,23 @@ impl OrgRate {
         })
     }
 
-    fn admit(&self, org: &OrgId) -> Result<(), ApiError> {
+    /// Takes `n` from `org`'s bucket, or answers 429 (and takes nothing).
+    fn admit(&self, org: &OrgId, n: NonZeroU32) -> Result<(), ApiError> {
         if self.limiter.len() > BUCKETS_KEPT {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(org).map_err(|not_until| {
+        let admitted = self.limiter.check_key_n(org, n).map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this org may send at most {}: {n} at once can never be admitted; \
+                     send fewer in each request",
+                    self.describes
+                ),
+            )
+        })?;
+        admitted.map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -107,14 +119,21 @@ impl OrgLimits {
 
     /// Takes one event from `org`'s allowance, or answers 429.
     pub fn admit_event(&self, org: &OrgId) -> Result<(), ApiError> {
-        self.events.as_ref().map_or(Ok(()), |rate| rate.admit(org))
+        self.admit_events(org, NonZeroU32::MIN)
+    }
+
+    /// Takes `n` events from `org`'s allowance at once (a batch), or answers 429.
+    pub fn admit_events(&self, org: &OrgId, n: NonZeroU32) -> Result<(), ApiError> {
+        self.events
+            .as_ref()
+            .map_or(Ok(()), |rate| rate.admit(org, n))
     }
 
     /// Takes one redelivery from `org`'s allowance, or answers 429.
     pub fn admit_redelivery(&self, org: &OrgId) -> Result<(), ApiError> {
         self.redeliveries
             .as_ref()
-            .map_or(Ok(()), |rate| rate.admit(org))
+            .map_or(Ok(()), |rate| rate.admit(org, NonZeroU32::MIN))
     }
 }
 

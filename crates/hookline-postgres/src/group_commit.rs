@@ -145,6 +145,17 @@ pub async fn publish_alone(
         .ok_or_else(|| StoreError::Corrupt("a publication went unanswered".into()))
 }
 
+/// Stores publications together in a transaction of their own, apart from the
+/// committers' batches: a batch publish, all or nothing.
+pub async fn publish_together(
+    pool: &PgPool,
+    notify: &NotifyGate,
+    publications: Vec<Publication>,
+) -> StoreResult<Vec<Published>> {
+    let now = publications.iter().map(|p| p.now).max().unwrap_or_default();
+    in_one_transaction(pool, publications, notify.due(now)).await
+}
+
 async fn in_one_transaction(
     pool: &PgPool,
     publications: Vec<Publication>,

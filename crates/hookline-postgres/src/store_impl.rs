@@ -8,7 +8,7 @@ use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{ApiKeyId, AttemptId, DeliveryId, DestinationId, EventId, OrgId};
 use hookline_core::sealed::SealedKeys;
 
-use crate::group_commit::publish_alone;
+use crate::group_commit::{publish_alone, publish_together};
 use crate::publish::Publication;
 use crate::{PgStore, publish, queue, reads, writes};
 use hookline_store::*;
@@ -305,6 +305,35 @@ impl Queue for PgStore {
             }
             (result, _) => result,
         }
+    }
+
+    async fn publish_batch(
+        &self,
+        org: &OrgId,
+        events: Vec<NewEvent>,
+        now: Millis,
+    ) -> StoreResult<Vec<Published>> {
+        let publications: Vec<Publication> = events
+            .into_iter()
+            .map(|event| Publication {
+                org: org.clone(),
+                event,
+                now,
+            })
+            .collect();
+        // A lost race for an item's idempotency key fails the whole transaction; once
+        // more, the winner's event is found and answered, as a single publish does.
+        let published = match publish_together(&self.pool, &self.notify, publications.clone()).await
+        {
+            Err(StoreError::Conflict(_)) => {
+                publish_together(&self.pool, &self.notify, publications).await
+            }
+            answered => answered,
+        }?;
+        if published.iter().any(|p| p.created && p.queued > 0) {
+            self.wake_node();
+        }
+        Ok(published)
     }
 
     async fn redeliver(

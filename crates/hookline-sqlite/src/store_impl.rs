@@ -338,6 +338,29 @@ impl Queue for SqliteStore {
         Ok(published)
     }
 
+    async fn publish_batch(
+        &self,
+        org: &OrgId,
+        events: Vec<NewEvent>,
+        now: Millis,
+    ) -> StoreResult<Vec<Published>> {
+        let org = org.clone();
+        // One writer job: the writer's transaction holds all of them, and a failure
+        // undoes the job's every publish (its savepoint) and no one else's.
+        let published = self
+            .write_or_busy(move |conn, state| {
+                events
+                    .iter()
+                    .map(|event| publish::publish(conn, state, &org, event.clone(), now))
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .await?;
+        if published.iter().any(|p| p.created && p.queued > 0) {
+            self.wake_node();
+        }
+        Ok(published)
+    }
+
     async fn redeliver(
         &self,
         org: &OrgId,

@@ -22,6 +22,14 @@ pub trait Queue: Send + Sync + 'static {
     /// durable transaction: when this returns Ok, nothing can be lost. Wakes the
     /// attached dispatcher for what it queued.
     async fn publish(&self, org: &OrgId, event: NewEvent, now: Millis) -> StoreResult<Published>;
+    /// Stores every event as `publish` would, all in one durable transaction: all of them
+    /// or, on an error, none. Answers for each in order.
+    async fn publish_batch(
+        &self,
+        org: &OrgId,
+        events: Vec<NewEvent>,
+        now: Millis,
+    ) -> StoreResult<Vec<Published>>;
     /// Queues a fresh attempt now, whatever the state, and wakes the attached
     /// dispatcher; `Conflict` if the destination is gone.
     async fn redeliver(

@@ -615,7 +615,10 @@ async fn a_data_body_sends_the_events_data_alone_signed_over_the_bytes_sent() {
     app.publish(json!({"type": "run.completed", "stream": "s", "data": data}))
         .await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
-    assert_eq!(serde_json::from_slice::<Value>(&request.body).unwrap(), data);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&request.body).unwrap(),
+        data
+    );
     assert!(signed_by(secret, &request));
     assert_eq!(request.header("content-type"), "application/json");
 

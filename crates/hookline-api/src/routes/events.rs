@@ -14,14 +14,17 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Authed};
 use crate::routes::org;
 use crate::types::Page;
-use crate::types::events::{EventIn, EventListQuery, EventOut, Published};
+use crate::types::events::{
+    BatchItemOut, BatchPublished, EventBatchIn, EventIn, EventListQuery, EventOut, MAX_BATCH,
+    Published,
+};
 
 /// The event, and the `webhook_url` to send it to besides its destinations.
 fn parse(
     request: EventIn,
     headers: &HeaderMap,
     policy: &UrlPolicy,
-) -> Result<(NewEvent, Option<DestinationUrl>), ApiError> {
+) -> Result<(NewEvent, Option<DestinationUrl>), ValidationError> {
     let webhook_url = request
         .webhook_url
         .as_deref()
@@ -39,8 +42,7 @@ fn parse(
             return Err(ValidationError::new(
                 "id",
                 "differs from the Idempotency-Key header; send one or make them equal",
-            )
-            .into());
+            ));
         }
         (Some(k), _) => Some(IdempotencyKey::parse("id", k)?),
         (None, Some(k)) => Some(IdempotencyKey::parse("Idempotency-Key", k)?),
@@ -94,13 +96,70 @@ pub async fn publish(
     } else {
         StatusCode::OK
     };
+    Ok((status, Json(Published::of(&published))))
+}
+
+/// Publish events in a batch
+///
+/// Up to 1,000 events in one request and one transaction: all are stored, or (on any
+/// error, which names the item's index) none. Each item's `id` is its idempotency key.
+#[utoipa::path(post, operation_id = "publish_events_batch", path = "/v1/events/batch", tag = "events",
+    request_body = EventBatchIn,
+    responses(
+        (status = 202, description = "Stored; deliveries are under way", body = BatchPublished),
+        (status = 413, description = "More than 1,000 events, or a body over 1 MiB (`payload_too_large`)", body = crate::types::ErrorBody),
+        (status = 429, description = "The org publishes faster than it may (`rate_limited`); see Retry-After", body = crate::types::ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn publish_batch(
+    State(state): State<AppState>,
+    Authed(org): Authed,
+    ApiJson(request): ApiJson<EventBatchIn>,
+) -> Result<(StatusCode, Json<BatchPublished>), ApiError> {
+    let arrived = std::time::Instant::now();
+    let count = request.events.len();
+    if count > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a batch holds at most {MAX_BATCH} events; this one has {count}"),
+        ));
+    }
+    let Some(count) = std::num::NonZeroU32::new(count as u32) else {
+        return Err(ValidationError::new("events", "must hold at least one event").into());
+    };
+    let no_headers = HeaderMap::new();
+    let mut events = Vec::with_capacity(request.events.len());
+    for (i, item) in request.events.into_iter().enumerate() {
+        let (new, webhook_url) = parse(item, &no_headers, &state.url_policy)
+            .map_err(|e| ValidationError::new(format!("events[{i}].{}", e.field), e.message))?;
+        events.push((new, webhook_url));
+    }
+    state.limits.admit_events(&org, count)?;
+    let mut batch = Vec::with_capacity(events.len());
+    for (mut new, webhook_url) in events {
+        if let Some(url) = webhook_url {
+            new.one_shot = Some(one_shot_destination(&state, &org, &new.stream, url).await?);
+        }
+        batch.push(new);
+    }
+    let published = state
+        .store
+        .publish_batch(&org, batch, state.clock.now_ms())
+        .await?;
+    for _ in published.iter().filter(|p| p.created) {
+        state.dispatcher.activity().published(arrived.elapsed());
+    }
     Ok((
-        status,
-        Json(Published {
-            id: published.event.id.to_string(),
-            stream: published.event.stream.as_str().to_owned(),
-            seq: published.event.seq,
-            deliveries: published.deliveries,
+        StatusCode::ACCEPTED,
+        Json(BatchPublished {
+            events: published
+                .iter()
+                .map(|p| BatchItemOut {
+                    published: Published::of(p),
+                    created: p.created,
+                })
+                .collect(),
         }),
     ))
 }

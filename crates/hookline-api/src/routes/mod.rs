@@ -34,6 +34,7 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(crate::openapi::document))
         .routes(routes!(crate::metrics::scrape))
         .routes(routes!(events::publish, events::list))
+        .routes(routes!(events::publish_batch))
         .routes(routes!(events::get))
         .routes(routes!(destinations::create_org_wide, destinations::list))
         .routes(routes!(destinations::create_for_stream))

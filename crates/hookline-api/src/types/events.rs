@@ -59,6 +59,43 @@ pub struct Published {
     pub deliveries: u32,
 }
 
+impl Published {
+    pub fn of(published: &hookline_store::Published) -> Self {
+        Self {
+            id: published.event.id.to_string(),
+            stream: published.event.stream.as_str().to_owned(),
+            seq: published.event.seq,
+            deliveries: published.deliveries,
+        }
+    }
+}
+
+/// Events a batch holds at most.
+pub const MAX_BATCH: usize = 1_000;
+
+/// `POST /v1/events/batch`: up to 1,000 events, stored together or not at all.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatchIn {
+    /// Each as `POST /v1/events` takes it; an `id` makes that item idempotent.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub events: Vec<EventIn>,
+}
+
+/// What a batch stored, one answer per event in the order sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchPublished {
+    pub events: Vec<BatchItemOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItemOut {
+    #[serde(flatten)]
+    pub published: Published,
+    /// False when the item's `id` was published before: the answer is that first event.
+    pub created: bool,
+}
+
 /// An event in the webhook envelope, as receivers get it (with `raw` when stored).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventOut {
