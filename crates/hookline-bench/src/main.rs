@@ -36,6 +36,8 @@ enum Scenario {
     Retention,
     /// How fast statistics answer over a million attempts (not part of `all`).
     Stats,
+    /// Publishing in batches of 100 beside one by one (not part of `all`).
+    Batch,
     All,
     /// The receiver alone, in its own process, for `loopback`.
     #[value(name = loopback::RECEIVER_ONLY, hide = true)]
@@ -117,6 +119,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if cli.scenario == Scenario::Retention {
         reports.extend(scenarios::retention(&bench).await?);
+    }
+    if cli.scenario == Scenario::Batch {
+        reports.extend(scenarios::batch(&bench).await?);
     }
     if cli.scenario == Scenario::Stats {
         reports.extend(scenarios::stats(&bench).await?);

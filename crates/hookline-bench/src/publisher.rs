@@ -38,8 +38,10 @@ impl PublishStats {
 #[derive(Clone)]
 pub struct Publisher {
     client: Client<HttpConnector, Full<Bytes>>,
-    /// One URL per node; event n goes to node n mod len.
+    /// One `/v1/events` URL per node; event n goes to node n mod len.
     urls: Vec<hyper::Uri>,
+    /// One `/v1/events/batch` URL per node.
+    batch_urls: Vec<hyper::Uri>,
     authorization: String,
 }
 
@@ -62,16 +64,37 @@ impl Publisher {
                 .iter()
                 .map(|base| format!("{base}/v1/events").parse().expect("a valid URL"))
                 .collect(),
+            batch_urls: bases
+                .iter()
+                .map(|base| {
+                    format!("{base}/v1/events/batch")
+                        .parse()
+                        .expect("a valid URL")
+                })
+                .collect(),
             authorization: format!("Bearer {key}"),
         }
     }
 
     async fn publish_one(&self, n: u64, stats: &mut PublishStats) {
         let url = self.urls[n as usize % self.urls.len()].clone();
+        self.post(url, event_body(n), 1, stats).await;
+    }
+
+    /// Events `first..first + count` in one batch request.
+    async fn publish_batch(&self, first: u64, count: u64, stats: &mut PublishStats) {
+        let url = self.batch_urls[first as usize % self.batch_urls.len()].clone();
+        let events: Vec<String> = (first..first + count).map(event_body).collect();
+        let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+        self.post(url, body, count, stats).await;
+    }
+
+    /// Posts `body`, which holds `events` events, and counts the answer for each.
+    async fn post(&self, url: hyper::Uri, body: String, events: u64, stats: &mut PublishStats) {
         let request = hyper::Request::post(url)
             .header("authorization", &self.authorization)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(event_body(n))))
+            .body(Full::new(Bytes::from(body)))
             .expect("a valid request");
         let started = Instant::now();
         let answer = match self.client.request(request).await {
@@ -88,7 +111,7 @@ impl Publisher {
             .latencies_us
             .push(started.elapsed().as_micros() as u64);
         match answer {
-            Some((status, _)) if status.is_success() => stats.accepted += 1,
+            Some((status, _)) if status.is_success() => stats.accepted += events,
             Some((status, retry_after)) => {
                 stats.non_2xx += 1;
                 if status.is_server_error() && status != 503 {
@@ -104,6 +127,12 @@ impl Publisher {
 
     /// Publishes `total` events from `concurrency` workers, each as fast as it can.
     pub async fn concurrent(&self, total: u64, concurrency: usize) -> PublishStats {
+        self.concurrent_in(total, 1, concurrency).await
+    }
+
+    /// Publishes `total` events in batches of `size` (single publishes when 1) from
+    /// `concurrency` workers, each as fast as it can.
+    pub async fn concurrent_in(&self, total: u64, size: u64, concurrency: usize) -> PublishStats {
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let mut workers = tokio::task::JoinSet::new();
@@ -112,11 +141,14 @@ impl Publisher {
             workers.spawn(async move {
                 let mut stats = PublishStats::default();
                 loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let n = next.fetch_add(size, Ordering::Relaxed);
                     if n >= total {
                         break;
                     }
-                    me.publish_one(n, &mut stats).await;
+                    match size {
+                        1 => me.publish_one(n, &mut stats).await,
+                        _ => me.publish_batch(n, size.min(total - n), &mut stats).await,
+                    }
                 }
                 stats
             });

@@ -174,6 +174,32 @@ async fn flood_one_destination(
     Ok((report, published))
 }
 
+/// `throughput`'s load published in batches of 100 by 8 publishers, beside the same
+/// events published one by one by the usual publishers.
+pub async fn batch(bench: &Bench) -> anyhow::Result<Vec<Report>> {
+    let events = bench.scale.pick(100_000, 2_000);
+    let mut reports = Vec::new();
+    for (scenario, size, publishers) in [
+        ("batch: single", 1, bench.publishers),
+        ("batch: 100 per request", 100, 8),
+    ] {
+        let run = Run::start(bench).await?;
+        run.destination("/ok", json!({})).await?;
+        let started = Instant::now();
+        let usage = run.server.usage();
+        let published = run.publisher.concurrent_in(events, size, publishers).await;
+        let elapsed = run
+            .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
+            .await;
+        let mut report = run.report(scenario, &published, published.accepted, elapsed, usage);
+        report.notes.push(format!(
+            "{publishers} publishers, {size} event(s) a request; pub p50/p99 are per request"
+        ));
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
 pub async fn throughput(bench: &Bench) -> anyhow::Result<Report> {
     let events = bench.scale.pick(100_000, 2_000);
     Ok(
