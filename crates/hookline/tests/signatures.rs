@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use hookline_verify::{Signed, verify, verify_hex};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::app::{TestApp, id};
 use support::receiver::Receiver;
 use support::secrets::{SECRET_A, SECRET_B, all_bytes, contains};
@@ -22,19 +22,25 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-#[tokio::test]
-async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
+/// A destination created with `SECRET_A` and rotated to `SECRET_B` with an hour's grace:
+/// the app, its receiver, the destination, its rotate path and the rotation's answer.
+async fn rotated_from_a_to_b() -> (TestApp, Receiver, Value, String, Value) {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let destination = app
         .destination(&receiver.url, json!({"secret": SECRET_A}))
         .await;
     let rotate = format!("/v1/destinations/{}/rotate-secret", id(&destination));
-
     let (status, rotated) = app
         .post(&rotate, json!({"secret": SECRET_B, "grace_secs": 3600}))
         .await;
     assert_eq!(status, 200, "{rotated}");
+    (app, receiver, destination, rotate, rotated)
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
+    let (app, receiver, destination, rotate, rotated) = rotated_from_a_to_b().await;
     assert_eq!(rotated["secret"], SECRET_B, "the new secret is shown once");
     assert_eq!(rotated["secret_hint"], &SECRET_B[SECRET_B.len() - 4..]);
     app.publish(json!({"type": "a.b", "data": {}})).await;
@@ -90,16 +96,7 @@ async fn rotation_signs_with_both_secrets_during_the_grace_period_only() {
 
 #[tokio::test]
 async fn a_rotation_within_a_grace_period_keeps_every_secret_whose_grace_has_not_ended() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    let destination = app
-        .destination(&receiver.url, json!({"secret": SECRET_A}))
-        .await;
-    let rotate = format!("/v1/destinations/{}/rotate-secret", id(&destination));
-    let (status, first) = app
-        .post(&rotate, json!({"secret": SECRET_B, "grace_secs": 3600}))
-        .await;
-    assert_eq!(status, 200, "{first}");
+    let (app, receiver, _, rotate, first) = rotated_from_a_to_b().await;
     let (status, second) = app.post(&rotate, json!({"grace_secs": 600})).await;
     assert_eq!(status, 200, "{second}");
     let newest = second["secret"].as_str().unwrap().to_owned();

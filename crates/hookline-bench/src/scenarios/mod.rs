@@ -155,18 +155,20 @@ impl Run {
 
 const DRAIN_LIMIT: Duration = Duration::from_secs(600);
 
-/// `events` to one healthy destination from `concurrency` publishers at full speed.
+/// `events` to one healthy destination from `concurrency` publishers at full speed, in
+/// batches of `size` (one by one when 1).
 async fn flood_one_destination(
     bench: &Bench,
     scenario: &str,
     events: u64,
+    size: u64,
     concurrency: usize,
 ) -> anyhow::Result<(Report, PublishStats)> {
     let run = Run::start(bench).await?;
     run.destination("/ok", json!({})).await?;
     let started = Instant::now();
     let usage = run.server.usage();
-    let published = run.publisher.concurrent(events, concurrency).await;
+    let published = run.publisher.concurrent_in(events, size, concurrency).await;
     let elapsed = run
         .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
         .await;
@@ -183,15 +185,8 @@ pub async fn batch(bench: &Bench) -> anyhow::Result<Vec<Report>> {
         ("batch: single", 1, bench.publishers),
         ("batch: 100 per request", 100, 8),
     ] {
-        let run = Run::start(bench).await?;
-        run.destination("/ok", json!({})).await?;
-        let started = Instant::now();
-        let usage = run.server.usage();
-        let published = run.publisher.concurrent_in(events, size, publishers).await;
-        let elapsed = run
-            .wait_deliveries(published.accepted, started, DRAIN_LIMIT)
-            .await;
-        let mut report = run.report(scenario, &published, published.accepted, elapsed, usage);
+        let (mut report, _) =
+            flood_one_destination(bench, scenario, events, size, publishers).await?;
         report.notes.push(format!(
             "{publishers} publishers, {size} event(s) a request; pub p50/p99 are per request"
         ));
@@ -203,7 +198,7 @@ pub async fn batch(bench: &Bench) -> anyhow::Result<Vec<Report>> {
 pub async fn throughput(bench: &Bench) -> anyhow::Result<Report> {
     let events = bench.scale.pick(100_000, 2_000);
     Ok(
-        flood_one_destination(bench, "throughput", events, bench.publishers)
+        flood_one_destination(bench, "throughput", events, 1, bench.publishers)
             .await?
             .0,
     )
@@ -328,7 +323,7 @@ pub async fn overload(bench: &Bench) -> anyhow::Result<Report> {
     let events = bench.scale.pick(60_000, 2_000);
     let publishers = 4 * bench.publishers;
     let (mut report, published) =
-        flood_one_destination(bench, "overload", events, publishers).await?;
+        flood_one_destination(bench, "overload", events, 1, publishers).await?;
     report.notes.push(format!(
         "{publishers} concurrent publishers: {} accepted, {} refused with 429/503 + Retry-After, {} other 5xx",
         published.accepted, published.throttled_with_retry_after, published.server_errors
