@@ -176,7 +176,7 @@ mod tests {
             started_at: at,
             url: "https://example.com/h".into(),
             request_headers,
-            request_body: Envelope::of(event, false).to_text(),
+            request_body: EventBody::Envelope { include_raw: false }.text(event),
             response_status: Some(200),
             response_headers: Vec::new(),
             response_body: None,

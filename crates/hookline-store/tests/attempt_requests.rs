@@ -8,7 +8,7 @@
 mod support;
 
 use hookline_core::delivery::Attempt;
-use hookline_core::envelope::{Envelope, EventBody, event_headers};
+use hookline_core::envelope::{EventBody, event_headers};
 use hookline_core::event::NewEvent;
 use hookline_core::ids::OrgId;
 use hookline_core::retry::NextStep;
