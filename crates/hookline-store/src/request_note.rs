@@ -270,7 +270,7 @@ mod tests {
             assert_eq!(RequestBody::from_code(body.code()).unwrap(), body);
         }
         assert!(matches!(
-            RequestBody::from_code(3),
+            RequestBody::from_code(4),
             Err(StoreError::Corrupt(_))
         ));
     }

@@ -152,7 +152,6 @@ async fn secrets_appear_in_no_log_file_or_get_response() {
         &SECRET_A[6..],
         SECRET_B,
         &SECRET_B[6..],
-        destinations[2]["secret"].as_str().unwrap(),
         &org_secret,
         &org_secret[6..],
         key.as_str(),
