@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod feed;
 mod limits;
 mod metrics;
 mod openapi;
@@ -20,6 +21,7 @@ use hookline_dispatch::Dispatcher;
 use hookline_store::Store;
 
 pub use error::ApiError;
+pub use feed::EventFeed;
 pub use limits::{OrgLimits, OrgLimitsConfig};
 pub use metrics::Metrics;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     pub limits: Arc<OrgLimits>,
     pub metrics: Arc<Metrics>,
+    /// Wakes the SSE streams when events are published here, and ends them at shutdown.
+    pub feed: EventFeed,
 }
 
 pub fn router(state: AppState) -> Router {

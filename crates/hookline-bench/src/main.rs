@@ -38,6 +38,8 @@ enum Scenario {
     Stats,
     /// Publishing in batches of 100 beside one by one (not part of `all`).
     Batch,
+    /// 1,000 Server-Sent Events clients on one stream (not part of `all`).
+    Sse,
     All,
     /// The receiver alone, in its own process, for `loopback`.
     #[value(name = loopback::RECEIVER_ONLY, hide = true)]
@@ -122,6 +124,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if cli.scenario == Scenario::Batch {
         reports.extend(scenarios::batch(&bench).await?);
+    }
+    if cli.scenario == Scenario::Sse {
+        reports.extend(scenarios::sse(&bench).await?);
     }
     if cli.scenario == Scenario::Stats {
         reports.extend(scenarios::stats(&bench).await?);

@@ -54,7 +54,7 @@ impl Counts {
 }
 
 /// Finds `"sent_us":<digits>` without parsing the whole body.
-fn sent_us(body: &[u8]) -> Option<u64> {
+pub fn sent_us(body: &[u8]) -> Option<u64> {
     let needle = b"\"sent_us\":";
     let at = memchr::memmem::find(body, needle)? + needle.len();
     let rest = &body[at..];

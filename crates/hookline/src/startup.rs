@@ -95,6 +95,7 @@ pub async fn run(
         dispatcher: dispatcher.clone(),
         limits: Arc::new(OrgLimits::new(config.org_limits())),
         metrics: Arc::new(metrics),
+        feed: EventFeed::new(shutdown.clone()),
     };
     let mut http_limits = config.http_limits();
     match http_server::raise_open_files_limit() {

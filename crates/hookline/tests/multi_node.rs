@@ -11,6 +11,7 @@ use hookline_postgres::test_databases::fresh_postgres_database;
 use serde_json::json;
 use support::process::{KillOnDrop, create_org_with_binary, publish_many, start_pg_node};
 use support::receiver::{Receiver, Reply};
+use support::sse::SseClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
@@ -111,4 +112,39 @@ async fn three_nodes_share_the_work_and_survive_losing_one() {
             .wait_for_events(&second, Duration::from_secs(90))
             .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_published_on_one_node_reaches_an_sse_client_of_another() {
+    let database_url = fresh_postgres_database().await;
+    let key = create_org_with_binary(BIN, &["--database-url", &database_url]);
+    let (a, _node_a) = start_node(&database_url).await;
+    let (b, _node_b) = start_node(&database_url).await;
+    let mut stream = SseClient::connect(&a, &key, "/v1/streams/s/events/sse", None).await;
+    let mut org = SseClient::connect(&a, &key, "/v1/events/sse", None).await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let published: serde_json::Value = client
+            .post(format!("{b}/v1/events"))
+            .bearer_auth(&key)
+            .json(&json!({"type": "a.b", "stream": "s", "data": {"n": n}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(published["id"].as_str().unwrap().to_owned());
+    }
+    let wait = Duration::from_secs(10);
+    let seqs: Vec<String> = stream
+        .take(3, wait)
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(seqs, ["1", "2", "3"]);
+    let from_org: Vec<String> = org.take(3, wait).await.into_iter().map(|e| e.0).collect();
+    assert_eq!(from_org, ids);
 }

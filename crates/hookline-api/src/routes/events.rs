@@ -90,6 +90,7 @@ pub async fn publish(
     let published = state.store.publish(&org, new, state.clock.now_ms()).await?;
     if published.created {
         state.dispatcher.activity().published(arrived.elapsed());
+        state.feed.published();
     }
     let status = if published.created {
         StatusCode::ACCEPTED
@@ -150,6 +151,7 @@ pub async fn publish_batch(
     for _ in published.iter().filter(|p| p.created) {
         state.dispatcher.activity().published(arrived.elapsed());
     }
+    state.feed.published();
     Ok((
         StatusCode::ACCEPTED,
         Json(BatchPublished {

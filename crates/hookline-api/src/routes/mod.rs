@@ -9,6 +9,7 @@ mod destinations;
 mod events;
 mod ops;
 mod org;
+mod sse;
 mod stats;
 mod test_mode;
 mod test_ping;
@@ -36,6 +37,8 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         .routes(routes!(events::publish, events::list))
         .routes(routes!(events::publish_batch))
         .routes(routes!(events::get))
+        .routes(routes!(sse::stream))
+        .routes(routes!(sse::org))
         .routes(routes!(destinations::create_org_wide, destinations::list))
         .routes(routes!(destinations::create_for_stream))
         .routes(routes!(

@@ -3,8 +3,10 @@
 //! Those over a large stored history live in `history`.
 
 mod history;
+mod sse;
 
 pub use history::{retention, stats};
+pub use sse::sse;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -10,4 +10,5 @@ pub mod pair;
 pub mod process;
 pub mod receiver;
 pub mod secrets;
+pub mod sse;
 pub mod verify;
