@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hookline_api::{AppState, Metrics, OrgLimits};
+use hookline_api::{AppState, EventFeed, Metrics, OrgLimits};
 use hookline_core::clock::{Clock, SystemClock};
 use hookline_core::sealed::MasterKey;
 use hookline_dispatch::{Dispatcher, DispatcherConfig};
