@@ -71,6 +71,7 @@ prefixed_id!(EventId, "evt");
 prefixed_id!(DestinationId, "dst");
 prefixed_id!(DeliveryId, "dlv");
 prefixed_id!(AttemptId, "att");
+prefixed_id!(ReplayId, "rpl");
 
 #[cfg(test)]
 mod tests {

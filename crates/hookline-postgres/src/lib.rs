@@ -11,6 +11,7 @@ pub mod own_instance;
 mod publish;
 mod queue;
 mod reads;
+mod replays;
 mod retention;
 mod rollup_fold;
 mod rows;

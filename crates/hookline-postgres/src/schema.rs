@@ -229,6 +229,27 @@ CREATE TABLE rollup_hours (
 );
 CREATE INDEX rollup_hours_org ON rollup_hours(org_id, bucket);
 "#,
+    // Bulk replays: a job per request, moved on by one node at a time under a lease.
+    r#"
+CREATE TABLE replays (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    rate_per_sec BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    done BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    cursor TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX replays_org ON replays(org_id, id);
+CREATE INDEX replays_running ON replays(id) WHERE state = 'running';
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory

@@ -14,6 +14,7 @@ mod local_leases;
 mod publish;
 mod queue;
 mod reads;
+mod replays;
 mod retention;
 mod rollup_fold;
 mod rows;

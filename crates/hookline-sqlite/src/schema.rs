@@ -340,6 +340,27 @@ CREATE TABLE rollup_hours (
 ) WITHOUT ROWID;
 CREATE INDEX rollup_hours_org ON rollup_hours(org_id, bucket);
 "#,
+    // Bulk replays: a job per request, moved on by one node at a time under a lease.
+    r#"
+CREATE TABLE replays (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    filter TEXT NOT NULL,
+    rate_per_sec INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    cursor TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX replays_org ON replays(org_id, id);
+CREATE INDEX replays_running ON replays(id) WHERE state = 'running';
+"#,
 ];
 
 /// Applies the migrations the database has not seen yet, each in its own transaction.

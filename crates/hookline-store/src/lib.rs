@@ -1,5 +1,5 @@
-//! Storage behind two traits: `Records` (orgs, keys, destinations, events, attempts)
-//! and `Queue` (publish, claim, complete, release). The queue is the database:
+//! Storage behind three traits: `Records` (orgs, keys, destinations, events, attempts),
+//! `Queue` (publish, claim, complete, release) and `Replays` (bulk replay jobs). The queue is the database:
 //! deliveries are rows that the dispatcher claims with a lease, so nothing is held only
 //! in memory and a crash loses nothing. SQLite is the embedded default; a PostgreSQL
 //! implementation of the same traits lets many nodes share one database.
@@ -12,6 +12,7 @@ mod model;
 mod queue;
 pub mod raw;
 mod records;
+pub mod replays;
 pub mod request_note;
 pub mod rollups;
 #[cfg(feature = "test-support")]
@@ -25,10 +26,12 @@ pub use error::StoreError;
 pub use model::*;
 pub use queue::Queue;
 pub use records::Records;
+pub use replays::Replays;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A whole store: its records and its queue, as the API and the dispatcher share it.
-pub trait Store: Records + Queue {}
+/// A whole store: its records, its queue and its replay jobs, as the API and the
+/// dispatcher share it.
+pub trait Store: Records + Queue + Replays {}
 
-impl<T: Records + Queue> Store for T {}
+impl<T: Records + Queue + Replays> Store for T {}

@@ -3,6 +3,7 @@
 
 pub mod configuration;
 pub mod http_server;
+mod replays;
 mod retention;
 pub mod startup;
 mod summary;

@@ -35,6 +35,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let store = open_store(&config.store, &dispatcher_config.node_id, &shutdown).await?;
+    let node_id = dispatcher_config.node_id.clone();
     let master_key = master_key(config.master_key.as_deref(), &config.store)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let policy = config.url_policy();
@@ -68,6 +69,12 @@ pub async fn run(
         (config.retention_days > 0.0)
             .then(|| std::time::Duration::from_secs_f64(config.retention_days * 86_400.0)),
         std::time::Duration::from_secs(config.retention_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
+    tokio::spawn(crate::replays::run(
+        store.clone(),
+        clock.clone(),
+        node_id,
         shutdown.clone(),
     ));
     // Before anything is sent: an org in test mode stays in it across a restart.

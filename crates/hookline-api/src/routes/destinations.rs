@@ -113,7 +113,11 @@ pub(crate) fn parse_id(id: &str) -> Result<DestinationId, ApiError> {
     DestinationId::parse(id).ok_or_else(|| ApiError::not_found("destination"))
 }
 
-async fn load(state: &AppState, org: &OrgId, id: &DestinationId) -> Result<Destination, ApiError> {
+pub(crate) async fn load(
+    state: &AppState,
+    org: &OrgId,
+    id: &DestinationId,
+) -> Result<Destination, ApiError> {
     state
         .store
         .get_destination(org, id)

@@ -9,6 +9,7 @@ mod destinations;
 mod events;
 mod ops;
 mod org;
+mod replays;
 mod sse;
 mod stats;
 mod test_mode;
@@ -48,6 +49,9 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
         ))
         .routes(routes!(destinations::rotate_secret))
         .routes(routes!(test_ping::send))
+        .routes(routes!(replays::start))
+        .routes(routes!(replays::list))
+        .routes(routes!(replays::get, replays::cancel))
         .routes(routes!(stats::destination))
         .routes(routes!(stats::org))
         .routes(routes!(org::get))

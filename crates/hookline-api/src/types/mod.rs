@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod destinations;
 pub mod events;
 pub mod org;
+pub mod replays;
 pub mod sse;
 pub mod stats;
 pub mod test_mode;

@@ -41,6 +41,25 @@ pub async fn create_org(config: &ServeConfig, name: &str) -> (hookline_core::ids
     (org.id, key)
 }
 
+/// The server on `listener`, with a dispatcher that polls often and stops soon.
+fn serve(
+    listener: tokio::net::TcpListener,
+    config: &ServeConfig,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let dispatcher = DispatcherConfig {
+        poll_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(2),
+        ..config.dispatcher_config()
+    };
+    tokio::spawn(startup::run(
+        listener,
+        config.clone(),
+        dispatcher,
+        shutdown.clone(),
+    ))
+}
+
 impl TestApp {
     /// A server in `--dev` mode (so it may deliver to the loopback receiver).
     pub async fn spawn() -> Self {
@@ -86,19 +105,9 @@ impl TestApp {
             ..defaults
         };
         tune(&mut config);
-        let dispatcher = DispatcherConfig {
-            poll_interval: Duration::from_millis(100),
-            shutdown_grace: Duration::from_secs(2),
-            ..config.dispatcher_config()
-        };
         let (org_id, key) = create_org(&config, "test").await;
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(startup::run(
-            listener,
-            config.clone(),
-            dispatcher,
-            shutdown.clone(),
-        ));
+        let server = serve(listener, &config, &shutdown);
         Self {
             base,
             config,
@@ -109,6 +118,17 @@ impl TestApp {
             shutdown,
             server: Some(server),
         }
+    }
+
+    /// Stops the server and starts it again on the same store, as after a restart
+    /// (on a new port: `base` changes).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.config.listen = listener.local_addr().unwrap();
+        self.base = format!("http://{}", self.config.listen);
+        self.shutdown = CancellationToken::new();
+        self.server = Some(serve(listener, &self.config, &self.shutdown));
     }
 
     /// A second org in the same server, for isolation checks.
