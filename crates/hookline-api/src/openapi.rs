@@ -31,6 +31,7 @@ Errors always have the shape `{\"error\": {\"code\", \"message\", \"field\"?}}`.
         (name = "events", description = "Publish events and read them back"),
         (name = "destinations", description = "Where events go, and how"),
         (name = "deliveries", description = "What happened to each event at each destination"),
+        (name = "replays", description = "Bulk replays of a destination's deliveries, and their progress"),
         (name = "test-mode", description = "Intercept the org's deliveries: built and signed, recorded, not sent"),
         (name = "org", description = "The org's signing secret for one-shot `webhook_url` deliveries"),
         (name = "api-keys", description = "The org's API keys"),

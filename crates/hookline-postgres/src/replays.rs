@@ -95,7 +95,7 @@ impl Replays for PgStore {
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<Option<Replay>> {
-        sqlx::query(&sql::claim(param, "FOR UPDATE SKIP LOCKED"))
+        sqlx::query(&sql::claim(param, true))
             .bind(node)
             .bind(now)
             .bind(lease_until)

@@ -104,7 +104,7 @@ impl Replays for SqliteStore {
     ) -> StoreResult<Option<Replay>> {
         let node = node.to_owned();
         self.write(move |conn, _| {
-            conn.prepare_cached(&sql::claim(param, ""))?
+            conn.prepare_cached(&sql::claim(param, false))?
                 .query_row(params![node, now, lease_until], raw)
                 .optional()?
                 .map(RawReplay::parse)

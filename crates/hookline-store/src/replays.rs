@@ -131,17 +131,24 @@ pub mod sql {
         )
     }
 
-    /// node `param(1)`, now `param(2)`, lease until `param(3)`.
-    pub fn claim(param: fn(usize) -> String, lock: &str) -> String {
+    /// node `param(1)`, now `param(2)`, lease until `param(3)`. With `shared`, only a
+    /// replay whose lease ran out or that the node holds; else (one process owns the
+    /// store, so any other lease is a dead process's) any running replay.
+    pub fn claim(param: fn(usize) -> String, shared: bool) -> String {
+        let (node, now, until) = (param(1), param(2), param(3));
+        let (free, lock) = match shared {
+            true => (
+                format!("(lease_until <= {now} OR lease_owner = {node})"),
+                "FOR UPDATE SKIP LOCKED",
+            ),
+            // `now` is still named, so both stores bind the same three parameters.
+            false => (format!("{now} = {now}"), ""),
+        };
         format!(
             "UPDATE replays SET lease_owner = {node}, lease_until = {until}
-             WHERE id = (SELECT id FROM replays
-                          WHERE state = 'running' AND (lease_until <= {now} OR lease_owner = {node})
+             WHERE id = (SELECT id FROM replays WHERE state = 'running' AND {free}
                           ORDER BY id LIMIT 1 {lock})
-             RETURNING {COLUMNS}",
-            node = param(1),
-            now = param(2),
-            until = param(3)
+             RETURNING {COLUMNS}"
         )
     }
 

@@ -148,3 +148,95 @@ async fn an_event_published_on_one_node_reaches_an_sse_client_of_another() {
     let from_org: Vec<String> = org.take(3, wait).await.into_iter().map(|e| e.0).collect();
     assert_eq!(from_org, ids);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_runs_on_one_node_and_sends_each_dead_letter_once() {
+    let database_url = fresh_postgres_database().await;
+    let key = create_org_with_binary(BIN, &["--database-url", &database_url]);
+    let (a, _node_a) = start_node(&database_url).await;
+    let (b, _node_b) = start_node(&database_url).await;
+    let receiver = Receiver::start().await;
+    receiver.fallback(Reply::status(500));
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, url: String, body: serde_json::Value| {
+        let request = client.request(method, url).bearer_auth(&key).json(&body);
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let destination = call(
+        reqwest::Method::POST,
+        format!("{a}/v1/destinations"),
+        json!({"url": receiver.url, "retry_schedule_secs": []}),
+    )
+    .await;
+    let mut events = std::collections::HashSet::new();
+    for n in 0..10 {
+        let published = call(
+            reqwest::Method::POST,
+            format!("{b}/v1/events"),
+            json!({"type": "a.b", "data": {"n": n}}),
+        )
+        .await;
+        events.insert(published["id"].as_str().unwrap().to_owned());
+    }
+    let dead_letters = format!(
+        "{a}/v1/deliveries?destination={}&status=dead_letter",
+        destination["id"].as_str().unwrap()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while call(reqwest::Method::GET, dead_letters.clone(), json!(null)).await["data"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 10
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    receiver.fallback(Reply::ok());
+    let failed_requests = receiver.received().len();
+    let replay = call(
+        reqwest::Method::POST,
+        format!(
+            "{b}/v1/destinations/{}/replay",
+            destination["id"].as_str().unwrap()
+        ),
+        json!({"rate_per_sec": 4}),
+    )
+    .await;
+    let path = format!("{a}/v1/replays/{}", replay["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while call(reqwest::Method::GET, path.clone(), json!(null)).await["state"] != "done" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    receiver
+        .wait_for(failed_requests + 10, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut replayed = std::collections::HashMap::<String, usize>::new();
+    for request in receiver.received().iter().skip(failed_requests) {
+        *replayed
+            .entry(request.header("webhook-id").to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(replayed.len(), 10, "{replayed:?}");
+    assert!(replayed.keys().all(|id| events.contains(id)));
+    assert!(
+        replayed.values().all(|n| *n == 1),
+        "sent twice: {replayed:?}"
+    );
+}

@@ -120,9 +120,10 @@ impl TestApp {
         }
     }
 
-    /// Stops the server and starts it again on the same store, as after a restart
-    /// (on a new port: `base` changes).
+    /// Stops the server and starts it again on the same store, as after a restart under
+    /// the same node name (on a new port: `base` changes).
     pub async fn restart(&mut self) {
+        self.config.node_id = Some(self.config.dispatcher_config().node_id);
         self.stop().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.config.listen = listener.local_addr().unwrap();
