@@ -102,6 +102,20 @@ impl Replays for SqliteStore {
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<Option<Replay>> {
+        // Most seconds there is none: asked of the read pool, so the writer (and the
+        // disk) hear of replays only while one runs.
+        let running: bool = self
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM replays WHERE state = 'running')",
+                    )?
+                    .query_row([], |r| r.get(0))?)
+            })
+            .await?;
+        if !running {
+            return Ok(None);
+        }
         let node = node.to_owned();
         self.write(move |conn, _| {
             conn.prepare_cached(&sql::claim(param, false))?

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use hookline_core::ids::ReplayId;
+use hookline_core::ids::{OrgId, ReplayId};
 use hookline_core::replay::{Replay, ReplayState};
 use hookline_store::replays::count_matching;
 
@@ -19,6 +19,14 @@ use crate::types::replays::{ReplayCount, ReplayIn, ReplayListQuery, ReplayOut};
 
 fn replay_id(id: &str) -> Result<ReplayId, ApiError> {
     ReplayId::parse(id).ok_or_else(|| ApiError::not_found("replay"))
+}
+
+async fn load_replay(state: &AppState, org: &OrgId, id: &ReplayId) -> Result<Replay, ApiError> {
+    state
+        .store
+        .get_replay(org, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("replay"))
 }
 
 /// Replay a destination's deliveries
@@ -78,12 +86,7 @@ pub async fn get(
     Authed(org): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<ReplayOut>, ApiError> {
-    let id = replay_id(&id)?;
-    let replay = state
-        .store
-        .get_replay(&org, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("replay"))?;
+    let replay = load_replay(&state, &org, &replay_id(&id)?).await?;
     Ok(Json(ReplayOut::from(&replay)))
 }
 
@@ -123,11 +126,7 @@ pub async fn cancel(
         .store
         .cancel_replay(&org, &id, state.clock.now_ms())
         .await?;
-    let replay = state
-        .store
-        .get_replay(&org, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("replay"))?;
+    let replay = load_replay(&state, &org, &id).await?;
     if !canceled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
