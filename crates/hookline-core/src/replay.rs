@@ -1,7 +1,9 @@
 //! A bulk replay: a destination's deliveries that ended a given way (dead letters by
 //! default), sent again at a set rate, by a job that is stored, so it survives a restart
-//! and runs on one node at a time. What is replayed and how far the job has got are
-//! kept here; the store keeps the job and the server's replay task moves it on.
+//! and runs on one node at a time. A backfill is the same kind of job over events: a new
+//! destination is sent the earlier events it asked for. What a job does and how far it
+//! has got are kept here; the store keeps the job and the server's replay task moves it
+//! on.
 
 use serde_json::Value;
 
@@ -9,7 +11,7 @@ use crate::ValidationError;
 use crate::clock::Millis;
 use crate::delivery::{Delivery, DeliveryState};
 use crate::filter::TypePattern;
-use crate::ids::{DeliveryId, DestinationId, OrgId, ReplayId};
+use crate::ids::{DestinationId, EventId, OrgId, ReplayId};
 
 pub const DEFAULT_RATE_PER_SEC: u32 = 10;
 pub const MAX_RATE_PER_SEC: u32 = 1_000;
@@ -108,6 +110,58 @@ impl ReplayFilter {
     }
 }
 
+/// The earlier events a new destination is sent: its stream's from `from_seq` on, or
+/// (org-wide) those since `since`; only those published before `before` (the destination's
+/// creation), since later ones reach it by their publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backfill {
+    pub from_seq: Option<i64>,
+    pub since: Option<Millis>,
+    pub before: EventId,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayWork {
+    /// Sends a destination's deliveries again.
+    Redeliver(ReplayFilter),
+    /// Sends a new destination earlier events.
+    Backfill(Backfill),
+}
+
+impl ReplayWork {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Redeliver(_) => "replay",
+            Self::Backfill(_) => "backfill",
+        }
+    }
+
+    /// As the store keeps it (beside `kind`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Redeliver(filter) => filter.to_json(),
+            Self::Backfill(b) => serde_json::json!({
+                "from_seq": b.from_seq,
+                "since": b.since,
+                "before": b.before.as_str(),
+            }),
+        }
+    }
+
+    pub fn from_json(kind: &str, value: &Value) -> Option<Self> {
+        match kind {
+            "replay" => ReplayFilter::from_json(value).ok().map(Self::Redeliver),
+            "backfill" => Some(Self::Backfill(Backfill {
+                from_seq: value["from_seq"].as_i64(),
+                since: value["since"].as_i64(),
+                before: EventId::parse(value["before"].as_str()?)?,
+            })),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayState {
     Running,
@@ -134,31 +188,32 @@ impl ReplayState {
     }
 }
 
-/// A replay job and how far it has got.
+/// A replay (or backfill) job and how far it has got.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
     pub id: ReplayId,
     pub org_id: OrgId,
     pub destination_id: DestinationId,
-    pub filter: ReplayFilter,
+    pub work: ReplayWork,
     pub rate_per_sec: u32,
-    /// Deliveries that matched when the replay was made.
+    /// Deliveries that matched when the replay was made (0 for a backfill: not counted).
     pub total: i64,
-    /// Sent again (queued for a fresh attempt).
+    /// Sent (again): queued for a fresh attempt.
     pub done: i64,
     /// Could not be sent again (their destination was deleted meanwhile).
     pub failed: i64,
     pub state: ReplayState,
-    /// The last delivery looked at: the job goes on from the next older one.
-    pub cursor: Option<DeliveryId>,
+    /// Where the job goes on from: the last delivery looked at (a replay goes on from
+    /// the next older one), or the last event (a backfill goes on from the next).
+    pub cursor: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
 
-/// What one step of a replay did.
+/// What one step of a job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayStep {
-    pub cursor: Option<DeliveryId>,
+    pub cursor: Option<String>,
     pub done: i64,
     pub failed: i64,
     /// Nothing older is left to look at.
@@ -196,6 +251,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ReplayFilter::from_json(&filter.to_json()).unwrap(), filter);
+        let work = ReplayWork::Redeliver(filter);
+        assert_eq!(
+            ReplayWork::from_json(work.kind(), &work.to_json()),
+            Some(work)
+        );
+        let backfill = ReplayWork::Backfill(Backfill {
+            from_seq: Some(3),
+            since: None,
+            before: EventId::lowest_at(7),
+        });
+        assert_eq!(
+            ReplayWork::from_json(backfill.kind(), &backfill.to_json()),
+            Some(backfill)
+        );
         assert_eq!(check_rate(None).unwrap(), DEFAULT_RATE_PER_SEC);
         assert_eq!(check_rate(Some(0)).unwrap_err().field, "rate_per_sec");
         assert_eq!(check_rate(Some(1_000)).unwrap(), 1_000);

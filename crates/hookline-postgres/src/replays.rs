@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
-use hookline_core::ids::{OrgId, ReplayId};
+use hookline_core::ids::{DestinationId, OrgId, ReplayId};
 use hookline_core::replay::{Replay, ReplayStep};
 use hookline_store::replays::{RawReplay, sql};
 use hookline_store::{Page, PageRequest, Replays, StoreResult};
@@ -30,6 +30,7 @@ fn raw(r: &PgRow) -> StoreResult<Replay> {
         cursor: r.try_get(9)?,
         created_at: r.try_get(10)?,
         updated_at: r.try_get(11)?,
+        kind: r.try_get(12)?,
     }
     .parse()
 }
@@ -41,15 +42,16 @@ impl Replays for PgStore {
             .bind(r.id.as_str())
             .bind(r.org_id.as_str())
             .bind(r.destination_id.as_str())
-            .bind(r.filter.to_json().to_string())
+            .bind(r.work.to_json().to_string())
             .bind(i64::from(r.rate_per_sec))
             .bind(r.total)
             .bind(r.done)
             .bind(r.failed)
             .bind(r.state.as_str())
-            .bind(r.cursor.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(r.cursor.clone())
             .bind(r.created_at)
             .bind(r.updated_at)
+            .bind(r.work.kind())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -77,6 +79,21 @@ impl Replays for PgStore {
             .map(raw)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(rows, page.limit, |r| r.id.to_string()))
+    }
+
+    async fn backfill_of(
+        &self,
+        org: &OrgId,
+        destination: &DestinationId,
+    ) -> StoreResult<Option<Replay>> {
+        sqlx::query(&sql::backfill_of(param))
+            .bind(org.as_str())
+            .bind(destination.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(raw)
+            .transpose()
     }
 
     async fn cancel_replay(&self, org: &OrgId, id: &ReplayId, now: Millis) -> StoreResult<bool> {
@@ -115,7 +132,7 @@ impl Replays for PgStore {
         lease_until: Millis,
     ) -> StoreResult<bool> {
         let done = sqlx::query(&sql::advance(param))
-            .bind(step.cursor.as_ref().map(|c| c.as_str().to_owned()))
+            .bind(step.cursor.clone())
             .bind(step.done)
             .bind(step.failed)
             .bind(step.finished)

@@ -229,7 +229,8 @@ CREATE TABLE rollup_hours (
 );
 CREATE INDEX rollup_hours_org ON rollup_hours(org_id, bucket);
 "#,
-    // Bulk replays: a job per request, moved on by one node at a time under a lease.
+    // Bulk replays and backfills: a job per request, moved on by one node at a time
+    // under a lease.
     r#"
 CREATE TABLE replays (
     id TEXT PRIMARY KEY,
@@ -245,7 +246,8 @@ CREATE TABLE replays (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     lease_owner TEXT,
-    lease_until BIGINT NOT NULL DEFAULT 0
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'replay'
 );
 CREATE INDEX replays_org ON replays(org_id, id);
 CREATE INDEX replays_running ON replays(id) WHERE state = 'running';

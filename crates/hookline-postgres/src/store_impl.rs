@@ -336,6 +336,24 @@ impl Queue for PgStore {
         Ok(published)
     }
 
+    async fn backfill(
+        &self,
+        destination: &Destination,
+        events: &[Event],
+        now: Millis,
+    ) -> StoreResult<u32> {
+        let queued = in_tx!(self, |conn| crate::writes::backfill(
+            conn,
+            destination,
+            events,
+            now
+        ))?;
+        if queued > 0 {
+            self.wake_node();
+        }
+        Ok(queued)
+    }
+
     async fn redeliver(
         &self,
         org: &OrgId,

@@ -3,6 +3,7 @@
 use hookline_core::clock::Millis;
 use hookline_core::delivery::Delivery;
 use hookline_core::destination::{Destination, DestinationSettings};
+use hookline_core::event::Event;
 use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use hookline_core::sealed::SealedKeys;
 use sqlx::PgConnection;
@@ -292,4 +293,47 @@ pub async fn redeliver(
     .await?;
     notify_work(conn).await?;
     reads::get_delivery(conn, org, id).await
+}
+
+/// A backfill's deliveries, one per earlier event, pending now and counted on each event
+/// (so retention keeps the event while it waits).
+pub async fn backfill(
+    conn: &mut PgConnection,
+    destination: &Destination,
+    events: &[Event],
+    now: Millis,
+) -> StoreResult<u32> {
+    let ids: Vec<String> = events
+        .iter()
+        .map(|_| DeliveryId::generate().to_string())
+        .collect();
+    let event_ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let streams: Vec<&str> = events.iter().map(|e| e.stream.as_str()).collect();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO deliveries (id, destination_id, org_id, event_id, stream, event_seq,
+             event_type, state, run_at, created_at, updated_at, ordered)
+         SELECT d.id, $5, $6, d.event_id, d.stream, d.seq, d.type, 'pending', $7, $7, $7, $8
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $9::text[])
+              AS d(id, event_id, stream, seq, type)",
+    )
+    .bind(&ids)
+    .bind(&event_ids)
+    .bind(&streams)
+    .bind(&seqs)
+    .bind(destination.id.as_str())
+    .bind(destination.org_id.as_str())
+    .bind(now)
+    .bind(destination.settings.ordered)
+    .bind(&types)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE events SET deliveries = deliveries + 1 WHERE org_id = $1 AND id = ANY($2)")
+        .bind(destination.org_id.as_str())
+        .bind(&event_ids)
+        .execute(&mut *conn)
+        .await?;
+    notify_work(conn).await?;
+    Ok(events.len() as u32)
 }

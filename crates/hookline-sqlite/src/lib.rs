@@ -6,6 +6,7 @@
 //! One process owns a data directory at a time (an exclusive lock file), which is what
 //! lets start-up hand the leases of a crashed predecessor straight back to the queue.
 
+mod backfill;
 mod cache;
 mod data_dir;
 mod due;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
-use hookline_core::ids::{OrgId, ReplayId};
+use hookline_core::ids::{DestinationId, OrgId, ReplayId};
 use hookline_core::replay::{Replay, ReplayStep};
 use hookline_store::replays::{RawReplay, sql};
 use hookline_store::{Page, PageRequest, Replays, StoreResult};
@@ -29,6 +29,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawReplay> {
         cursor: r.get(9)?,
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
+        kind: r.get(12)?,
     })
 }
 
@@ -41,15 +42,16 @@ impl Replays for SqliteStore {
                 r.id.as_str(),
                 r.org_id.as_str(),
                 r.destination_id.as_str(),
-                r.filter.to_json().to_string(),
+                r.work.to_json().to_string(),
                 r.rate_per_sec,
                 r.total,
                 r.done,
                 r.failed,
                 r.state.as_str(),
-                r.cursor.as_ref().map(|c| c.as_str().to_owned()),
+                r.cursor,
                 r.created_at,
                 r.updated_at,
+                r.work.kind(),
             ])?;
             Ok(())
         })
@@ -80,6 +82,22 @@ impl Replays for SqliteStore {
                 .map(RawReplay::parse)
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Page::from_rows(rows, page.limit, |r| r.id.to_string()))
+        })
+        .await
+    }
+
+    async fn backfill_of(
+        &self,
+        org: &OrgId,
+        destination: &DestinationId,
+    ) -> StoreResult<Option<Replay>> {
+        let (org, destination) = (org.clone(), destination.clone());
+        self.read(move |conn| {
+            conn.prepare_cached(&sql::backfill_of(param))?
+                .query_row(params![org.as_str(), destination.as_str()], raw)
+                .optional()?
+                .map(RawReplay::parse)
+                .transpose()
         })
         .await
     }
@@ -138,7 +156,7 @@ impl Replays for SqliteStore {
         let (id, node, step) = (id.clone(), node.to_owned(), step.clone());
         self.write(move |conn, _| {
             Ok(conn.prepare_cached(&sql::advance(param))?.execute(params![
-                step.cursor.as_ref().map(|c| c.as_str().to_owned()),
+                step.cursor,
                 step.done,
                 step.failed,
                 step.finished,

@@ -340,7 +340,8 @@ CREATE TABLE rollup_hours (
 ) WITHOUT ROWID;
 CREATE INDEX rollup_hours_org ON rollup_hours(org_id, bucket);
 "#,
-    // Bulk replays: a job per request, moved on by one node at a time under a lease.
+    // Bulk replays and backfills: a job per request, moved on by one node at a time
+    // under a lease.
     r#"
 CREATE TABLE replays (
     id TEXT PRIMARY KEY,
@@ -356,7 +357,8 @@ CREATE TABLE replays (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     lease_owner TEXT,
-    lease_until INTEGER NOT NULL DEFAULT 0
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    kind TEXT NOT NULL DEFAULT 'replay'
 );
 CREATE INDEX replays_org ON replays(org_id, id);
 CREATE INDEX replays_running ON replays(id) WHERE state = 'running';

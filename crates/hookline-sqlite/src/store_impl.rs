@@ -361,6 +361,24 @@ impl Queue for SqliteStore {
         Ok(published)
     }
 
+    async fn backfill(
+        &self,
+        destination: &Destination,
+        events: &[Event],
+        now: Millis,
+    ) -> StoreResult<u32> {
+        let (destination, events) = (destination.clone(), events.to_vec());
+        let queued = self
+            .write(move |conn, state| {
+                crate::backfill::backfill(conn, state, &destination, &events, now)
+            })
+            .await?;
+        if queued > 0 {
+            self.wake_node();
+        }
+        Ok(queued)
+    }
+
     async fn redeliver(
         &self,
         org: &OrgId,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
 use hookline_core::delivery::Delivery;
-use hookline_core::event::NewEvent;
+use hookline_core::destination::Destination;
+use hookline_core::event::{Event, NewEvent};
 use hookline_core::ids::{DeliveryId, OrgId};
 
 use crate::{
@@ -30,6 +31,14 @@ pub trait Queue: Send + Sync + 'static {
         events: Vec<NewEvent>,
         now: Millis,
     ) -> StoreResult<Vec<Published>>;
+    /// Queues a delivery to `destination` of each of `events` (earlier events, which a
+    /// backfill sends), due now, and wakes the attached dispatcher; returns how many.
+    async fn backfill(
+        &self,
+        destination: &Destination,
+        events: &[Event],
+        now: Millis,
+    ) -> StoreResult<u32>;
     /// Queues a fresh attempt now, whatever the state, and wakes the attached
     /// dispatcher; `Conflict` if the destination is gone.
     async fn redeliver(

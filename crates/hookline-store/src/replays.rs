@@ -4,23 +4,27 @@
 
 use async_trait::async_trait;
 use hookline_core::clock::Millis;
-use hookline_core::ids::{OrgId, ReplayId};
-use hookline_core::replay::{Replay, ReplayStep};
-
-use hookline_core::ids::{DeliveryId, DestinationId};
-use hookline_core::replay::ReplayFilter;
+use hookline_core::ids::{DestinationId, OrgId, ReplayId};
+use hookline_core::replay::{Replay, ReplayFilter, ReplayStep};
 
 use crate::{DeliveryQuery, MAX_PAGE_LIMIT, Page, PageRequest, Records, StoreResult};
 
 #[async_trait]
 pub trait Replays: Send + Sync + 'static {
     async fn insert_replay(&self, replay: &Replay) -> StoreResult<()>;
+    /// A replay (not a backfill) of the org.
     async fn get_replay(&self, org: &OrgId, id: &ReplayId) -> StoreResult<Option<Replay>>;
-    /// The org's replays, newest first.
+    /// The org's replays (not backfills), newest first.
     async fn list_replays(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<Replay>>;
+    /// The destination's latest backfill, if it asked for one.
+    async fn backfill_of(
+        &self,
+        org: &OrgId,
+        destination: &DestinationId,
+    ) -> StoreResult<Option<Replay>>;
     /// Stops a running replay; false if there is none of that id still running.
     async fn cancel_replay(&self, org: &OrgId, id: &ReplayId, now: Millis) -> StoreResult<bool>;
-    /// A running replay for `node` to work on until `lease_until`: one whose lease has
+    /// A running job (replay or backfill) for `node` to work on until `lease_until`: one whose lease has
     /// run out, or that `node` already holds (it restarted).
     async fn claim_replay(
         &self,
@@ -46,7 +50,7 @@ pub trait Replays: Send + Sync + 'static {
 pub fn replay_query(
     destination: &DestinationId,
     filter: &ReplayFilter,
-    cursor: Option<&DeliveryId>,
+    cursor: Option<&str>,
     limit: u32,
 ) -> DeliveryQuery {
     DeliveryQuery {
@@ -56,7 +60,7 @@ pub fn replay_query(
         until: filter.until,
         page: PageRequest {
             limit: limit.clamp(1, MAX_PAGE_LIMIT),
-            cursor: cursor.map(|c| c.to_string()),
+            cursor: cursor.map(str::to_owned),
         },
         ..DeliveryQuery::default()
     }
@@ -72,11 +76,11 @@ pub async fn count_matching(
 ) -> StoreResult<i64> {
     let (mut count, mut cursor) = (0, None);
     loop {
-        let query = replay_query(destination, filter, cursor.as_ref(), MAX_PAGE_LIMIT);
+        let query = replay_query(destination, filter, cursor.as_deref(), MAX_PAGE_LIMIT);
         let page = records.list_deliveries(org, &query).await?;
         count += page.data.iter().filter(|d| filter.wants(d)).count() as i64;
         match (page.next_cursor, page.data.last()) {
-            (Some(_), Some(last)) => cursor = Some(last.id.clone()),
+            (Some(_), Some(last)) => cursor = Some(last.id.to_string()),
             _ => return Ok(count),
         }
     }
@@ -88,20 +92,31 @@ pub async fn count_matching(
 pub mod sql {
     /// Read back in this order by `RawReplay`.
     pub const COLUMNS: &str = "id, org_id, destination_id, filter, rate_per_sec, total, done, \
-                               failed, state, cursor, created_at, updated_at";
+                               failed, state, cursor, created_at, updated_at, kind";
 
     pub fn insert(param: fn(usize) -> String) -> String {
-        let params: Vec<String> = (1..=12).map(param).collect();
+        let params: Vec<String> = (1..=13).map(param).collect();
         format!(
             "INSERT INTO replays ({COLUMNS}) VALUES ({})",
             params.join(", ")
         )
     }
 
-    /// org `param(1)`, id `param(2)`.
+    /// org `param(1)`, id `param(2)`: a replay (not a backfill).
     pub fn get(param: fn(usize) -> String) -> String {
         format!(
-            "SELECT {COLUMNS} FROM replays WHERE org_id = {} AND id = {}",
+            "SELECT {COLUMNS} FROM replays WHERE org_id = {} AND id = {} AND kind = 'replay'",
+            param(1),
+            param(2)
+        )
+    }
+
+    /// org `param(1)`, destination `param(2)`: the destination's latest backfill.
+    pub fn backfill_of(param: fn(usize) -> String) -> String {
+        format!(
+            "SELECT {COLUMNS} FROM replays
+              WHERE org_id = {} AND destination_id = {} AND kind = 'backfill'
+              ORDER BY id DESC LIMIT 1",
             param(1),
             param(2)
         )
@@ -114,7 +129,8 @@ pub mod sql {
             false => String::new(),
         };
         format!(
-            "SELECT {COLUMNS} FROM replays WHERE org_id = {}{older} ORDER BY id DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM replays WHERE org_id = {} AND kind = 'replay'{older}
+             ORDER BY id DESC LIMIT {}",
             param(1),
             param(3)
         )
@@ -124,7 +140,7 @@ pub mod sql {
     pub fn cancel(param: fn(usize) -> String) -> String {
         format!(
             "UPDATE replays SET state = 'canceled', updated_at = {} \
-             WHERE org_id = {} AND id = {} AND state = 'running'",
+             WHERE org_id = {} AND id = {} AND state = 'running' AND kind = 'replay'",
             param(1),
             param(2),
             param(3)
@@ -186,33 +202,31 @@ pub struct RawReplay {
     pub cursor: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub kind: String,
 }
 
 impl RawReplay {
     pub fn parse(self) -> StoreResult<Replay> {
-        use hookline_core::replay::ReplayState;
+        use hookline_core::replay::{ReplayState, ReplayWork};
 
         let corrupt =
             |what: &str| crate::StoreError::Corrupt(format!("replay {}: {what}", self.id));
-        let filter = serde_json::from_str(&self.filter)
+        let work = serde_json::from_str(&self.filter)
             .ok()
-            .and_then(|v| ReplayFilter::from_json(&v).ok())
+            .and_then(|v| ReplayWork::from_json(&self.kind, &v))
             .ok_or_else(|| corrupt("filter"))?;
         Ok(Replay {
             id: ReplayId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
             org_id: OrgId::parse(&self.org_id).ok_or_else(|| corrupt("org"))?,
             destination_id: DestinationId::parse(&self.destination_id)
                 .ok_or_else(|| corrupt("destination"))?,
-            filter,
+            work,
             rate_per_sec: u32::try_from(self.rate_per_sec).map_err(|_| corrupt("rate"))?,
             total: self.total,
             done: self.done,
             failed: self.failed,
             state: ReplayState::parse(&self.state).ok_or_else(|| corrupt("state"))?,
-            cursor: match &self.cursor {
-                Some(c) => Some(DeliveryId::parse(c).ok_or_else(|| corrupt("cursor"))?),
-                None => None,
-            },
+            cursor: self.cursor.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

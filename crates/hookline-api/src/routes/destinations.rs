@@ -7,10 +7,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use hookline_core::ValidationError;
+use hookline_core::clock::{Millis, parse_rfc3339};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings, Setting};
 use hookline_core::event::StreamName;
 use hookline_core::ids::{DestinationId, OrgId};
+use hookline_core::ids::{EventId, ReplayId};
 use hookline_core::keys::SigningKeys;
+use hookline_core::replay::{Backfill, Replay, ReplayState, ReplayWork};
 use hookline_core::secret::SigningSecret;
 use hookline_core::signing::SignatureScheme;
 
@@ -22,13 +25,18 @@ use crate::types::destinations::{
     DestinationCreated, DestinationIn, DestinationListQuery, DestinationOut, DestinationPatch,
     DestinationRotated, RotateSecretIn,
 };
+use crate::types::replays::BackfillOut;
 
 async fn create(
     state: AppState,
     org: OrgId,
     stream: Option<StreamName>,
-    request: DestinationIn,
+    mut request: DestinationIn,
 ) -> Result<(StatusCode, Json<DestinationCreated>), ApiError> {
+    let asked = (
+        request.backfill_from_seq.take(),
+        request.backfill_since.take(),
+    );
     let (secret, settings) = request.into();
     let mut settings =
         DestinationSettings::create(Vec::<Setting>::from(settings), &state.url_policy)?;
@@ -38,6 +46,7 @@ async fn create(
     }
     let keys = SigningKeys::new(secret.map(|s| chosen_secret(&s)).transpose()?);
     let now = state.clock.now_ms();
+    let backfill = backfill_asked(asked.0, asked.1, stream.is_some(), now)?;
     let id = DestinationId::generate();
     settings.headers.seal(&state.master_key, id.as_str());
     let destination = Destination {
@@ -54,13 +63,75 @@ async fn create(
         .store
         .insert_destination(&destination, state.limits.max_destinations())
         .await?;
+    let mut shown = DestinationOut::of(&state.master_key, &destination);
+    if let Some(backfill) = backfill {
+        let job = Replay {
+            id: ReplayId::generate(),
+            org_id: destination.org_id.clone(),
+            destination_id: destination.id.clone(),
+            work: ReplayWork::Backfill(backfill),
+            rate_per_sec: BACKFILL_PER_SEC,
+            total: 0,
+            done: 0,
+            failed: 0,
+            state: ReplayState::Running,
+            cursor: None,
+            created_at: now,
+            updated_at: now,
+        };
+        state.store.insert_replay(&job).await?;
+        shown.backfill = Some(BackfillOut::from(&job));
+    }
     Ok((
         StatusCode::CREATED,
         Json(DestinationCreated {
-            destination: DestinationOut::of(&state.master_key, &destination),
+            destination: shown,
             secret: signs_with_secret.then(|| keys.secret.expose().to_owned()),
         }),
     ))
+}
+
+/// Earlier events a backfill sends a second: a large history must not starve live
+/// traffic.
+const BACKFILL_PER_SEC: u32 = 100;
+
+/// The backfill a create asks for: `backfill_from_seq` for a stream's destination,
+/// `backfill_since` for an org-wide one; of the events published before `now`.
+fn backfill_asked(
+    from_seq: Option<i64>,
+    since: Option<String>,
+    for_stream: bool,
+    now: Millis,
+) -> Result<Option<Backfill>, ValidationError> {
+    let (from_seq, since) = match (from_seq, since, for_stream) {
+        (None, None, _) => return Ok(None),
+        (Some(seq), None, true) if seq >= 1 => (Some(seq), None),
+        (Some(_), None, true) => {
+            return Err(ValidationError::new(
+                "backfill_from_seq",
+                "must be a seq of the stream, 1 or more",
+            ));
+        }
+        (Some(_), _, false) => {
+            return Err(ValidationError::new(
+                "backfill_from_seq",
+                "backfills a stream's destination (POST /v1/streams/{stream}/destinations); \
+                 an org-wide one takes backfill_since",
+            ));
+        }
+        (None, Some(since), false) => (None, Some(parse_rfc3339("backfill_since", &since)?)),
+        (_, Some(_), true) => {
+            return Err(ValidationError::new(
+                "backfill_since",
+                "backfills an org-wide destination; a stream's takes backfill_from_seq",
+            ));
+        }
+    };
+    Ok(Some(Backfill {
+        from_seq,
+        since,
+        before: EventId::lowest_at(now),
+    }))
 }
 
 const NO_SECRET_FOR_ED25519: &str = "an ed25519 destination signs with its key pair and \
@@ -138,7 +209,14 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<DestinationOut>, ApiError> {
     let destination = load(&state, &org, &parse_id(&id)?).await?;
-    Ok(Json(DestinationOut::of(&state.master_key, &destination)))
+    let mut shown = DestinationOut::of(&state.master_key, &destination);
+    shown.backfill = state
+        .store
+        .backfill_of(&org, &destination.id)
+        .await?
+        .as_ref()
+        .map(BackfillOut::from);
+    Ok(Json(shown))
 }
 
 /// List destinations

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookline_core::ids::{OrgId, ReplayId};
-use hookline_core::replay::{Replay, ReplayState};
+use hookline_core::replay::{Replay, ReplayState, ReplayWork};
 use hookline_store::replays::count_matching;
 
 use crate::AppState;
@@ -19,6 +19,14 @@ use crate::types::replays::{ReplayCount, ReplayIn, ReplayListQuery, ReplayOut};
 
 fn replay_id(id: &str) -> Result<ReplayId, ApiError> {
     ReplayId::parse(id).ok_or_else(|| ApiError::not_found("replay"))
+}
+
+/// A replay as shown; the store lists replays only, never a backfill.
+fn shown(replay: &Replay) -> Result<ReplayOut, ApiError> {
+    match &replay.work {
+        ReplayWork::Redeliver(filter) => Ok(ReplayOut::of(replay, filter)),
+        ReplayWork::Backfill(_) => Err(ApiError::not_found("replay")),
+    }
 }
 
 async fn load_replay(state: &AppState, org: &OrgId, id: &ReplayId) -> Result<Replay, ApiError> {
@@ -60,7 +68,7 @@ pub async fn start(
         id: ReplayId::generate(),
         org_id: org,
         destination_id: id,
-        filter,
+        work: ReplayWork::Redeliver(filter),
         rate_per_sec,
         total: count,
         done: 0,
@@ -71,7 +79,7 @@ pub async fn start(
         updated_at: now,
     };
     state.store.insert_replay(&replay).await?;
-    Ok((StatusCode::ACCEPTED, Json(ReplayOut::from(&replay))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(shown(&replay)?)).into_response())
 }
 
 /// Get a replay
@@ -87,7 +95,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<ReplayOut>, ApiError> {
     let replay = load_replay(&state, &org, &replay_id(&id)?).await?;
-    Ok(Json(ReplayOut::from(&replay)))
+    Ok(Json(shown(&replay)?))
 }
 
 /// List replays
@@ -103,7 +111,11 @@ pub async fn list(
     ApiQuery(query): ApiQuery<ReplayListQuery>,
 ) -> Result<Json<Page<ReplayOut>>, ApiError> {
     let page = state.store.list_replays(&org, &query.try_into()?).await?;
-    Ok(Json(Page::of(page, |r| ReplayOut::from(&r))))
+    let data = page.data.iter().map(shown).collect::<Result<_, _>>()?;
+    Ok(Json(Page {
+        data,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Cancel a replay
@@ -134,5 +146,5 @@ pub async fn cancel(
             format!("replay {id} had already ended ({})", replay.state.as_str()),
         ));
     }
-    Ok(Json(ReplayOut::from(&replay)))
+    Ok(Json(shown(&replay)?))
 }

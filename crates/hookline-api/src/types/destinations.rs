@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::replays::BackfillOut;
 use super::{LevelName, page_request, present, time};
 
 /// `POST /v1/destinations` and `POST /v1/streams/{stream}/destinations`. Only `url` is
@@ -67,8 +68,14 @@ pub struct DestinationIn {
     pub signature: Option<SignatureIn>,
     /// `false` pauses deliveries (default true).
     pub enabled: Option<bool>,
-    /// Not supported yet: only `null` is accepted.
+    /// A stream's destination only: also send the stream's earlier events from this seq
+    /// on (in seq order), at 100 a second.
+    #[schema(minimum = 1)]
     pub backfill_from_seq: Option<i64>,
+    /// An org-wide destination only: also send the org's earlier events published since
+    /// this time (RFC 3339), at 100 a second.
+    #[schema(format = DateTime)]
+    pub backfill_since: Option<String>,
 }
 
 /// `PATCH /v1/destinations/{id}`: the fields given change, `null` resets one to its
@@ -122,8 +129,6 @@ pub struct DestinationPatch {
     pub signature: Option<Option<SignatureIn>>,
     #[serde(default, deserialize_with = "present")]
     pub enabled: Option<Option<bool>>,
-    #[serde(default, deserialize_with = "present")]
-    pub backfill_from_seq: Option<Option<i64>>,
 }
 
 impl From<DestinationIn> for (Option<String>, DestinationPatch) {
@@ -150,7 +155,6 @@ impl From<DestinationIn> for (Option<String>, DestinationPatch) {
             tls_verify: d.tls_verify.map(Some),
             signature: d.signature.map(Some),
             enabled: d.enabled.map(Some),
-            backfill_from_seq: d.backfill_from_seq.map(Some),
         };
         (d.secret, patch)
     }
@@ -185,7 +189,6 @@ impl From<DestinationPatch> for Vec<Setting> {
             p.tls_verify.map(Setting::TlsVerify),
             p.signature.map(|s| Setting::Signature(signature(s))),
             p.enabled.map(Setting::Enabled),
-            p.backfill_from_seq.map(Setting::BackfillFromSeq),
         ]
         .into_iter()
         .flatten()
@@ -324,6 +327,10 @@ pub struct DestinationOut {
     pub created_at: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// The backfill the destination was created with, and how far it has got (in a
+    /// single destination's answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillOut>,
 }
 
 impl DestinationOut {
@@ -378,6 +385,7 @@ impl DestinationOut {
             consecutive_failures: *consecutive_failures,
             created_at: time(d.created_at),
             updated_at: time(d.updated_at),
+            backfill: None,
         }
     }
 }

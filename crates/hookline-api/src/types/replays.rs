@@ -3,7 +3,7 @@
 use hookline_core::ValidationError;
 use hookline_core::clock::parse_rfc3339;
 use hookline_core::delivery::DeliveryState;
-use hookline_core::replay::{Replay, ReplayFilter, check_rate};
+use hookline_core::replay::{Replay, ReplayFilter, ReplayState, check_rate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -97,17 +97,26 @@ pub struct ReplayOut {
     pub updated_at: String,
 }
 
-impl From<&Replay> for ReplayOut {
-    fn from(r: &Replay) -> Self {
-        use hookline_core::replay::ReplayState;
+impl From<ReplayState> for ReplayStateName {
+    fn from(state: ReplayState) -> Self {
+        match state {
+            ReplayState::Running => Self::Running,
+            ReplayState::Done => Self::Done,
+            ReplayState::Canceled => Self::Canceled,
+        }
+    }
+}
+
+impl ReplayOut {
+    /// The replay `r`, which sends again what `filter` names.
+    pub fn of(r: &Replay, filter: &ReplayFilter) -> Self {
         Self {
             id: r.id.to_string(),
             destination: r.destination_id.to_string(),
-            status: r.filter.status.into(),
-            since: r.filter.since.map(time),
-            until: r.filter.until.map(time),
-            event_types: r
-                .filter
+            status: filter.status.into(),
+            since: filter.since.map(time),
+            until: filter.until.map(time),
+            event_types: filter
                 .event_types
                 .as_ref()
                 .map(|t| t.iter().map(|p| p.to_text()).collect()),
@@ -115,12 +124,28 @@ impl From<&Replay> for ReplayOut {
             total: r.total,
             done: r.done,
             failed: r.failed,
-            state: match r.state {
-                ReplayState::Running => ReplayStateName::Running,
-                ReplayState::Done => ReplayStateName::Done,
-                ReplayState::Canceled => ReplayStateName::Canceled,
-            },
+            state: r.state.into(),
             created_at: time(r.created_at),
+            updated_at: time(r.updated_at),
+        }
+    }
+}
+
+/// A destination's backfill and how far it has got.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackfillOut {
+    /// Earlier events queued to the destination so far.
+    pub done: i64,
+    pub state: ReplayStateName,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&Replay> for BackfillOut {
+    fn from(r: &Replay) -> Self {
+        Self {
+            done: r.done,
+            state: r.state.into(),
             updated_at: time(r.updated_at),
         }
     }

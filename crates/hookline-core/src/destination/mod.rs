@@ -334,9 +334,6 @@ mod tests {
                 .message
                 .contains("not a destination field")
         );
-        let unsupported = s.apply("backfill_from_seq", &json!(5), p).unwrap_err();
-        assert!(unsupported.message.contains("not supported"));
-        s.apply("backfill_from_seq", &Value::Null, p).unwrap();
         s.apply("rate_limit_per_sec", &json!(5), p).unwrap();
         assert_eq!(s.rate_limit_per_sec, Some(5));
         assert!(s.apply("rate_limit_per_sec", &json!(0), p).is_err());

@@ -42,9 +42,6 @@ pub enum Setting {
     TimeoutSecs(Option<i64>),
     MaxInFlight(Option<i64>),
     RetryScheduleSecs(Option<Vec<i64>>),
-    /// Accepted by the contract but not honoured yet: only `None` is taken, so a caller
-    /// is never told "ok" about a setting that does nothing.
-    BackfillFromSeq(Option<i64>),
 }
 
 impl Setting {
@@ -77,7 +74,6 @@ impl Setting {
             "rate_limit_per_sec" => Self::RateLimitPerSec(value.map(integer).transpose()?),
             "timeout_secs" => Self::TimeoutSecs(value.map(integer).transpose()?),
             "max_in_flight" => Self::MaxInFlight(value.map(integer).transpose()?),
-            "backfill_from_seq" => Self::BackfillFromSeq(value.map(integer).transpose()?),
             "retry_schedule_secs" => Self::RetryScheduleSecs(
                 value
                     .map(|v| {
@@ -167,13 +163,6 @@ impl DestinationSettings {
             Setting::Headers(headers) => self.headers.set("headers", headers)?,
             Setting::SensitiveHeaders(names) => {
                 self.headers.set_flagged("sensitive_headers", names)?
-            }
-            Setting::BackfillFromSeq(None) => {}
-            Setting::BackfillFromSeq(Some(_)) => {
-                return Err(ValidationError::new(
-                    "backfill_from_seq",
-                    "is not supported by this version of Hookline yet; only null is accepted",
-                ));
             }
         }
         Ok(())
