@@ -210,6 +210,33 @@ pub struct Replay {
     pub updated_at: Millis,
 }
 
+impl Replay {
+    /// A job that starts running now, from the beginning.
+    pub fn start(
+        org_id: OrgId,
+        destination_id: DestinationId,
+        work: ReplayWork,
+        rate_per_sec: u32,
+        total: i64,
+        now: Millis,
+    ) -> Self {
+        Self {
+            id: ReplayId::generate(),
+            org_id,
+            destination_id,
+            work,
+            rate_per_sec,
+            total,
+            done: 0,
+            failed: 0,
+            state: ReplayState::Running,
+            cursor: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// What one step of a job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayStep {

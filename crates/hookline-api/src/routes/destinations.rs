@@ -10,10 +10,10 @@ use hookline_core::ValidationError;
 use hookline_core::clock::{Millis, parse_rfc3339};
 use hookline_core::destination::{Destination, DestinationHealth, DestinationSettings, Setting};
 use hookline_core::event::StreamName;
+use hookline_core::ids::EventId;
 use hookline_core::ids::{DestinationId, OrgId};
-use hookline_core::ids::{EventId, ReplayId};
 use hookline_core::keys::SigningKeys;
-use hookline_core::replay::{Backfill, Replay, ReplayState, ReplayWork};
+use hookline_core::replay::{Backfill, Replay, ReplayWork};
 use hookline_core::secret::SigningSecret;
 use hookline_core::signing::SignatureScheme;
 
@@ -65,20 +65,14 @@ async fn create(
         .await?;
     let mut shown = DestinationOut::of(&state.master_key, &destination);
     if let Some(backfill) = backfill {
-        let job = Replay {
-            id: ReplayId::generate(),
-            org_id: destination.org_id.clone(),
-            destination_id: destination.id.clone(),
-            work: ReplayWork::Backfill(backfill),
-            rate_per_sec: BACKFILL_PER_SEC,
-            total: 0,
-            done: 0,
-            failed: 0,
-            state: ReplayState::Running,
-            cursor: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let job = Replay::start(
+            destination.org_id.clone(),
+            destination.id.clone(),
+            ReplayWork::Backfill(backfill),
+            BACKFILL_PER_SEC,
+            0,
+            now,
+        );
         state.store.insert_replay(&job).await?;
         shown.backfill = Some(BackfillOut::from(&job));
     }

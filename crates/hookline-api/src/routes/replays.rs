@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use hookline_core::ids::{OrgId, ReplayId};
-use hookline_core::replay::{Replay, ReplayState, ReplayWork};
+use hookline_core::replay::{Replay, ReplayWork};
 use hookline_store::replays::count_matching;
 
 use crate::AppState;
@@ -63,21 +63,14 @@ pub async fn start(
     if request.dry_run == Some(true) {
         return Ok(Json(ReplayCount { count }).into_response());
     }
-    let now = state.clock.now_ms();
-    let replay = Replay {
-        id: ReplayId::generate(),
-        org_id: org,
-        destination_id: id,
-        work: ReplayWork::Redeliver(filter),
+    let replay = Replay::start(
+        org,
+        id,
+        ReplayWork::Redeliver(filter),
         rate_per_sec,
-        total: count,
-        done: 0,
-        failed: 0,
-        state: ReplayState::Running,
-        cursor: None,
-        created_at: now,
-        updated_at: now,
-    };
+        count,
+        state.clock.now_ms(),
+    );
     state.store.insert_replay(&replay).await?;
     Ok((StatusCode::ACCEPTED, Json(shown(&replay)?)).into_response())
 }
