@@ -364,7 +364,7 @@ pub async fn unfinished(
     }
     let mut counts = Unfinished::default();
     for (state, count) in query.fetch_all(conn).await? {
-        counts.add(&state, count);
+        counts.add(&state, count)?;
     }
     Ok(counts)
 }

@@ -381,7 +381,7 @@ pub fn unfinished(
             None => select.query(params![org.as_str()])?,
         };
         while let Some(row) = rows.next()? {
-            counts.add(&row.get::<_, String>(0)?, row.get(1)?);
+            counts.add(&row.get::<_, String>(0)?, row.get(1)?)?;
         }
     }
     Ok(counts)

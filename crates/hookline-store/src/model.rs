@@ -185,15 +185,18 @@ pub struct Unfinished {
 }
 
 impl Unfinished {
-    /// Adds `count` deliveries in `state` (as the stores spell it); other states end a
-    /// delivery and are not counted here.
-    pub fn add(&mut self, state: &str, count: i64) {
-        match state {
-            "pending" => self.pending += count,
-            "delivering" => self.delivering += count,
-            "failed" => self.failed += count,
+    /// Adds `count` deliveries in `state` as a store spells it; the states that end a
+    /// delivery are not counted here, and an unknown one is a corrupt row.
+    pub fn add(&mut self, state: &str, count: i64) -> crate::StoreResult<()> {
+        match DeliveryState::parse("state", state)
+            .map_err(|e| crate::StoreError::Corrupt(format!("delivery state: {}", e.message)))?
+        {
+            DeliveryState::Pending => self.pending += count,
+            DeliveryState::Delivering => self.delivering += count,
+            DeliveryState::Failed => self.failed += count,
             _ => {}
         }
+        Ok(())
     }
 }
 
