@@ -148,10 +148,14 @@ pub async fn publish_batch(
         .store
         .publish_batch(&org, batch, state.clock.now_ms())
         .await?;
-    for _ in published.iter().filter(|p| p.created) {
+    let created = published.iter().filter(|p| p.created).count();
+    for _ in 0..created {
         state.dispatcher.activity().published(arrived.elapsed());
     }
-    state.feed.published();
+    // As a single publish does: SSE streams are woken only for events newly stored.
+    if created > 0 {
+        state.feed.published();
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(BatchPublished {
