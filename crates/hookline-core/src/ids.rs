@@ -41,6 +41,13 @@ macro_rules! prefixed_id {
                 Self(format!("{}_{}", $prefix, ulid))
             }
 
+            /// When it was made (its ULID's time, milliseconds since the epoch); None for
+            /// text that is not an id of this kind.
+            pub fn made_at(text: &str) -> Option<i64> {
+                let rest = text.strip_prefix($prefix)?.strip_prefix('_')?;
+                Some(ulid::Ulid::from_string(rest).ok()?.timestamp_ms() as i64)
+            }
+
             /// For values read back from the store, which only ever holds generated ids.
             pub fn from_trusted(text: String) -> Self {
                 Self(text)
@@ -103,6 +110,8 @@ mod tests {
         assert!(before < bound);
         assert!(EventId::lowest_at(now - 60_000) < before);
         assert_eq!(EventId::parse(bound.as_str()), Some(bound.clone()));
+        assert_eq!(EventId::made_at(bound.as_str()), Some(now + 1));
+        assert_eq!(EventId::made_at("dlv_01J0000000000000000000000"), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod event;
 pub mod filter;
 pub mod ids;
 pub mod keys;
+pub mod partition;
 pub mod replay;
 pub mod retry;
 pub mod rollup;

@@ -15,11 +15,15 @@ const NOT_BEHIND_ANOTHER: &str = "NOT EXISTS (SELECT 1 FROM deliveries e
      WHERE e.destination_id = d.destination_id AND e.stream = d.stream AND e.ordered
        AND e.event_seq < d.event_seq AND e.state IN ('pending', 'failed', 'delivering'))";
 
+/// A row a claim may take: its delivery id, destination id and event id (the event id
+/// finds the row's partition).
+pub type Candidate = (String, String, String);
+
 /// Candidate rows locked per delivery wanted, so destinations at their limit do not
 /// starve the claim.
 const CANDIDATES_PER_CLAIM: i64 = 2;
 
-/// `(delivery id, destination id)` of the rows this claim may take, locked. `excluded`
+/// The rows this claim may take, locked. `excluded`
 /// destinations are skipped (paused, or full on this node); `ordered` ones yield only
 /// their streams' heads.
 pub async fn locked(
@@ -27,12 +31,12 @@ pub async fn locked(
     req: &ClaimRequest,
     excluded: &[String],
     ordered: &[String],
-) -> StoreResult<Vec<(String, String)>> {
+) -> StoreResult<Vec<Candidate>> {
     let limit = i64::from(req.limit) * CANDIDATES_PER_CLAIM;
     // A lease that ran out is rare (its node died) and its row is a stream's head
     // whenever its destination is ordered; the check costs little on these few rows.
     let expired = format!(
-        "SELECT d.id, d.destination_id FROM deliveries d
+        "SELECT d.id, d.destination_id, d.event_id FROM deliveries d
          WHERE d.state = 'delivering' AND d.lease_until <= $1
            AND NOT (d.destination_id = ANY($3))
            AND (NOT (d.destination_id = ANY($4)) OR {NOT_BEHIND_ANOTHER})
@@ -40,7 +44,7 @@ pub async fn locked(
          LIMIT $2
          FOR UPDATE OF d SKIP LOCKED"
     );
-    let mut found: Vec<(String, String)> = sqlx::query_as(&expired)
+    let mut found: Vec<Candidate> = sqlx::query_as(&expired)
         .bind(req.now)
         .bind(limit)
         .bind(excluded)
@@ -51,8 +55,8 @@ pub async fn locked(
     // a destination's whole history instead. Ordered destinations' rows are not in this
     // index (`deliveries.ordered`), except those a publish stored while a patch made their
     // destination ordered: those are flagged now, and offered as heads from then on.
-    let due: Vec<(String, String)> = sqlx::query_as(
-        "SELECT d.id, d.destination_id FROM deliveries d
+    let due: Vec<Candidate> = sqlx::query_as(
+        "SELECT d.id, d.destination_id, d.event_id FROM deliveries d
          WHERE d.state IN ('pending', 'failed') AND NOT d.ordered AND d.run_at <= $1
            AND NOT (d.destination_id = ANY($3))
          ORDER BY d.run_at, d.id
@@ -64,9 +68,9 @@ pub async fn locked(
     .bind(excluded)
     .fetch_all(&mut *conn)
     .await?;
-    let (late, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|(_, d)| ordered.contains(d));
+    let (late, due): (Vec<_>, Vec<_>) = due.into_iter().partition(|(_, d, _)| ordered.contains(d));
     if !late.is_empty() {
-        let late: Vec<&String> = late.iter().map(|(id, _)| id).collect();
+        let late: Vec<&String> = late.iter().map(|(id, _, _)| id).collect();
         sqlx::query("UPDATE deliveries SET ordered = TRUE WHERE id = ANY($1)")
             .bind(&late)
             .execute(&mut *conn)
@@ -86,7 +90,7 @@ async fn heads(
     req: &ClaimRequest,
     limit: i64,
     ordered: &[&String],
-) -> StoreResult<Vec<(String, String)>> {
+) -> StoreResult<Vec<Candidate>> {
     // Each step finds the next stream of a destination with unfinished deliveries, and
     // that stream's first one, from the index alone; the heads are then locked by id.
     Ok(sqlx::query_as(
@@ -102,7 +106,7 @@ async fn heads(
                  WHERE e.destination_id = h.destination_id AND e.stream > h.stream
                    AND e.ordered AND e.state IN ('pending', 'failed', 'delivering')
                  ORDER BY e.stream, e.event_seq LIMIT 1) next)
-         SELECT d.id, d.destination_id FROM deliveries d
+         SELECT d.id, d.destination_id, d.event_id FROM deliveries d
          WHERE d.id IN (SELECT id FROM heads
                         WHERE state IN ('pending', 'failed') AND run_at <= $1)
            AND d.state IN ('pending', 'failed')

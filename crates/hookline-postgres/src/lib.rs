@@ -8,6 +8,7 @@ mod group_commit;
 mod membership;
 #[cfg(feature = "test-support")]
 pub mod own_instance;
+mod partitions;
 mod publish;
 mod queue;
 mod reads;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+use hookline_core::clock::{Clock, SystemClock};
 use hookline_store::{Admission, AttachedNode, StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -88,7 +90,12 @@ impl PgStore {
                 .acquire_timeout(Duration::from_secs(3))
                 .connect(url)
                 .await?;
-            schema::migrate(&pool).await?;
+            let now = SystemClock.now_ms();
+            schema::migrate(&pool, now).await?;
+            // Today's partitions, before anything is published.
+            let mut tx = pool.begin().await?;
+            partitions::prepare(&mut tx, now).await?;
+            tx.commit().await?;
             let notify = NotifyGate::default();
             Ok(Self {
                 publishes: group_commit::GroupCommit::start(pool.clone(), notify.clone()),

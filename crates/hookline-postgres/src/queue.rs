@@ -11,7 +11,8 @@ use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
-use crate::{candidates, notify_work, publish, rows};
+use crate::candidates::{self, Candidate};
+use crate::{notify_work, publish, rows};
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
 use hookline_store::health::HealthDelta;
@@ -78,10 +79,10 @@ async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDes
 /// per node.
 async fn held_by_other_nodes(
     conn: &mut PgConnection,
-    candidates: &[(String, String)],
+    candidates: &[Candidate],
     req: &ClaimRequest,
 ) -> StoreResult<HashMap<String, u32>> {
-    let mut ids: Vec<&str> = candidates.iter().map(|(_, d)| d.as_str()).collect();
+    let mut ids: Vec<&str> = candidates.iter().map(|(_, d, _)| d.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     sqlx::query(
@@ -133,18 +134,19 @@ pub async fn claim(
     let candidates = candidates::locked(conn, req, &excluded, &ordered).await?;
     let missing: Vec<String> = candidates
         .iter()
-        .map(|(_, d)| d.clone())
+        .map(|(_, d, _)| d.clone())
         .filter(|d| !destinations.contains_key(d))
         .collect();
     destinations.extend(destinations_by_id(conn, &missing).await?);
 
     let others = held_by_other_nodes(conn, &candidates, req).await?;
     let mut own: HashMap<String, u32> = held.iter().map(|(id, n)| (id.to_string(), *n)).collect();
-    // Each chosen delivery, its destination, and its place among this node's holds of it.
+    // Each chosen delivery, its event, its destination, and its place among this node's
+    // holds of it.
     let mut chosen = Vec::new();
     // Rows whose destination was deleted while they were being published.
     let mut orphans = Vec::new();
-    for (delivery_id, destination_id) in candidates {
+    for (delivery_id, destination_id, event_id) in candidates {
         let Some(destination) = destinations.get(&destination_id) else {
             orphans.push(delivery_id);
             continue;
@@ -156,7 +158,7 @@ pub async fn claim(
         let ceiling = req.node.claim_ceiling(destination, others);
         let holding = own.entry(destination_id).or_default();
         if *holding < ceiling {
-            chosen.push((delivery_id, destination.clone(), *holding));
+            chosen.push((delivery_id, event_id, destination.clone(), *holding));
             *holding += 1;
         }
     }
@@ -173,22 +175,28 @@ pub async fn claim(
     }
     let lease_ends: Vec<Millis> = chosen
         .iter()
-        .map(|(_, destination, position)| {
+        .map(|(_, _, destination, position)| {
             req.node.claim_lease_until(destination, req.now, *position)
         })
         .collect();
-    let chosen: Vec<String> = chosen.into_iter().map(|(id, _, _)| id).collect();
+    let (chosen, chosen_events): (Vec<String>, Vec<String>) = chosen
+        .into_iter()
+        .map(|(id, event, _, _)| (id, event))
+        .unzip();
+    // The event id as well as the delivery's: it names the row's partition, so only that
+    // one is searched.
     let leased: Vec<(String, i64, String, String, Millis)> = sqlx::query_as(
         "UPDATE deliveries d SET state = 'delivering', lease_until = c.until, leased_by = $2,
              attempts = d.attempts + 1, updated_at = $1
-         FROM UNNEST($3::text[], $4::bigint[]) AS c(id, until)
-         WHERE d.id = c.id
+         FROM UNNEST($3::text[], $4::bigint[], $5::text[]) AS c(id, until, event_id)
+         WHERE d.id = c.id AND d.event_id = c.event_id
          RETURNING d.id, d.attempts, d.event_id, d.destination_id, d.lease_until",
     )
     .bind(req.now)
     .bind(req.node.node_id())
     .bind(&chosen)
     .bind(&lease_ends)
+    .bind(&chosen_events)
     .fetch_all(&mut *conn)
     .await?;
     let event_ids: Vec<&str> = leased.iter().map(|(_, _, e, _, _)| e.as_str()).collect();
@@ -329,14 +337,15 @@ pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreR
     // 'delivering' (the schema checks it). Asking for the state as well let the planner
     // choose the partial index of leased rows when its statistics were stale, and hash
     // every leased row for each batch: seconds a batch once tens of thousands were leased.
+    // The event id names the row's partition.
     sqlx::query(
         "UPDATE deliveries d SET state = u.state, run_at = u.run_at, lease_until = NULL,
              leased_by = NULL, last_attempt_at = u.started_at, response_code = u.code,
              error = u.error, updated_at = u.now
          FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::text[], $8::bigint[])
-              AS u(id, state, run_at, started_at, code, error, now)
-         WHERE d.id = u.id AND d.leased_by = $7",
+                     $6::text[], $8::bigint[], $9::text[])
+              AS u(id, state, run_at, started_at, code, error, now, event_id)
+         WHERE d.id = u.id AND d.event_id = u.event_id AND d.leased_by = $7",
     )
     .bind(column(|a| a.delivery_id.to_string()))
     .bind(&states)
@@ -351,6 +360,7 @@ pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreR
     .bind(&errors)
     .bind(&batch.node_id)
     .bind(completions.iter().map(|c| c.now).collect::<Vec<_>>())
+    .bind(column(|a| a.event_id.to_string()))
     .execute(&mut *conn)
     .await?;
 

@@ -1,6 +1,8 @@
 //! The PostgreSQL schema. Migrations run under an advisory lock, so several nodes
 //! starting at once apply each migration exactly once.
 
+use hookline_core::clock::Millis;
+use hookline_core::ids::EventId;
 use sqlx::PgPool;
 
 use hookline_store::StoreResult;
@@ -252,11 +254,60 @@ CREATE TABLE replays (
 CREATE INDEX replays_org ON replays(org_id, id);
 CREATE INDEX replays_running ON replays(id) WHERE state = 'running';
 "#,
+    // Deliveries and attempts partitioned by their event's id, a day per partition (see
+    // `partitions`), so retention drops a day's tables instead of deleting its rows. The
+    // tables as they were become the first partition, of every event before the cutover
+    // (`{CUTOVER}`, the lowest event id at the time this runs): their rows stay where
+    // they are. A partition's primary key must hold its partition key, so both tables'
+    // keys gain the event id.
+    r#"
+ALTER TABLE deliveries RENAME TO deliveries_legacy;
+ALTER TABLE deliveries_legacy DROP CONSTRAINT deliveries_pkey;
+ALTER TABLE deliveries_legacy VALIDATE CONSTRAINT deliveries_leased_while_delivering;
+ALTER INDEX deliveries_due RENAME TO deliveries_legacy_due;
+ALTER INDEX deliveries_due_ordered RENAME TO deliveries_legacy_due_ordered;
+ALTER INDEX deliveries_leased RENAME TO deliveries_legacy_leased;
+ALTER INDEX deliveries_stream_order RENAME TO deliveries_legacy_stream_order;
+ALTER INDEX deliveries_org RENAME TO deliveries_legacy_org;
+ALTER INDEX deliveries_destination RENAME TO deliveries_legacy_destination;
+CREATE TABLE deliveries (LIKE deliveries_legacy INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+    PRIMARY KEY (id, event_id)) PARTITION BY RANGE (event_id);
+CREATE INDEX deliveries_due ON deliveries(run_at, id)
+    WHERE state IN ('pending', 'failed') AND NOT ordered;
+CREATE INDEX deliveries_due_ordered ON deliveries(run_at)
+    WHERE state IN ('pending', 'failed') AND ordered;
+CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE state = 'delivering';
+CREATE INDEX deliveries_stream_order ON deliveries(destination_id, stream, event_seq)
+    WHERE ordered AND state IN ('pending', 'failed', 'delivering');
+CREATE INDEX deliveries_org ON deliveries(org_id, id);
+CREATE INDEX deliveries_destination ON deliveries(destination_id, id);
+ALTER TABLE deliveries ATTACH PARTITION deliveries_legacy
+    FOR VALUES FROM (MINVALUE) TO ('{CUTOVER}');
+ALTER TABLE attempts RENAME TO attempts_legacy;
+ALTER TABLE attempts_legacy DROP CONSTRAINT attempts_pkey;
+ALTER INDEX attempts_delivery RENAME TO attempts_legacy_delivery;
+CREATE TABLE attempts (LIKE attempts_legacy INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+    PRIMARY KEY (id, event_id)) PARTITION BY RANGE (event_id);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
+ALTER TABLE attempts ATTACH PARTITION attempts_legacy
+    FOR VALUES FROM (MINVALUE) TO ('{CUTOVER}');
+"#,
 ];
 
 /// Applies what is missing, all in one transaction under a transaction-level advisory
 /// lock: a node that starts while another migrates waits, then finds nothing to do.
-pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
+/// `now` places the cutover of a migration that partitions a table.
+pub async fn migrate(pool: &PgPool, now: Millis) -> StoreResult<()> {
+    migrate_first(pool, now, MIGRATIONS.len()).await
+}
+
+/// How many migrations come before the one that partitions deliveries and attempts:
+/// a database migrated this far is one from before partitioning.
+#[cfg(feature = "test-support")]
+pub(crate) const BEFORE_PARTITIONING: usize = 13;
+
+/// Applies the first `count` migrations, those missing of them.
+pub(crate) async fn migrate_first(pool: &PgPool, now: Millis, count: usize) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
     // `CREATE TABLE IF NOT EXISTS` would otherwise log a notice on every start.
     sqlx::query("SET LOCAL client_min_messages = warning")
@@ -272,9 +323,16 @@ pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
     let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hookline_migrations")
         .fetch_one(&mut *tx)
         .await?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+    let cutover = EventId::lowest_at(now).to_string();
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(count)
+        .skip(applied as usize)
+    {
         // One statement at a time (the migrations hold no `;` inside a statement):
         // sqlx's multi-statement `raw_sql` future is not `Send` here.
+        let sql = sql.replace("{CUTOVER}", &cutover);
         for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(statement).execute(&mut *tx).await?;
         }

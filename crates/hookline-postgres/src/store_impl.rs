@@ -84,9 +84,19 @@ impl Records for PgStore {
     }
 
     async fn purge(&self, now: Millis, window: Option<Millis>, batch: u32) -> StoreResult<Purged> {
+        if in_tx!(self, |conn| crate::retention::drop_day(conn, now, window))? {
+            return Ok(Purged {
+                days: 1,
+                ..Purged::default()
+            });
+        }
         in_tx!(self, |conn| crate::retention::purge(
             conn, now, window, batch
         ))
+    }
+
+    async fn prepare(&self, now: Millis) -> StoreResult<u32> {
+        in_tx!(self, |conn| crate::partitions::prepare(conn, now))
     }
 
     async fn fold_rollups(&self, before: Millis, rows: u32) -> StoreResult<u64> {

@@ -8,7 +8,7 @@ use hookline_core::ids::{ApiKeyId, DeliveryId, DestinationId, OrgId};
 use hookline_core::sealed::SealedKeys;
 use sqlx::PgConnection;
 
-use crate::{notify_work, reads};
+use crate::{notify_work, partitions, reads};
 use hookline_store::raw::settings_json;
 use hookline_store::{ApiKeyRecord, KeyDeletion, Org, StoreError, StoreResult};
 
@@ -311,12 +311,19 @@ pub async fn backfill(
     let streams: Vec<&str> = events.iter().map(|e| e.stream.as_str()).collect();
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    sqlx::query(
+    // An event whose day of partitions retention has dropped is on its way out too: it
+    // has no partition to take a delivery.
+    let partitions = partitions::existing(conn).await?;
+    let (froms, untils) = partitions::ranges(&partitions);
+    let queued: Vec<String> = sqlx::query_scalar(
         "INSERT INTO deliveries (id, destination_id, org_id, event_id, stream, event_seq,
              event_type, state, run_at, created_at, updated_at, ordered)
          SELECT d.id, $5, $6, d.event_id, d.stream, d.seq, d.type, 'pending', $7, $7, $7, $8
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $9::text[])
-              AS d(id, event_id, stream, seq, type)",
+              AS d(id, event_id, stream, seq, type)
+         WHERE EXISTS (SELECT 1 FROM UNNEST($10::text[], $11::text[]) AS r(from_id, until_id)
+                       WHERE d.event_id >= r.from_id AND d.event_id < r.until_id)
+         RETURNING event_id",
     )
     .bind(&ids)
     .bind(&event_ids)
@@ -327,13 +334,15 @@ pub async fn backfill(
     .bind(now)
     .bind(destination.settings.ordered)
     .bind(&types)
-    .execute(&mut *conn)
+    .bind(&froms)
+    .bind(&untils)
+    .fetch_all(&mut *conn)
     .await?;
     sqlx::query("UPDATE events SET deliveries = deliveries + 1 WHERE org_id = $1 AND id = ANY($2)")
         .bind(destination.org_id.as_str())
-        .bind(&event_ids)
+        .bind(&queued)
         .execute(&mut *conn)
         .await?;
     notify_work(conn).await?;
-    Ok(events.len() as u32)
+    Ok(queued.len() as u32)
 }

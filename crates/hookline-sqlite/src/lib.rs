@@ -11,7 +11,6 @@ mod cache;
 mod data_dir;
 mod due;
 mod event_cache;
-mod local_leases;
 mod publish;
 mod queue;
 mod reads;
@@ -38,9 +37,9 @@ use rusqlite::{Connection, OpenFlags};
 use self::cache::DestinationCache;
 use self::due::DueIndex;
 use self::event_cache::EventCache;
-use self::local_leases::LocalLeases;
 use self::stream_seq::StreamSeqs;
 use self::writer::{Durability, WhenFull, Writer};
+use hookline_store::LocalLeases;
 use hookline_store::{AttachedNode, StoreError, StoreResult};
 
 const READERS: usize = 4;

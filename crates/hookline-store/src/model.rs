@@ -160,9 +160,13 @@ pub struct DeliveryQuery {
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    /// Rows removed one by one.
     pub deliveries: u64,
     pub attempts: u64,
     pub events: u64,
+    /// Days of deliveries and attempts dropped whole (PostgreSQL's partitions), not
+    /// counted above.
+    pub days: u64,
 }
 
 impl std::ops::AddAssign for Purged {
@@ -170,6 +174,7 @@ impl std::ops::AddAssign for Purged {
         self.deliveries += other.deliveries;
         self.attempts += other.attempts;
         self.events += other.events;
+        self.days += other.days;
     }
 }
 

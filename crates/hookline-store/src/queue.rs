@@ -32,7 +32,8 @@ pub trait Queue: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<Vec<Published>>;
     /// Queues a delivery to `destination` of each of `events` (earlier events, which a
-    /// backfill sends), due now, and wakes the attached dispatcher; returns how many.
+    /// backfill sends), due now, and wakes the attached dispatcher; returns how many. On
+    /// PostgreSQL an event whose day retention has dropped gets none (it is being purged).
     async fn backfill(
         &self,
         destination: &Destination,

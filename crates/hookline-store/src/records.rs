@@ -36,7 +36,16 @@ pub trait Records: Send + Sync + 'static {
     /// cut, nothing removed) with their attempts, and the events before the cut that no
     /// delivery refers to any more. A delivery not finished, and its event, are kept
     /// however old. On PostgreSQL one node purges at a time; the others remove nothing.
+    /// There a call first drops the oldest day of deliveries and attempts that retention
+    /// has wholly passed and that holds nothing unfinished, if there is one, and does no
+    /// more; rows go one by one up to a day behind the cut (for what a day held back).
     async fn purge(&self, now: Millis, window: Option<Millis>, batch: u32) -> StoreResult<Purged>;
+    /// Makes ahead of time what writes will need: on PostgreSQL, the partitions of today
+    /// and the days ahead (`hookline_core::partition`); returns how many days it made.
+    /// The embedded store needs nothing.
+    async fn prepare(&self, _now: Millis) -> StoreResult<u32> {
+        Ok(0)
+    }
     /// Folds minute rollups before `before` (an hour boundary) into hourly ones, in one
     /// short transaction of about `rows` minute rows (whole minutes, so a minute of more
     /// destinations than that goes whole); returns how many minute rows went. On

@@ -40,7 +40,16 @@ async fn a_purge_waits_for_no_one_and_removes_nothing_while_another_node_purges(
     );
 
     held.commit().await.unwrap();
-    let purged = store.purge(T0 + 1_000, Some(1), 100).await.unwrap();
+    // As the retention task does: until a call finds nothing (a call that drops a day
+    // of partitions does only that).
+    let mut purged = Purged::default();
+    loop {
+        let pass = store.purge(T0 + 1_000, Some(1), 100).await.unwrap();
+        if pass == Purged::default() {
+            break;
+        }
+        purged += pass;
+    }
     assert_eq!(purged.events, 1);
     assert!(
         store

@@ -1,5 +1,6 @@
-//! The retention task: every `retention_interval_secs`, folds day-old minute rollups into
-//! hours, then removes what is older than the retention window (the server's, or an
+//! The retention task: every `retention_interval_secs`, makes what the store needs for the
+//! days ahead (PostgreSQL's partitions), folds day-old minute rollups into hours, then
+//! removes what is older than the retention window (the server's, or an
 //! org's own: `hookline org retention`). Both go batch after batch until a batch comes
 //! back short; each batch is the store's own short transaction, and after each the task
 //! rests as long as the batch took, so the store's writer spends at most about half its
@@ -35,6 +36,14 @@ pub async fn run(
             _ = ticks.tick() => {}
         }
         let (now, window) = (clock.now_ms(), window.map(|w| w.as_millis() as i64));
+        match store.prepare(now).await {
+            Ok(0) => {}
+            Ok(days) => tracing::info!(days, "made the partitions of {days} days ahead"),
+            Err(e) => tracing::error!(
+                error = %e,
+                "could not make the partitions of the days ahead; will retry"
+            ),
+        }
         let before = fold_before(now);
         let folded = batches(&shutdown, "folding rollups", || async {
             let rows = store.fold_rollups(before, FOLD_BATCH).await?;
@@ -46,7 +55,8 @@ pub async fn run(
         }
         let pass = batches(&shutdown, "retention", || async {
             let batch = store.purge(now, window, BATCH).await?;
-            let full = batch.deliveries >= BATCH.into() || batch.events >= BATCH.into();
+            let full =
+                batch.deliveries >= BATCH.into() || batch.events >= BATCH.into() || batch.days > 0;
             Ok((batch, full))
         })
         .await;
@@ -55,10 +65,12 @@ pub async fn run(
                 deliveries = pass.deliveries,
                 attempts = pass.attempts,
                 events = pass.events,
-                "retention removed {} deliveries, {} attempts and {} events",
+                days = pass.days,
+                "retention removed {} deliveries, {} attempts and {} events, and dropped {} days",
                 pass.deliveries,
                 pass.attempts,
                 pass.events,
+                pass.days,
             );
         }
     }

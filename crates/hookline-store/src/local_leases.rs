@@ -1,8 +1,8 @@
-//! Leases the writer takes for this node inside its open transaction: claimed
-//! deliveries, and fresh ones leased at publish for the dispatcher. The node's
-//! `Admission` decides and takes a place as each is leased, so a publish later in the
-//! same batch sees it. A rollback gives the places back; a commit sends the deliveries
-//! leased at publish on to the dispatcher, never before.
+//! Leases a store takes for this node inside its open transaction: claimed deliveries
+//! (the embedded store), and fresh ones leased at publish for the dispatcher (both
+//! stores). The node's `Admission` decides and takes a place as each is leased, so a
+//! publish later in the same batch sees it. A rollback gives the places back; a commit
+//! sends the deliveries leased at publish on to the dispatcher, never before.
 
 use std::sync::Arc;
 
@@ -11,10 +11,10 @@ use hookline_core::destination::Destination;
 use hookline_core::event::Event;
 use hookline_core::ids::{DeliveryId, DestinationId};
 
-use hookline_store::{Admission, AttachedNode, ClaimedDelivery};
+use crate::{Admission, AttachedNode, ClaimedDelivery};
 
 #[derive(Default)]
-pub(crate) struct LocalLeases {
+pub struct LocalLeases {
     /// Set by `Store::attach`, from outside the writer thread.
     node: AttachedNode,
     /// Places taken in the open transaction.
@@ -24,7 +24,7 @@ pub(crate) struct LocalLeases {
 }
 
 /// A lease taken at publish: the row is stored leased to the node until then.
-pub(crate) struct PublishLease {
+pub struct PublishLease {
     node: Arc<dyn Admission>,
     pub until: Millis,
 }
@@ -123,7 +123,7 @@ mod tests {
     use hookline_core::testing;
 
     use super::*;
-    use hookline_store::test_admission::RecordingAdmission;
+    use crate::test_admission::RecordingAdmission;
 
     fn attached(node: &Arc<RecordingAdmission>) -> LocalLeases {
         let attached = AttachedNode::default();
