@@ -10,7 +10,16 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::NotifyGate;
 use crate::publish::{self, Publication};
-use hookline_store::{CommitTimes, Published, StoreError, StoreResult};
+use hookline_store::{AttachedNode, CommitTimes, LocalLeases, Published, StoreError, StoreResult};
+
+/// What storing publications needs: the pool, the NOTIFY gate, and the node to lease
+/// fresh deliveries to (`publish::publish_all`).
+#[derive(Clone)]
+pub struct Publisher {
+    pub pool: PgPool,
+    pub notify: NotifyGate,
+    pub node: AttachedNode,
+}
 
 /// Transactions storing publishes at once: while one commits, the next batch gathers.
 const COMMITTERS: usize = 4;
@@ -32,14 +41,13 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the committers on the current runtime.
-    pub fn start(pool: PgPool, notify: NotifyGate) -> Self {
+    pub fn start(publisher: Publisher) -> Self {
         let (requests, queued) = mpsc::channel(MOST_PER_COMMIT * COMMITTERS);
         let queued = Arc::new(Mutex::new(queued));
         let commit_times = CommitTimes::default();
         for _ in 0..COMMITTERS {
             tokio::spawn(commit_batches(
-                pool.clone(),
-                notify.clone(),
+                publisher.clone(),
                 queued.clone(),
                 commit_times.clone(),
             ));
@@ -78,8 +86,7 @@ impl GroupCommit {
 }
 
 async fn commit_batches(
-    pool: PgPool,
-    notify: NotifyGate,
+    publisher: Publisher,
     queued: Arc<Mutex<mpsc::Receiver<Request>>>,
     commit_times: CommitTimes,
 ) {
@@ -94,7 +101,7 @@ async fn commit_batches(
             return;
         }
         let began = std::time::Instant::now();
-        commit(&pool, &notify, std::mem::take(&mut batch)).await;
+        commit(&publisher, std::mem::take(&mut batch)).await;
         commit_times.observe(began.elapsed());
     }
 }
@@ -103,7 +110,7 @@ async fn commit_batches(
 /// lost race for its idempotency key: if a batch with keys fails, each publish is
 /// stored alone, so that one fails alone; any other failure is the database's, and
 /// every publish of the batch is told.
-async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
+async fn commit(publisher: &Publisher, batch: Vec<Request>) {
     let (publications, answers): (Vec<Publication>, Vec<_>) =
         batch.into_iter().map(|r| (r.publication, r.answer)).unzip();
     let keyed = publications
@@ -111,7 +118,7 @@ async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
         .any(|p| p.event.idempotency_key.is_some());
     let each_alone = (publications.len() > 1 && keyed).then(|| publications.clone());
     let now = publications.iter().map(|p| p.now).max().unwrap_or_default();
-    let stored = in_one_transaction(pool, publications, notify.due(now)).await;
+    let stored = in_one_transaction(publisher, publications, publisher.notify.due(now)).await;
     match (stored, each_alone) {
         (Ok(published), _) => {
             for (answer, published) in answers.into_iter().zip(published) {
@@ -126,7 +133,7 @@ async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
         }
         (Err(_), Some(publications)) => {
             for (answer, publication) in answers.into_iter().zip(publications) {
-                let _ = answer.send(publish_alone(pool, notify, publication).await);
+                let _ = answer.send(publish_alone(publisher, publication).await);
             }
         }
     }
@@ -134,12 +141,11 @@ async fn commit(pool: &PgPool, notify: &NotifyGate, batch: Vec<Request>) {
 
 /// Stores one publication in a transaction of its own.
 pub async fn publish_alone(
-    pool: &PgPool,
-    notify: &NotifyGate,
+    publisher: &Publisher,
     publication: Publication,
 ) -> StoreResult<Published> {
-    let notify = notify.due(publication.now);
-    in_one_transaction(pool, vec![publication], notify)
+    let notify = publisher.notify.due(publication.now);
+    in_one_transaction(publisher, vec![publication], notify)
         .await?
         .pop()
         .ok_or_else(|| StoreError::Corrupt("a publication went unanswered".into()))
@@ -148,21 +154,31 @@ pub async fn publish_alone(
 /// Stores publications together in a transaction of their own, apart from the
 /// committers' batches: a batch publish, all or nothing.
 pub async fn publish_together(
-    pool: &PgPool,
-    notify: &NotifyGate,
+    publisher: &Publisher,
     publications: Vec<Publication>,
 ) -> StoreResult<Vec<Published>> {
     let now = publications.iter().map(|p| p.now).max().unwrap_or_default();
-    in_one_transaction(pool, publications, notify.due(now)).await
+    in_one_transaction(publisher, publications, publisher.notify.due(now)).await
 }
 
+/// Hands the deliveries it leased at publish to the node once committed; gives their
+/// places back if anything failed.
 async fn in_one_transaction(
-    pool: &PgPool,
+    publisher: &Publisher,
     publications: Vec<Publication>,
     notify: bool,
 ) -> StoreResult<Vec<Published>> {
-    let mut tx = pool.begin().await?;
-    let published = publish::publish_all(&mut tx, publications, notify).await?;
-    tx.commit().await?;
-    Ok(published)
+    let mut leases = LocalLeases::new(publisher.node.clone());
+    let stored = async {
+        let mut tx = publisher.pool.begin().await?;
+        let published = publish::publish_all(&mut tx, publications, notify, &mut leases).await?;
+        tx.commit().await?;
+        Ok(published)
+    }
+    .await;
+    match stored {
+        Ok(_) => leases.committed(),
+        Err(_) => leases.undone(),
+    }
+    stored
 }

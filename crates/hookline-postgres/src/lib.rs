@@ -61,7 +61,8 @@ impl NotifyGate {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    notify: NotifyGate,
+    /// How publications are stored (the pool, NOTIFYs, leases to this node).
+    publisher: group_commit::Publisher,
     /// Where publishes wait to be stored together.
     publishes: group_commit::GroupCommit,
     /// The dispatcher of this process, woken when any node commits work.
@@ -96,12 +97,16 @@ impl PgStore {
             let mut tx = pool.begin().await?;
             partitions::prepare(&mut tx, now).await?;
             tx.commit().await?;
-            let notify = NotifyGate::default();
-            Ok(Self {
-                publishes: group_commit::GroupCommit::start(pool.clone(), notify.clone()),
-                pool,
-                notify,
+            let publisher = group_commit::Publisher {
+                pool: pool.clone(),
+                notify: NotifyGate::default(),
                 node: AttachedNode::default(),
+            };
+            Ok(Self {
+                publishes: group_commit::GroupCommit::start(publisher.clone()),
+                pool,
+                node: publisher.node.clone(),
+                publisher,
                 listening: Arc::default(),
             })
         })

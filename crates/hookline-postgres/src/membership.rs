@@ -7,6 +7,8 @@
 //! also looks for nodes silent for `SILENT_AFTER` and frees their leases; the row of a
 //! silent node is deleted in the same statement, so it is rescued once. Heartbeats use
 //! the database's clock, so skew between nodes cannot make a live node look dead.
+//! A node whose row is new waits out the publishes that could not see it (they lease
+//! fresh deliveries to their own node while it is the only member: `publish`).
 //! A node looks for silent nodes only once its own connection has lasted `SILENT_AFTER`:
 //! after an outage of the database, every node's heartbeat is old, and the first one
 //! back must not take the leases of the others, which are reconnecting too. A node that
@@ -27,6 +29,19 @@ const SILENT_AFTER: Duration = Duration::from_secs(12);
 
 /// The database's clock in milliseconds.
 const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// The members' lock: every publish that may lease to its node takes it shared before it
+/// reads whether another node is a member (`publish::publish_all`); a node whose row is
+/// new takes it exclusively for a moment, to wait out the publishes that did not see it.
+macro_rules! members_lock {
+    () => {
+        "hashtextextended('hookline-members', 0)"
+    };
+}
+pub(crate) const MEMBERS_SHARED: &str =
+    concat!("SELECT pg_advisory_xact_lock_shared(", members_lock!(), ")");
+const MEMBERS_EXCLUSIVE: &str = concat!("SELECT pg_advisory_lock(", members_lock!(), ")");
+const MEMBERS_RELEASE: &str = concat!("SELECT pg_advisory_unlock(", members_lock!(), ")");
 
 /// The advisory lock that says node `$1` is running.
 const NODE_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended('hookline-node:' || $1, 0))";
@@ -50,6 +65,7 @@ impl PgStore {
             self.notify_all().await?;
         }
         beat(&mut conn, node_id).await?;
+        wait_out_publishes(&mut conn).await?;
         let store = self.clone();
         let node_id = node_id.to_owned();
         tokio::spawn(async move {
@@ -103,7 +119,11 @@ impl PgStore {
             });
         }
         let Membership { conn, since } = member.as_mut().expect("connected above");
-        beat(conn, node_id).await?;
+        // Back after its row was taken for a silent node's: the others lease at publish
+        // as if alone until they see it again.
+        if beat(conn, node_id).await? {
+            wait_out_publishes(conn).await?;
+        }
         if since.elapsed() < SILENT_AFTER {
             return Ok(());
         }
@@ -145,13 +165,23 @@ struct Membership {
     since: Instant,
 }
 
-async fn beat(conn: &mut PgConnection, node_id: &str) -> StoreResult<()> {
-    sqlx::query(&format!(
+/// Records a heartbeat; returns whether the node's row was new.
+async fn beat(conn: &mut PgConnection, node_id: &str) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar(&format!(
         "INSERT INTO nodes (id, heartbeat_at) VALUES ($1, {DB_NOW_MS})
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at"
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at
+         RETURNING xmax = 0"
     ))
     .bind(node_id)
-    .execute(conn)
-    .await?;
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Waits until every publish that began before this node's row was visible has ended
+/// (`MEMBERS_SHARED`): such a publish leased deliveries as if its node were
+/// alone, and this node must see those leases before it leases any of its own.
+async fn wait_out_publishes(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query(MEMBERS_EXCLUSIVE).execute(&mut *conn).await?;
+    sqlx::query(MEMBERS_RELEASE).execute(conn).await?;
     Ok(())
 }

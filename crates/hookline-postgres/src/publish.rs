@@ -12,10 +12,11 @@ use hookline_core::event::NewEvent;
 use hookline_core::ids::{DeliveryId, OrgId};
 use sqlx::{PgConnection, Row};
 
+use crate::membership::MEMBERS_SHARED;
 use crate::writes::insert_destination;
-use crate::{notify_work, rows};
+use crate::{notify_work, queue, rows};
 use hookline_store::raw::{DESTINATION_COLUMNS, EVENT_COLUMNS};
-use hookline_store::{Published, StoreError, StoreResult};
+use hookline_store::{LocalLeases, Published, StoreError, StoreResult};
 
 /// One event to publish, as the API handed it over at `now`.
 #[derive(Clone)]
@@ -122,24 +123,35 @@ async fn next_seqs(
         .collect()
 }
 
-/// The live, subscribed destinations of each of `orgs`.
+/// The live, subscribed destinations of each of `orgs`, and whether a node other than
+/// `node_id` is a member (read after taking `MEMBERS_SHARED`, see `publish_all`).
 async fn destinations_of(
     conn: &mut PgConnection,
     orgs: &[&str],
-) -> StoreResult<HashMap<String, Vec<Destination>>> {
+    node_id: &str,
+) -> StoreResult<(HashMap<String, Vec<Arc<Destination>>>, bool)> {
     let sql = format!(
-        "SELECT {DESTINATION_COLUMNS} FROM destinations
+        "SELECT {DESTINATION_COLUMNS},
+             EXISTS (SELECT 1 FROM nodes WHERE id <> $2) AS others_present
+         FROM destinations
          WHERE org_id = ANY($1) AND deleted_at IS NULL AND NOT one_shot"
     );
-    let mut by_org: HashMap<String, Vec<Destination>> = HashMap::new();
-    for row in sqlx::query(&sql).bind(orgs).fetch_all(&mut *conn).await? {
+    let mut by_org: HashMap<String, Vec<Arc<Destination>>> = HashMap::new();
+    let mut others_present = false;
+    let found = sqlx::query(&sql)
+        .bind(orgs)
+        .bind(node_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in found {
         let destination = rows::destination(&row)?;
+        others_present = row.try_get("others_present")?;
         by_org
             .entry(destination.org_id.to_string())
             .or_default()
-            .push(destination);
+            .push(Arc::new(destination));
     }
-    Ok(by_org)
+    Ok((by_org, others_present))
 }
 
 /// The rows of one commit's new deliveries, a column each.
@@ -154,6 +166,8 @@ struct DeliveryRows {
     types: Vec<String>,
     created: Vec<Millis>,
     ordered: Vec<bool>,
+    /// Until when the row is leased to the publishing node; None: it waits for a claim.
+    leased_until: Vec<Option<Millis>>,
 }
 
 /// The rows of one commit's new events, a column each.
@@ -175,12 +189,24 @@ struct EventRows {
 /// Stores the events and their deliveries in the caller's transaction and answers for
 /// each in order; one published before under the same idempotency key (or earlier in
 /// `publications`) is answered with that event. When `notify`, tells listening nodes
-/// (delivered at commit).
+/// (delivered at commit) if any delivery waits for a claim.
+///
+/// A fresh delivery is leased to the publishing node at once when its admission takes it
+/// (`leases`, handed over once the caller commits), which spares the claim's write. Only
+/// while no other node holds any of its destination's: a publish first takes the
+/// members' lock shared and then reads whether another node is a member; if one is, it
+/// locks each destination and counts what others hold, as a claim does. A node joining
+/// takes the members' lock exclusively, so it waits out every publish that did not see it.
 pub async fn publish_all(
     conn: &mut PgConnection,
     publications: Vec<Publication>,
     notify: bool,
+    leases: &mut LocalLeases,
 ) -> StoreResult<Vec<Published>> {
+    let node = leases.node();
+    if node.is_some() {
+        sqlx::query(MEMBERS_SHARED).execute(&mut *conn).await?;
+    }
     let key_of: Vec<Option<KeyOfOrg>> = publications
         .iter()
         .map(|p| {
@@ -208,38 +234,63 @@ pub async fn publish_all(
     let mut orgs: Vec<&str> = to_store.iter().map(|p| p.org.as_str()).collect();
     orgs.sort_unstable();
     orgs.dedup();
-    let destinations = if orgs.is_empty() {
-        HashMap::new()
+    let node_id = node.as_ref().map_or("", |n| n.node_id()).to_owned();
+    let (destinations, others_present) = if orgs.is_empty() {
+        (HashMap::new(), false)
     } else {
-        destinations_of(conn, &orgs).await?
+        destinations_of(conn, &orgs, &node_id).await?
     };
 
-    let mut new_deliveries = DeliveryRows::default();
-    let mut new_events = EventRows::default();
-    let mut stored: HashMap<usize, Published> = HashMap::new();
+    // Each fresh publication's event, and the destinations that want it.
+    let mut events = Vec::with_capacity(fresh.len());
     let count = publications.len();
     let fresh_ones = publications
         .into_iter()
         .enumerate()
         .filter(|(index, _)| fresh.binary_search(index).is_ok());
     for ((index, Publication { org, event, now }), seq) in fresh_ones.zip(seqs) {
-        let key = &key_of[index];
-        let one_shot = event.one_shot.clone();
-        let event = event.into_event(org.clone(), seq, now);
-        let mut wanted: Vec<&Destination> = destinations
+        let one_shot = event.one_shot.clone().map(Arc::new);
+        let event = Arc::new(event.into_event(org.clone(), seq, now));
+        let mut wanted: Vec<Arc<Destination>> = destinations
             .get(org.as_str())
             .into_iter()
             .flatten()
             .filter(|d| d.wants(&event))
+            .cloned()
             .collect();
-        if let Some(one_shot) = &one_shot {
-            insert_destination(conn, one_shot, true).await?;
+        if let Some(one_shot) = one_shot {
+            insert_destination(conn, &one_shot, true).await?;
             wanted.push(one_shot);
         }
+        events.push((index, now, event, wanted));
+    }
+    let others = match (&node, others_present) {
+        (Some(node), true) => {
+            let ids = events
+                .iter()
+                .flat_map(|(_, _, _, wanted)| wanted.iter().map(|d| d.id.as_str()))
+                .collect();
+            let now = events.iter().map(|(_, now, _, _)| *now).max();
+            queue::held_by_other_nodes(conn, ids, node.node_id(), now.unwrap_or_default()).await?
+        }
+        _ => HashMap::new(),
+    };
+
+    let mut new_deliveries = DeliveryRows::default();
+    let mut new_events = EventRows::default();
+    let mut stored: HashMap<usize, Published> = HashMap::new();
+    let mut waiting = 0;
+    for (index, now, event, wanted) in events {
+        let key = &key_of[index];
+        let mut queued = 0;
         for destination in &wanted {
-            new_deliveries.ids.push(DeliveryId::generate().to_string());
+            let id = DeliveryId::generate();
+            let held_elsewhere = others.contains_key(destination.id.as_str());
+            let lease = leases.lease_at_publish(&id, destination, &event, held_elsewhere, now);
+            queued += u32::from(lease.is_none());
+            new_deliveries.ids.push(id.to_string());
             new_deliveries.destinations.push(destination.id.to_string());
-            new_deliveries.orgs.push(org.to_string());
+            new_deliveries.orgs.push(event.org_id.to_string());
             new_deliveries.events.push(event.id.to_string());
             new_deliveries
                 .streams
@@ -250,9 +301,11 @@ pub async fn publish_all(
                 .push(event.event_type.as_str().to_owned());
             new_deliveries.created.push(now);
             new_deliveries.ordered.push(destination.settings.ordered);
+            new_deliveries.leased_until.push(lease.map(|l| l.until));
         }
+        waiting += queued;
         new_events.ids.push(event.id.to_string());
-        new_events.orgs.push(org.to_string());
+        new_events.orgs.push(event.org_id.to_string());
         new_events.streams.push(event.stream.as_str().to_owned());
         new_events.seqs.push(event.seq);
         new_events.types.push(event.event_type.as_str().to_owned());
@@ -267,9 +320,9 @@ pub async fn publish_all(
             .push(key.as_ref().map(|(_, key)| key.clone()));
         new_events.deliveries.push(wanted.len() as i64);
         let published = Published {
-            event: Arc::new(event),
+            event,
             deliveries: wanted.len() as u32,
-            queued: wanted.len() as u32,
+            queued,
             created: true,
         };
         if let Some(key) = key {
@@ -277,9 +330,9 @@ pub async fn publish_all(
         }
         stored.insert(index, published);
     }
-    insert_deliveries(conn, &new_deliveries).await?;
+    insert_deliveries(conn, &new_deliveries, &node_id).await?;
     insert_events(conn, &new_events).await?;
-    if notify && !new_deliveries.ids.is_empty() {
+    if notify && waiting > 0 {
         notify_work(conn).await?;
     }
 
@@ -306,31 +359,42 @@ pub async fn publish(
     event: NewEvent,
     now: Millis,
     notify: bool,
+    leases: &mut LocalLeases,
 ) -> StoreResult<Published> {
     let publication = Publication {
         org: org.clone(),
         event,
         now,
     };
-    publish_all(conn, vec![publication], notify)
+    publish_all(conn, vec![publication], notify, leases)
         .await?
         .pop()
         .ok_or_else(|| StoreError::Corrupt("a publication went unanswered".into()))
 }
 
-/// One statement for all of the deliveries, however many events and destinations.
-async fn insert_deliveries(conn: &mut PgConnection, rows: &DeliveryRows) -> StoreResult<()> {
+/// One statement for all of the deliveries, however many events and destinations; those
+/// with a lease are stored as their first attempt under way at `node_id`.
+async fn insert_deliveries(
+    conn: &mut PgConnection,
+    rows: &DeliveryRows,
+    node_id: &str,
+) -> StoreResult<()> {
     if rows.ids.is_empty() {
         return Ok(());
     }
     sqlx::query(
         "INSERT INTO deliveries (id, destination_id, org_id, event_id, stream, event_seq,
-             event_type, state, run_at, created_at, updated_at, ordered)
+             event_type, state, run_at, created_at, updated_at, ordered, attempts,
+             lease_until, leased_by)
          SELECT d.id, d.destination_id, d.org_id, d.event_id, d.stream, d.seq, d.type,
-             'pending', d.created, d.created, d.created, d.ordered
+             CASE WHEN d.leased_until IS NULL THEN 'pending' ELSE 'delivering' END,
+             d.created, d.created, d.created, d.ordered,
+             CASE WHEN d.leased_until IS NULL THEN 0 ELSE 1 END,
+             d.leased_until, CASE WHEN d.leased_until IS NULL THEN NULL ELSE $11 END
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::bigint[], $7::text[], $8::bigint[], $9::boolean[])
-              AS d(id, destination_id, org_id, event_id, stream, seq, type, created, ordered)",
+                     $6::bigint[], $7::text[], $8::bigint[], $9::boolean[], $10::bigint[])
+              AS d(id, destination_id, org_id, event_id, stream, seq, type, created, ordered,
+                   leased_until)",
     )
     .bind(&rows.ids)
     .bind(&rows.destinations)
@@ -341,6 +405,8 @@ async fn insert_deliveries(conn: &mut PgConnection, rows: &DeliveryRows) -> Stor
     .bind(&rows.types)
     .bind(&rows.created)
     .bind(&rows.ordered)
+    .bind(&rows.leased_until)
+    .bind(node_id)
     .execute(conn)
     .await?;
     Ok(())

@@ -11,7 +11,7 @@ use hookline_core::event::Event;
 use hookline_core::ids::DeliveryId;
 use sqlx::{PgConnection, Row};
 
-use crate::candidates::{self, Candidate};
+use crate::candidates;
 use crate::{notify_work, publish, rows};
 use hookline_core::auto_disable::{AutoDisable, FailingSince, destination_disabled};
 use hookline_core::retry::NextStep;
@@ -19,7 +19,8 @@ use hookline_store::health::HealthDelta;
 use hookline_store::raw::{ATTEMPT_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 use hookline_store::rollups;
 use hookline_store::{
-    ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, StoreError, StoreResult,
+    ClaimRequest, ClaimedDelivery, CompletedBatch, Completion, Handback, LocalLeases, StoreError,
+    StoreResult,
 };
 
 async fn destinations_by_id(
@@ -77,12 +78,12 @@ async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDes
 /// lock per destination first (in sorted order, so nodes cannot deadlock), so two nodes
 /// cannot both see the same free slot: `max_in_flight` holds across the cluster, not
 /// per node.
-async fn held_by_other_nodes(
+pub(crate) async fn held_by_other_nodes(
     conn: &mut PgConnection,
-    candidates: &[Candidate],
-    req: &ClaimRequest,
+    mut ids: Vec<&str>,
+    node_id: &str,
+    now: Millis,
 ) -> StoreResult<HashMap<String, u32>> {
-    let mut ids: Vec<&str> = candidates.iter().map(|(_, d, _)| d.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     sqlx::query(
@@ -102,12 +103,28 @@ async fn held_by_other_nodes(
          WHERE destination_id = ANY($2) AND leased_by <> $3
          GROUP BY destination_id",
     )
-    .bind(req.now)
+    .bind(now)
     .bind(&ids)
-    .bind(req.node.node_id())
+    .bind(node_id)
     .fetch_all(conn)
     .await?;
     Ok(counts.into_iter().map(|(d, n)| (d, n as u32)).collect())
+}
+
+/// Makes the rest of the caller's transaction find rows by their keys. A claim and a
+/// completion look up a few rows by key in each day's partition: the planner cannot count
+/// that run-time pruning leaves one partition per row, and a day's partition fills faster
+/// than autovacuum analyzes it, so on stale statistics it chose to hash-join over a scan
+/// of the whole day instead (docs/perf-history.md, twentieth session).
+async fn plan_by_key(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query(
+        "SELECT set_config('enable_seqscan', 'off', true),
+                set_config('enable_hashjoin', 'off', true),
+                set_config('enable_mergejoin', 'off', true)",
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Runs inside the caller's transaction; the locks it takes end at commit.
@@ -115,6 +132,7 @@ pub async fn claim(
     conn: &mut PgConnection,
     req: &ClaimRequest,
 ) -> StoreResult<Vec<ClaimedDelivery>> {
+    plan_by_key(conn).await?;
     let held = req.node.held_per_destination();
     let in_flight: Vec<String> = held.keys().map(|id| id.to_string()).collect();
     let mut destinations = destinations_by_id(conn, &in_flight).await?;
@@ -139,7 +157,9 @@ pub async fn claim(
         .collect();
     destinations.extend(destinations_by_id(conn, &missing).await?);
 
-    let others = held_by_other_nodes(conn, &candidates, req).await?;
+    let candidate_destinations = candidates.iter().map(|(_, d, _)| d.as_str()).collect();
+    let others =
+        held_by_other_nodes(conn, candidate_destinations, req.node.node_id(), req.now).await?;
     let mut own: HashMap<String, u32> = held.iter().map(|(id, n)| (id.to_string(), *n)).collect();
     // Each chosen delivery, its event, its destination, and its place among this node's
     // holds of it.
@@ -246,6 +266,7 @@ async fn add_rollups(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreRe
 }
 
 pub async fn complete(conn: &mut PgConnection, batch: &CompletedBatch) -> StoreResult<()> {
+    plan_by_key(conn).await?;
     let completions = &batch.completions;
     let attempts: Vec<&hookline_core::delivery::Attempt> =
         completions.iter().map(|c| &c.attempt).collect();
@@ -454,7 +475,9 @@ async fn auto_disable(
     );
     let org = hookline_core::ids::OrgId::from_trusted(org.to_owned());
     let event = destination_disabled(destination_id, failing.consecutive_failures);
-    publish::publish(conn, &org, event, now, true).await?;
+    // Left to the queue: this transaction's leases are the completion's, not a publish's.
+    let mut no_leases = LocalLeases::default();
+    publish::publish(conn, &org, event, now, true, &mut no_leases).await?;
     Ok(())
 }
 
@@ -464,6 +487,7 @@ pub async fn release(
     handbacks: &[Handback],
     now: Millis,
 ) -> StoreResult<()> {
+    plan_by_key(conn).await?;
     let ids: Vec<&str> = handbacks.iter().map(|h| h.delivery_id.as_str()).collect();
     let run_at: Vec<Millis> = handbacks.iter().map(|h| h.run_at).collect();
     sqlx::query(

@@ -295,7 +295,7 @@ impl Queue for PgStore {
         };
         let published = match self.publishes.publish(publication).await {
             Ok(published) => published,
-            Err(publication) => publish_alone(&self.pool, &self.notify, publication).await,
+            Err(publication) => publish_alone(&self.publisher, publication).await,
         };
         match (published, key) {
             // Lost a race for the same idempotency key: answer with the winner's event.
@@ -333,11 +333,8 @@ impl Queue for PgStore {
             .collect();
         // A lost race for an item's idempotency key fails the whole transaction; once
         // more, the winner's event is found and answered, as a single publish does.
-        let published = match publish_together(&self.pool, &self.notify, publications.clone()).await
-        {
-            Err(StoreError::Conflict(_)) => {
-                publish_together(&self.pool, &self.notify, publications).await
-            }
+        let published = match publish_together(&self.publisher, publications.clone()).await {
+            Err(StoreError::Conflict(_)) => publish_together(&self.publisher, publications).await,
             answered => answered,
         }?;
         if published.iter().any(|p| p.created && p.queued > 0) {

@@ -43,6 +43,11 @@ impl LocalLeases {
         }
     }
 
+    /// The node deliveries may be leased to at publish, if one is attached.
+    pub fn node(&self) -> Option<Arc<dyn Admission>> {
+        self.node.get()
+    }
+
     /// Holds a delivery the open transaction claimed for `node`.
     pub fn hold(
         &mut self,
