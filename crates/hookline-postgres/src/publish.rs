@@ -14,7 +14,7 @@ use sqlx::{PgConnection, Row};
 
 use crate::membership::MEMBERS_SHARED;
 use crate::writes::insert_destination;
-use crate::{notify_work, queue, rows};
+use crate::{notify_work, rows};
 use hookline_store::raw::{DESTINATION_COLUMNS, EVENT_COLUMNS};
 use hookline_store::{LocalLeases, Published, StoreError, StoreResult};
 
@@ -193,10 +193,12 @@ struct EventRows {
 ///
 /// A fresh delivery is leased to the publishing node at once when its admission takes it
 /// (`leases`, handed over once the caller commits), which spares the claim's write. Only
-/// while no other node holds any of its destination's: a publish first takes the
-/// members' lock shared and then reads whether another node is a member; if one is, it
-/// locks each destination and counts what others hold, as a claim does. A node joining
-/// takes the members' lock exclusively, so it waits out every publish that did not see it.
+/// while that node is the only member: a publish first takes the members' lock shared,
+/// then reads whether another node is a member, and if one is, leaves every delivery to
+/// a claim, which counts what each node holds. (Locking each destination in every
+/// publish, as a claim does, serialized the publishes of all nodes to a destination.) A
+/// node joining takes the members' lock exclusively, so it waits out every publish that
+/// did not see it.
 pub async fn publish_all(
     conn: &mut PgConnection,
     publications: Vec<Publication>,
@@ -264,18 +266,6 @@ pub async fn publish_all(
         }
         events.push((index, now, event, wanted));
     }
-    let others = match (&node, others_present) {
-        (Some(node), true) => {
-            let ids = events
-                .iter()
-                .flat_map(|(_, _, _, wanted)| wanted.iter().map(|d| d.id.as_str()))
-                .collect();
-            let now = events.iter().map(|(_, now, _, _)| *now).max();
-            queue::held_by_other_nodes(conn, ids, node.node_id(), now.unwrap_or_default()).await?
-        }
-        _ => HashMap::new(),
-    };
-
     let mut new_deliveries = DeliveryRows::default();
     let mut new_events = EventRows::default();
     let mut stored: HashMap<usize, Published> = HashMap::new();
@@ -285,8 +275,7 @@ pub async fn publish_all(
         let mut queued = 0;
         for destination in &wanted {
             let id = DeliveryId::generate();
-            let held_elsewhere = others.contains_key(destination.id.as_str());
-            let lease = leases.lease_at_publish(&id, destination, &event, held_elsewhere, now);
+            let lease = leases.lease_at_publish(&id, destination, &event, others_present, now);
             queued += u32::from(lease.is_none());
             new_deliveries.ids.push(id.to_string());
             new_deliveries.destinations.push(destination.id.to_string());

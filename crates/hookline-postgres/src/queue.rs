@@ -78,7 +78,7 @@ async fn special_destinations(conn: &mut PgConnection) -> StoreResult<SpecialDes
 /// lock per destination first (in sorted order, so nodes cannot deadlock), so two nodes
 /// cannot both see the same free slot: `max_in_flight` holds across the cluster, not
 /// per node.
-pub(crate) async fn held_by_other_nodes(
+async fn held_by_other_nodes(
     conn: &mut PgConnection,
     mut ids: Vec<&str>,
     node_id: &str,
