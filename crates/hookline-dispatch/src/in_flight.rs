@@ -17,11 +17,15 @@ use hookline_core::ids::{DeliveryId, DestinationId};
 
 use hookline_store::Handback;
 
-/// How many times its sending places a node holds of a destination at publish (and of
-/// all destinations together): one round being sent, the others waiting in order.
-/// In `fanout` (docs/perf-history.md) 4 and 16 ran alike, both far ahead of 1; fewer is
-/// cheaper, as each waiting delivery is a task and a lease held in memory.
-pub const HELD_ROUNDS: u32 = 4;
+/// How many times its sending places a node holds of a destination, at publish or by a
+/// claim (and of all destinations together): one round being sent, the others waiting
+/// in order. When a backlog is claimed, what is held must last until the next claim,
+/// which on PostgreSQL takes milliseconds: with 4 rounds a destination at the default
+/// `max_in_flight` emptied its rounds between claims and waited; 16 keep its places
+/// busy (docs/perf-history.md, twentieth session). On the embedded store, where fresh
+/// deliveries are held at publish, 4 and 16 ran alike. Each waiting delivery is a task
+/// and a lease held in memory.
+pub const HELD_ROUNDS: u32 = 16;
 
 pub struct InFlight {
     /// Places on this node across all destinations.
