@@ -243,14 +243,17 @@ pub async fn publish_all(
         destinations_of(conn, &orgs, &node_id).await?
     };
 
-    // Each fresh publication's event, and the destinations that want it.
-    let mut events = Vec::with_capacity(fresh.len());
+    let mut new_deliveries = DeliveryRows::default();
+    let mut new_events = EventRows::default();
+    let mut stored: HashMap<usize, Published> = HashMap::new();
+    let mut waiting = 0;
     let count = publications.len();
     let fresh_ones = publications
         .into_iter()
         .enumerate()
         .filter(|(index, _)| fresh.binary_search(index).is_ok());
     for ((index, Publication { org, event, now }), seq) in fresh_ones.zip(seqs) {
+        let key = &key_of[index];
         let one_shot = event.one_shot.clone().map(Arc::new);
         let event = Arc::new(event.into_event(org.clone(), seq, now));
         let mut wanted: Vec<Arc<Destination>> = destinations
@@ -264,14 +267,6 @@ pub async fn publish_all(
             insert_destination(conn, &one_shot, true).await?;
             wanted.push(one_shot);
         }
-        events.push((index, now, event, wanted));
-    }
-    let mut new_deliveries = DeliveryRows::default();
-    let mut new_events = EventRows::default();
-    let mut stored: HashMap<usize, Published> = HashMap::new();
-    let mut waiting = 0;
-    for (index, now, event, wanted) in events {
-        let key = &key_of[index];
         let mut queued = 0;
         for destination in &wanted {
             let id = DeliveryId::generate();
