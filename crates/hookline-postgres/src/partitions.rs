@@ -89,15 +89,12 @@ pub async fn prepare(conn: &mut PgConnection, now: Millis) -> StoreResult<u32> {
             continue;
         }
         let until = EventId::lowest_at(day.end).to_string();
+        let midnight = EventId::lowest_at(day.start).to_string();
         let from = existing
             .iter()
             .filter(|p| p.until_ms <= day.end)
             .map(|p| p.until.clone())
-            .max()
-            .into_iter()
-            .chain([EventId::lowest_at(day.start).to_string()])
-            .max()
-            .unwrap_or_default();
+            .fold(midnight, std::cmp::max);
         if from >= until {
             continue;
         }
