@@ -3,16 +3,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launch, screenshots } from "./browser.js";
 
 const base = process.env.HOOKLINE_BASE;
 
 test("the reference page shows the /v1/events operations, fetching nothing elsewhere", async () => {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     const elsewhere = [];
@@ -32,7 +28,7 @@ test("the reference page shows the /v1/events operations, fetching nothing elsew
     const publish = page.getByText("/v1/events", { exact: true }).first();
     await publish.waitFor({ timeout: 20000 });
     await page.locator("h2", { hasText: "Publish an event" }).first().waitFor();
-    await page.screenshot({ path: `${process.env.HOOKLINE_SCREENSHOTS}/docs.png`, fullPage: false });
+    await page.screenshot({ path: `${screenshots}/docs.png`, fullPage: false });
     assert.deepEqual(elsewhere, [], "requests left the server's origin");
     assert.ok(blocked.every((reason) => reason.endsWith(": csp")), blocked.join(", "));
     assert.deepEqual(errors, [], "the page threw");

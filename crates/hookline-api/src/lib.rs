@@ -1,6 +1,7 @@
 //! Hookline's HTTP API. Handlers are thin: parse the request into core types, call the
 //! store, and render the answer; every error leaves through `ApiError`.
 
+mod dashboard;
 mod error;
 mod extract;
 mod feed;

@@ -26,7 +26,13 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Pages for people, outside the API and its document.
-pub const PAGES: &[&str] = &["/docs", "/docs/redoc.standalone.js"];
+pub const PAGES: &[&str] = &[
+    "/docs",
+    "/docs/redoc.standalone.js",
+    "/",
+    "/dashboard/app.js",
+    "/dashboard/app.css",
+];
 
 /// The API's routes and pages, and the document that describes the API.
 pub fn routes() -> (Router<AppState>, OpenApi) {
@@ -71,6 +77,9 @@ pub fn routes() -> (Router<AppState>, OpenApi) {
     let router = router
         .route(PAGES[0], get(crate::openapi::page))
         .route(PAGES[1], get(crate::openapi::viewer))
+        .route(PAGES[2], get(crate::dashboard::page))
+        .route(PAGES[3], get(crate::dashboard::script))
+        .route(PAGES[4], get(crate::dashboard::styles))
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
