@@ -121,8 +121,30 @@ test("sign in, create, copy the secret, watch deliveries live, inspect, redelive
     await page.locator(".title-row .badge", { hasText: "delivered" }).waitFor();
     await shot(page, "delivery-redelivered");
 
-    // The destination: a test ping shown inline, charts, and a replay counted first.
+    // Filters narrow the log, and the keyboard alone reaches a delivery.
+    await nav(page).getByRole("link", { name: "Delivery log" }).click();
+    await page.getByRole("form", { name: "Filters" }).getByLabel("Event type").fill("turn.failed");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await until("the filtered log", async () => (await page.locator("tr[data-delivery]").count()) === 1);
+    await page.locator(`tr:has-text("turn.failed")`).waitFor();
+    await page.getByRole("link", { name: "Clear" }).click();
+    await until("the whole log", async () => (await page.locator("tr[data-delivery]").count()) === 2);
+    let focused = "";
+    for (let presses = 0; presses < 40 && !focused.startsWith("#/deliveries/dlv_"); presses++) {
+      await page.keyboard.press("Tab");
+      focused = await page.evaluate(() => document.activeElement?.getAttribute("href") ?? "");
+    }
+    assert.match(focused, /^#\/deliveries\/dlv_/, "Tab never reached a delivery");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Attempts, newest first" }).waitFor();
+
+    // The destination: edited, a test ping shown inline, charts, and a replay counted first.
     await page.getByRole("link", { name: "billing receiver" }).click();
+    await page.getByRole("link", { name: "Edit" }).click();
+    assert.equal(await page.getByLabel("Retry schedule").inputValue(), "600, 3600");
+    await page.getByLabel("Name").fill("billing receiver (edited)");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("heading", { name: "billing receiver (edited)" }).waitFor();
     await page.getByRole("button", { name: "Send test ping" }).click();
     await page.getByRole("heading", { name: "Test ping: delivered" }).waitFor();
     await page.locator(".ping-result").getByText('"type": "webhook.test"').waitFor();
@@ -168,9 +190,13 @@ test("sign in, create, copy the secret, watch deliveries live, inspect, redelive
     await page.getByRole("switch", { checked: true }).click();
     await page.locator(".title-row .badge", { hasText: "off" }).waitFor();
     await page.getByRole("switch", { checked: false }).waitFor();
+    await nav(page).getByRole("link", { name: "Delivery log" }).click();
+    await page.locator("tr[data-delivery]", { hasText: "intercepted" }).waitFor();
+    await page.screenshot({ path: `${screenshots}/delivery-log-full.png`, clip: { x: 0, y: 0, width: 1280, height: 560 } });
 
     // Delete, confirmed first.
     await nav(page).getByRole("link", { name: "Destinations" }).click();
+    await page.getByRole("heading", { name: "Destinations" }).waitFor();
     await page.getByRole("link", { name: "billing receiver" }).click();
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete for good" }).click();

@@ -35,7 +35,9 @@ export function Charts({ id }: { id: string }) {
       {s ? (
         <>
           <p class="figures">
-            <span>{s.attempts} attempts</span>
+            <span>
+              {s.attempts} {s.attempts === 1 ? "attempt" : "attempts"}
+            </span>
             <span>success {percent(s.success_rate)}</span>
             <span>p50 {ms(s.latency_ms.p50)}</span>
             <span>p95 {ms(s.latency_ms.p95)}</span>

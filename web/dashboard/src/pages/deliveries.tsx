@@ -1,12 +1,13 @@
 // The delivery log, newest first. The first page is read again every two seconds, so new
 // deliveries and changes of state show up without a reload; filters live in the address.
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { Delivery, DeliveryQuery, DeliveryStatus } from "../api/endpoints";
+import type { Delivery, DeliveryQuery, DeliveryStatus, Destination } from "../api/endpoints";
 import { useApi } from "../context";
 import { useAction, useLoad } from "../hooks";
 import { go, href } from "../router";
 import { Failure, Loading, Time } from "../ui/bits";
 import { StatusBadge } from "../ui/status";
+import { destinationLabel } from "./state";
 
 const STATUSES: DeliveryStatus[] = ["pending", "delivering", "delivered", "failed", "dead_letter", "canceled", "intercepted"];
 const FILTERS = ["destination", "status", "event_type", "stream", "since", "until"] as const;
@@ -43,6 +44,8 @@ export function Deliveries({ query }: { query: URLSearchParams }) {
     for (const d of rows) seen.current.add(d.id);
   });
   const hasMore = cursor === undefined ? !!live.data?.next_cursor : cursor !== null;
+  const destinations = useLoad(() => api.destinations(), [api]).data?.data ?? [];
+  const names = new Map(destinations.map((d) => [d.id, destinationLabel(d)]));
 
   return (
     <section>
@@ -52,7 +55,7 @@ export function Deliveries({ query }: { query: URLSearchParams }) {
           {live.error ? "not updating" : "live"}
         </span>
       </div>
-      <FilterForm filters={filters} />
+      <FilterForm filters={filters} destinations={destinations} />
       <Failure error={live.error} />
       {!live.data && !live.error ? <Loading what="deliveries" /> : null}
       {live.data && rows.length === 0 ? <p class="empty">No deliveries match. New ones appear here as they are made.</p> : null}
@@ -83,7 +86,7 @@ export function Deliveries({ query }: { query: URLSearchParams }) {
                   </td>
                   <td data-label="Attempts">{d.attempts}</td>
                   <td class="wide-only wrap" data-label="Destination">
-                    <a href={href(["destinations", d.destination])}>{d.destination}</a>
+                    <a href={href(["destinations", d.destination])}>{names.get(d.destination) ?? d.destination}</a>
                   </td>
                   <td data-label="Made">
                     <Time at={d.created_at} />
@@ -109,9 +112,7 @@ function merge(live: Delivery[], older: Delivery[]): Delivery[] {
   return [...live, ...older.filter((d) => !ids.has(d.id))];
 }
 
-function FilterForm({ filters }: { filters: Filters }) {
-  const api = useApi();
-  const destinations = useLoad(() => api.destinations(), [api]);
+function FilterForm({ filters, destinations }: { filters: Filters; destinations: Destination[] }) {
   const [draft, setDraft] = useState<Filters>(filters);
   useEffect(() => setDraft(filters), [JSON.stringify(filters)]);
   const set = (name: keyof Filters) => (e: Event) =>
@@ -129,9 +130,9 @@ function FilterForm({ filters }: { filters: Filters }) {
         Destination
         <select value={draft.destination ?? ""} onChange={set("destination")}>
           <option value="">all</option>
-          {(destinations.data?.data ?? []).map((d) => (
+          {destinations.map((d) => (
             <option key={d.id} value={d.id}>
-              {d.name || d.url}
+              {destinationLabel(d)}
             </option>
           ))}
         </select>

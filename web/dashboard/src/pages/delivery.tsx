@@ -10,6 +10,7 @@ import { Failure, Loading, Time } from "../ui/bits";
 import { AttemptCard } from "../ui/attempt";
 import { StatusBadge } from "../ui/status";
 import { seconds } from "./destination";
+import { destinationLabel } from "./state";
 
 const FINAL = ["delivered", "dead_letter", "canceled", "intercepted"];
 
@@ -49,7 +50,7 @@ export function DeliveryView({ id }: { id: string }) {
         </Item>
         <Item name="Destination">
           <a href={href(["destinations", d.destination])}>
-            {destination.data ? destination.data.name || destination.data.url : d.destination}
+            {destination.data ? destinationLabel(destination.data) : d.destination}
           </a>
         </Item>
         <Item name="Made">
@@ -99,7 +100,7 @@ function Item({ name, children }: { name: string; children: ComponentChildren })
 function Remaining({ delivery: d, destination }: { delivery: Delivery; destination: Destination | undefined }) {
   if (FINAL.includes(d.status)) return <span class="muted">none: the delivery has ended</span>;
   if (!destination) return <span class="muted">…</span>;
-  const later = destination.retry_schedule_secs.slice(Math.max(d.attempts, 1));
+  const later = destination.retry_schedule_secs.slice(d.attempts);
   return (
     <span>
       {d.next_attempt_at ? (

@@ -9,8 +9,12 @@ export function DestinationState({ destination }: { destination: Destination }) 
   return destination.enabled ? <Badge kind="good">enabled</Badge> : <Badge kind="warn">paused</Badge>;
 }
 
-export function destinationLabel(destination: Destination): string {
-  return destination.name || destination.url;
+// A destination's name, or its URL shortened in the middle: a heading or a list cell
+// stays one or two lines however long the URL is (the full one is on its page).
+export function destinationLabel(destination: { name?: string | null; url: string }): string {
+  if (destination.name) return destination.name;
+  const url = destination.url;
+  return url.length <= 64 ? url : `${url.slice(0, 44)}…${url.slice(-16)}`;
 }
 
 export function percent(rate: number | null | undefined): string {
