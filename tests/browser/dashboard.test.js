@@ -10,15 +10,21 @@ import { startReceiver, verifies } from "./receiver.js";
 const base = process.env.HOOKLINE_BASE;
 const key = process.env.HOOKLINE_KEY;
 
-async function publish(event) {
-  const response = await fetch(`${base}/v1/events`, {
-    method: "POST",
+// A call to the API as an integration would make it; answers the status and the JSON body.
+async function call(method, path, body) {
+  const response = await fetch(`${base}${path}`, {
+    method,
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-    body: JSON.stringify(event),
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
-  assert.equal(response.status, 202, text);
-  return JSON.parse(text);
+  return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
+}
+
+async function publish(event) {
+  const answer = await call("POST", "/v1/events", event);
+  assert.equal(answer.status, 202, answer.text);
+  return answer.body;
 }
 
 async function until(what, check, timeoutMs = 15000) {
@@ -217,17 +223,11 @@ test("on a phone: long URLs and large bodies stay inside the screen", async () =
   const receiver = await startReceiver();
   const browser = await launch();
   try {
-    const off = await fetch(`${base}/v1/test-mode/disable`, { method: "POST", headers: { authorization: `Bearer ${key}` } });
-    assert.equal(off.status, 200);
+    assert.equal((await call("POST", "/v1/test-mode/disable")).status, 200);
     const longUrl = `${receiver.url}/${"segment-".repeat(40)}end?query=${"v".repeat(120)}`;
-    const made = await fetch(`${base}/v1/destinations`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ url: longUrl, types: ["phone.*"] }),
-    });
-    const text = await made.text();
-    assert.equal(made.status, 201, text);
-    const destination = JSON.parse(text);
+    const made = await call("POST", "/v1/destinations", { url: longUrl, types: ["phone.*"] });
+    assert.equal(made.status, 201, made.text);
+    const destination = made.body;
     await publish({ type: "phone.check", data: { big: "y".repeat(20000), nested: { list: [1, 2, 3] } } });
     await until("the large delivery", () => receiver.received.length === 1);
 
@@ -265,5 +265,27 @@ test("on a phone: long URLs and large bodies stay inside the screen", async () =
   } finally {
     await browser.close();
     await receiver.close();
+  }
+});
+
+test("a key revoked while the page is open signs the page out, saying why", async () => {
+  const browser = await launch();
+  try {
+    const made = await call("POST", "/v1/api-keys");
+    assert.equal(made.status, 201, made.text);
+    const second = made.body;
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${base}/`);
+    await page.getByLabel("API key").fill(second.key);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Delivery log" }).waitFor();
+    assert.equal((await call("DELETE", `/v1/api-keys/${second.id}`)).status, 204);
+    await page.getByRole("alert").getByText("no longer accepts that API key").waitFor();
+    await page.getByLabel("API key").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    assert.ok(errors.length > 0 && errors.every((e) => / 401 /.test(e)), errors.join("\n"));
+  } finally {
+    await browser.close();
   }
 });

@@ -19,24 +19,31 @@ import "./styles.css";
 
 function App() {
   const [key, setKey] = useState(session.key());
-  const client = useMemo(() => (key ? api(new Client(key)) : null), [key]);
+  const [notice, setNotice] = useState<string>();
+  const signOut = (why?: string) => {
+    session.signOut();
+    setKey(null);
+    setNotice(why);
+  };
+  const client = useMemo(
+    () => (key ? api(new Client(key, () => signOut("The server no longer accepts that API key. Sign in again."))) : null),
+    [key],
+  );
   if (!client) {
     return (
       <SignIn
+        notice={notice}
         onSignedIn={(k) => {
           session.signIn(k);
+          setNotice(undefined);
           setKey(k);
         }}
       />
     );
   }
-  const signOut = () => {
-    session.signOut();
-    setKey(null);
-  };
   return (
     <ApiContext.Provider value={client}>
-      <Shell onSignOut={signOut} />
+      <Shell onSignOut={() => signOut()} />
     </ApiContext.Provider>
   );
 }

@@ -20,7 +20,12 @@ export class ApiError extends Error {
 type Query = Record<string, string | number | boolean | undefined | null>;
 
 export class Client {
-  constructor(private readonly key: string) {}
+  // `onUnauthorized` hears of a key the server stopped accepting (revoked while the page
+  // was open), so the page can sign out instead of failing view by view.
+  constructor(
+    private readonly key: string,
+    private readonly onUnauthorized?: () => void,
+  ) {}
 
   async request<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
     const url = new URL(path, window.location.origin);
@@ -42,6 +47,7 @@ export class Client {
     const text = await response.text();
     const json: unknown = text ? safeParse(text) : undefined;
     if (!response.ok) {
+      if (response.status === 401) this.onUnauthorized?.();
       const detail = (json as ErrorBody | undefined)?.error;
       throw new ApiError(
         response.status,

@@ -6,10 +6,9 @@ import { useApi } from "../context";
 import { useAction, useLoad } from "../hooks";
 import { go, href } from "../router";
 import { Failure, Loading, Time } from "../ui/bits";
-import { StatusBadge } from "../ui/status";
+import { StatusBadge, StatusOptions } from "../ui/status";
 import { destinationLabel } from "./state";
 
-const STATUSES: DeliveryStatus[] = ["pending", "delivering", "delivered", "failed", "dead_letter", "canceled", "intercepted"];
 const FILTERS = ["destination", "status", "event_type", "stream", "since", "until"] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
@@ -141,11 +140,7 @@ function FilterForm({ filters, destinations }: { filters: Filters; destinations:
         Status
         <select value={draft.status ?? ""} onChange={set("status")}>
           <option value="">all</option>
-          {STATUSES.map((s) => (
-            <option key={s} value={s}>
-              {s.replace("_", " ")}
-            </option>
-          ))}
+          <StatusOptions />
         </select>
       </label>
       <label>

@@ -37,8 +37,8 @@ export function DestinationForm({ id }: { id?: string }) {
         level,
         filter,
         headers,
-        retry_schedule_secs,
-        timeout_secs,
+        retry_schedule_secs: retry_schedule_secs ?? null,
+        timeout_secs: timeout_secs ?? null,
         ...(sameSignature ? {} : { signature }),
       });
       go(["destinations", original.id]);

@@ -5,8 +5,10 @@ import type { DeliveryStatus, Replay } from "../api/endpoints";
 import { useApi } from "../context";
 import { useAction, useLoad } from "../hooks";
 import { Badge, Failure } from "../ui/bits";
+import { StatusOptions } from "../ui/status";
 
-const STATUSES: DeliveryStatus[] = ["dead_letter", "failed", "delivered", "canceled", "intercepted"];
+// A replay sends again what has ended or is waiting for a retry.
+const REPLAYABLE: DeliveryStatus[] = ["dead_letter", "failed", "delivered", "canceled", "intercepted"];
 
 export function ReplayPanel({ id }: { id: string }) {
   const api = useApi();
@@ -39,11 +41,7 @@ export function ReplayPanel({ id }: { id: string }) {
               count.reset();
             }}
           >
-            {STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s.replace("_", " ")}
-              </option>
-            ))}
+            <StatusOptions statuses={REPLAYABLE} />
           </select>
         </label>
         <label>

@@ -6,7 +6,7 @@ import { api } from "../api/endpoints";
 import { Failure } from "../ui/bits";
 import { useAction } from "../hooks";
 
-export function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
+export function SignIn({ onSignedIn, notice }: { onSignedIn: (key: string) => void; notice?: string }) {
   const [key, setKey] = useState("");
   const check = useAction(async (candidate: string) => {
     await api(new Client(candidate)).testMode();
@@ -16,6 +16,11 @@ export function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
   return (
     <main class="sign-in">
       <h1>Hookline</h1>
+      {notice ? (
+        <p class="failure" role="alert">
+          {notice}
+        </p>
+      ) : null}
       <form
         onSubmit={(e) => {
           e.preventDefault();

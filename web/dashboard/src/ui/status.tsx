@@ -1,4 +1,4 @@
-// A delivery's status as a coloured word.
+// A delivery's status as a coloured word, and as a choice in a list.
 import type { DeliveryStatus } from "../api/endpoints";
 import { Badge } from "./bits";
 
@@ -13,5 +13,23 @@ const KIND: Record<DeliveryStatus, string> = {
 };
 
 export function StatusBadge({ status }: { status: DeliveryStatus }) {
-  return <Badge kind={KIND[status]}>{status.replace("_", " ")}</Badge>;
+  return <Badge kind={KIND[status]}>{statusWord(status)}</Badge>;
+}
+
+export const STATUSES = Object.keys(KIND) as DeliveryStatus[];
+
+export function statusWord(status: DeliveryStatus): string {
+  return status.replace("_", " ");
+}
+
+export function StatusOptions({ statuses = STATUSES }: { statuses?: DeliveryStatus[] }) {
+  return (
+    <>
+      {statuses.map((s) => (
+        <option key={s} value={s}>
+          {statusWord(s)}
+        </option>
+      ))}
+    </>
+  );
 }
