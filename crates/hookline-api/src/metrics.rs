@@ -20,6 +20,8 @@ pub struct Metrics {
     registry: Registry,
     due: Gauge,
     oldest_due_seconds: Gauge<f64, AtomicU64>,
+    concurrency_limit: Gauge,
+    adaptive_destinations: Gauge,
     token: Option<String>,
 }
 
@@ -44,10 +46,24 @@ impl Metrics {
             "How long the oldest due delivery has waited",
             oldest_due_seconds.clone(),
         );
+        let concurrency_limit = Gauge::default();
+        registry.register(
+            "concurrency_limit",
+            "The sum of the limits of attempts open at once of the destinations this node has sent to (learned ones as they stand)",
+            concurrency_limit.clone(),
+        );
+        let adaptive_destinations = Gauge::default();
+        registry.register(
+            "adaptive_destinations",
+            "Destinations whose limit this node is learning (concurrency: adaptive)",
+            adaptive_destinations.clone(),
+        );
         Self {
             registry,
             due,
             oldest_due_seconds,
+            concurrency_limit,
+            adaptive_destinations,
             token: token.filter(|t| !t.is_empty()),
         }
     }
@@ -88,6 +104,13 @@ pub async fn scrape(
         due.oldest
             .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0),
     );
+    let (limits, adaptive) = state.dispatcher.concurrency_totals();
+    metrics
+        .concurrency_limit
+        .set(i64::try_from(limits).unwrap_or(i64::MAX));
+    metrics
+        .adaptive_destinations
+        .set(i64::try_from(adaptive).unwrap_or(i64::MAX));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
         .expect("writing to a String cannot fail");

@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod auto_disable;
 pub mod clock;
+pub mod concurrency;
 pub mod custom_headers;
 pub mod delivery;
 pub mod destination;

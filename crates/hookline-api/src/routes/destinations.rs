@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Authed};
 use crate::types::Page;
+use crate::types::concurrency::ConcurrencyNowOut;
 use crate::types::destinations::{
     DestinationCreated, DestinationIn, DestinationListQuery, DestinationOut, DestinationPatch,
     DestinationRotated, RotateSecretIn,
@@ -203,7 +204,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<DestinationOut>, ApiError> {
     let destination = load(&state, &org, &parse_id(&id)?).await?;
-    let mut shown = DestinationOut::of(&state.master_key, &destination);
+    let mut shown = shown(&state, &destination);
     shown.backfill = state
         .store
         .backfill_of(&org, &destination.id)
@@ -229,9 +230,17 @@ pub async fn list(
         .store
         .list_destinations(&org, &query.try_into()?)
         .await?;
-    Ok(Json(Page::of(page, |d| {
-        DestinationOut::of(&state.master_key, &d)
-    })))
+    Ok(Json(Page::of(page, |d| shown(&state, &d))))
+}
+
+/// A destination as GET shows it: with how its limit stands on this node.
+fn shown(state: &AppState, destination: &Destination) -> DestinationOut {
+    let mut out = DestinationOut::of(&state.master_key, destination);
+    out.concurrency_now = state
+        .dispatcher
+        .limit_now(&destination.id)
+        .map(|now| ConcurrencyNowOut::of(&now, state.clock.now_ms()));
+    out
 }
 
 /// Update a destination

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hookline_core::ValidationError;
-use hookline_core::destination::{BodyShape, Destination, DestinationHealth, Setting};
+use hookline_core::destination::{BodyShape, Concurrency, Destination, DestinationHealth, Setting};
 use hookline_core::event::StreamName;
 use hookline_core::ids::DestinationId;
 use hookline_core::sealed::MasterKey;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::concurrency::ConcurrencyNowOut;
 use super::replays::BackfillOut;
 use super::{LevelName, page_request, present, time};
 
@@ -55,9 +56,13 @@ pub struct DestinationIn {
     pub retry_schedule_secs: Option<Vec<i64>>,
     /// Whether 4xx answers other than 408 and 429 are retried (default false).
     pub retry_on_4xx: Option<bool>,
-    /// Requests in flight at once, 1–1000 (default 10).
+    /// Requests in flight at once, 1–1000 (default 10): the ceiling of the adaptive
+    /// limit, or the limit itself when `concurrency` is `fixed`.
     #[schema(minimum = 1, maximum = 1000)]
     pub max_in_flight: Option<i64>,
+    /// `adaptive` (default): as many at once as the receiver shows it can take, up to
+    /// `max_in_flight`; `fixed`: exactly `max_in_flight`.
+    pub concurrency: Option<ConcurrencyName>,
     /// Deliver each stream strictly in `seq` order (default false).
     pub ordered: Option<bool>,
     /// Attempts started per second, 1–10000; absent: unlimited.
@@ -119,6 +124,8 @@ pub struct DestinationPatch {
     #[schema(minimum = 1, maximum = 1000)]
     pub max_in_flight: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
+    pub concurrency: Option<Option<ConcurrencyName>>,
+    #[serde(default, deserialize_with = "present")]
     pub ordered: Option<Option<bool>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(minimum = 1, maximum = 10000)]
@@ -150,6 +157,7 @@ impl From<DestinationIn> for (Option<String>, DestinationPatch) {
             retry_schedule_secs: d.retry_schedule_secs.map(Some),
             retry_on_4xx: d.retry_on_4xx.map(Some),
             max_in_flight: d.max_in_flight.map(Some),
+            concurrency: d.concurrency.map(Some),
             ordered: d.ordered.map(Some),
             rate_limit_per_sec: d.rate_limit_per_sec.map(Some),
             tls_verify: d.tls_verify.map(Some),
@@ -184,6 +192,8 @@ impl From<DestinationPatch> for Vec<Setting> {
             p.retry_schedule_secs.map(Setting::RetryScheduleSecs),
             p.retry_on_4xx.map(Setting::RetryOn4xx),
             p.max_in_flight.map(Setting::MaxInFlight),
+            p.concurrency
+                .map(|c| Setting::Concurrency(c.map(|c| Concurrency::from(c).as_str().to_owned()))),
             p.ordered.map(Setting::Ordered),
             p.rate_limit_per_sec.map(Setting::RateLimitPerSec),
             p.tls_verify.map(Setting::TlsVerify),
@@ -193,6 +203,33 @@ impl From<DestinationPatch> for Vec<Setting> {
         .into_iter()
         .flatten()
         .collect()
+    }
+}
+
+/// How many attempts may be open at once: learned from the receiver's answers up to
+/// `max_in_flight` (`adaptive`), or exactly `max_in_flight` (`fixed`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyName {
+    Adaptive,
+    Fixed,
+}
+
+impl From<ConcurrencyName> for Concurrency {
+    fn from(mode: ConcurrencyName) -> Self {
+        match mode {
+            ConcurrencyName::Adaptive => Self::Adaptive,
+            ConcurrencyName::Fixed => Self::Fixed,
+        }
+    }
+}
+
+impl From<Concurrency> for ConcurrencyName {
+    fn from(mode: Concurrency) -> Self {
+        match mode {
+            Concurrency::Adaptive => Self::Adaptive,
+            Concurrency::Fixed => Self::Fixed,
+        }
     }
 }
 
@@ -304,6 +341,7 @@ pub struct DestinationOut {
     pub retry_schedule_secs: Vec<u32>,
     pub retry_on_4xx: bool,
     pub max_in_flight: u32,
+    pub concurrency: ConcurrencyName,
     pub ordered: bool,
     pub rate_limit_per_sec: Option<u32>,
     pub tls_verify: bool,
@@ -331,6 +369,9 @@ pub struct DestinationOut {
     /// single destination's answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backfill: Option<BackfillOut>,
+    /// How the limit of attempts open at once stands on the node that answered; `null`
+    /// until that node has sent to the destination.
+    pub concurrency_now: Option<ConcurrencyNowOut>,
 }
 
 impl DestinationOut {
@@ -368,6 +409,7 @@ impl DestinationOut {
             retry_schedule_secs: s.retry.schedule.secs().to_vec(),
             retry_on_4xx: s.retry.retry_on_4xx,
             max_in_flight: s.max_in_flight,
+            concurrency: s.concurrency.into(),
             ordered: s.ordered,
             rate_limit_per_sec: s.rate_limit_per_sec,
             tls_verify: s.tls_verify,
@@ -386,6 +428,7 @@ impl DestinationOut {
             created_at: time(d.created_at),
             updated_at: time(d.updated_at),
             backfill: None,
+            concurrency_now: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod attempts;
+pub mod concurrency;
 pub mod deliveries;
 pub mod destinations;
 pub mod events;

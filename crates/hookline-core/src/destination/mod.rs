@@ -22,6 +22,35 @@ use crate::url_policy::{DestinationUrl, UrlPolicy};
 
 pub const DEFAULT_TIMEOUT_SECS: u32 = 30;
 
+/// How many attempts to a destination may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// Learned from the receiver's answers (`crate::concurrency`), up to `max_in_flight`.
+    Adaptive,
+    /// Exactly `max_in_flight`, for receivers that want a fixed number.
+    Fixed,
+}
+
+impl Concurrency {
+    pub fn parse(field: &str, text: &str) -> Result<Self, ValidationError> {
+        match text {
+            "adaptive" => Ok(Self::Adaptive),
+            "fixed" => Ok(Self::Fixed),
+            _ => Err(ValidationError::new(
+                field,
+                "must be \"adaptive\" or \"fixed\"",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Adaptive => "adaptive",
+            Self::Fixed => "fixed",
+        }
+    }
+}
+
 /// What a destination's requests carry as their body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyShape {
@@ -67,7 +96,10 @@ pub struct DestinationSettings {
     pub headers: CustomHeaders,
     pub timeout_secs: u32,
     pub retry: RetryPolicy,
+    /// The most attempts open at once: the limit itself when `concurrency` is fixed, the
+    /// ceiling of the learned one when it is adaptive.
     pub max_in_flight: u32,
+    pub concurrency: Concurrency,
     /// Deliveries of one stream go strictly in `seq` order; a failing head holds the rest.
     pub ordered: bool,
     /// Attempts started per second at most; `None` is unlimited.
@@ -93,6 +125,7 @@ impl DestinationSettings {
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             retry: RetryPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            concurrency: Concurrency::Adaptive,
             ordered: false,
             rate_limit_per_sec: None,
             tls_verify: true,
@@ -156,9 +189,13 @@ impl DestinationSettings {
         let Value::Object(mut map) = json else {
             unreachable!("json! of an object literal is an object")
         };
-        // Only when it is not the default, so nodes from before `body` read the rest.
+        // Only when not the default, so nodes from before `body` and `concurrency` read
+        // the rest.
         if self.body != BodyShape::Envelope {
             map.insert("body".into(), self.body.as_str().into());
+        }
+        if self.concurrency != Concurrency::Adaptive {
+            map.insert("concurrency".into(), self.concurrency.as_str().into());
         }
         map
     }
@@ -293,6 +330,21 @@ mod tests {
         assert!(!s.wants(&event("a", Level::User, json!({}))));
         s.apply("include_raw", &json!(true), p).unwrap();
         assert!(s.wants(&event("a", Level::User, json!({}))));
+    }
+
+    #[test]
+    fn concurrency_is_adaptive_unless_fixed_is_chosen_and_is_stored_only_then() {
+        let mut s = settings();
+        let p = &UrlPolicy::default();
+        assert_eq!(s.concurrency, Concurrency::Adaptive);
+        assert!(!s.to_json().contains_key("concurrency"));
+        s.apply("concurrency", &json!("fixed"), p).unwrap();
+        assert_eq!(s.concurrency, Concurrency::Fixed);
+        assert_eq!(s.to_json()["concurrency"], "fixed");
+        let err = s.apply("concurrency", &json!("fast"), p).unwrap_err();
+        assert_eq!(err.field, "concurrency");
+        s.apply("concurrency", &Value::Null, p).unwrap();
+        assert_eq!(s.concurrency, Concurrency::Adaptive);
     }
 
     #[test]

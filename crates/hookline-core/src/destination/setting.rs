@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{BodyShape, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_SECS, DestinationSettings};
+use super::{
+    BodyShape, Concurrency, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_SECS, DestinationSettings,
+};
 use crate::ValidationError;
 use crate::event::Level;
 use crate::filter::{Filter, TypePattern};
@@ -41,6 +43,8 @@ pub enum Setting {
     SensitiveHeaders(Option<Vec<String>>),
     TimeoutSecs(Option<i64>),
     MaxInFlight(Option<i64>),
+    /// `"adaptive"` or `"fixed"`.
+    Concurrency(Option<String>),
     RetryScheduleSecs(Option<Vec<i64>>),
 }
 
@@ -74,6 +78,7 @@ impl Setting {
             "rate_limit_per_sec" => Self::RateLimitPerSec(value.map(integer).transpose()?),
             "timeout_secs" => Self::TimeoutSecs(value.map(integer).transpose()?),
             "max_in_flight" => Self::MaxInFlight(value.map(integer).transpose()?),
+            "concurrency" => Self::Concurrency(value.map(string).transpose()?),
             "retry_schedule_secs" => Self::RetryScheduleSecs(
                 value
                     .map(|v| {
@@ -153,6 +158,12 @@ impl DestinationSettings {
                     .map(|n| int_in("max_in_flight", n, 1, MAX_IN_FLIGHT_LIMIT))
                     .transpose()?
                     .unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+            }
+            Setting::Concurrency(mode) => {
+                self.concurrency = mode
+                    .map(|m| Concurrency::parse("concurrency", &m))
+                    .transpose()?
+                    .unwrap_or(Concurrency::Adaptive)
             }
             Setting::RetryScheduleSecs(delays) => {
                 self.retry.schedule = match delays {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookline_core::clock::{Millis, rfc3339};
-use hookline_core::delivery::Attempt;
+use hookline_core::concurrency::Signal;
+use hookline_core::delivery::{Attempt, ErrorKind};
 use hookline_core::ids::DeliveryId;
-use hookline_core::retry::NextStep;
+use hookline_core::retry::{AttemptResult, NextStep};
 use hookline_store::{ClaimedDelivery, Completion, Handback, Sent};
 use rand::Rng;
 use tokio::task::JoinSet;
@@ -105,6 +106,10 @@ impl Dispatcher {
             // out before the store has recorded that and disabled it.
             self.admission.in_flight().changed(&claimed.destination.id);
         }
+        if !intercept {
+            let (signal, retry_after) = load_signal(&attempt, result);
+            place.observe(signal, retry_after, now);
+        }
         // The receiver is done with us: free the destination's place now. The delivery
         // stays leased until its result is recorded, so no claim can take it meanwhile.
         drop(place);
@@ -127,6 +132,25 @@ impl Dispatcher {
         // shutdown flush the recorder before they count on it being stored.
         let _ = self.records.send(Record::Finished(completion));
     }
+}
+
+/// What an attempt says about the receiver's load, and how long it asked to be left
+/// alone (`Retry-After` on a 429 or 503).
+fn load_signal(attempt: &Attempt, result: AttemptResult) -> (Signal, Option<Duration>) {
+    let refused = matches!(
+        attempt.error_kind,
+        Some(ErrorKind::Timeout | ErrorKind::Connect)
+    );
+    let latency_ms = u64::try_from(attempt.latency_ms).unwrap_or(0);
+    let signal = Signal::of(attempt.response_status, latency_ms, refused);
+    let retry_after = match result {
+        AttemptResult::Status {
+            code: 429 | 503,
+            retry_after_secs: Some(secs),
+        } => Some(Duration::from_secs(secs)),
+        _ => None,
+    };
+    (signal, retry_after)
 }
 
 /// Says what an attempt came to: successes at debug, every failure at warn with what

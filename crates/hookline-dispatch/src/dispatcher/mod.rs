@@ -11,7 +11,7 @@ use hookline_core::clock::{Clock, Millis};
 use hookline_core::delivery::Attempt;
 use hookline_core::destination::Destination;
 use hookline_core::event::Event;
-use hookline_core::ids::DeliveryId;
+use hookline_core::ids::{DeliveryId, DestinationId};
 use hookline_core::retry::AttemptResult;
 use hookline_core::sealed::MasterKey;
 use hookline_store::{ClaimedDelivery, Handback, Store, StoreError};
@@ -23,7 +23,7 @@ use crate::activity::Activity;
 use crate::admission::NodeAdmission;
 use crate::client::ClientError;
 use crate::config::DispatcherConfig;
-use crate::places::Places;
+use crate::places::{LimitNow, Places};
 use crate::recorder::{Record, record_completions};
 use crate::sender::Sender;
 use crate::test_modes::TestModes;
@@ -96,6 +96,18 @@ impl Dispatcher {
     /// What this node has done so far (its API counts what it publishes here too).
     pub fn activity(&self) -> &Activity {
         &self.activity
+    }
+
+    /// How `destination`'s limit of attempts open at once stands on this node, if it
+    /// has sent there.
+    pub fn limit_now(&self, destination: &DestinationId) -> Option<LimitNow> {
+        self.places.limit_now(destination)
+    }
+
+    /// The sum of the limits of the destinations this node has sent to, and how many of
+    /// them are adaptive.
+    pub fn concurrency_totals(&self) -> (u64, u64) {
+        self.places.totals()
     }
 
     /// The orgs whose deliveries this node intercepts instead of sending.

@@ -77,6 +77,10 @@ struct Inner {
     received: Mutex<Vec<Received>>,
     concurrent: AtomicUsize,
     max_concurrent: AtomicUsize,
+    /// Requests beyond this many at once are answered 503 at once (0: no limit).
+    capacity: AtomicUsize,
+    shed: AtomicUsize,
+    served_ok: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -95,6 +99,12 @@ impl Drop for Answered<'_> {
 
 async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let now = inner.concurrent.fetch_add(1, Ordering::SeqCst) + 1;
+    let capacity = inner.capacity.load(Ordering::SeqCst);
+    if capacity > 0 && now > capacity {
+        inner.concurrent.fetch_sub(1, Ordering::SeqCst);
+        inner.shed.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     inner.max_concurrent.fetch_max(now, Ordering::SeqCst);
     inner.received.lock().unwrap().push(Received {
         headers,
@@ -111,6 +121,9 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     // Counted out however the request ends, including a client that gives up waiting.
     let _answered = Answered(&inner.concurrent);
     tokio::time::sleep(reply.delay).await;
+    if (200..300).contains(&reply.status) {
+        inner.served_ok.fetch_add(1, Ordering::SeqCst);
+    }
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
         reply.body.clone(),
@@ -212,6 +225,22 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
+    }
+
+    /// Serves at most `capacity` requests at once and answers the rest 503 at once, as
+    /// a receiver shedding load does (0: serves every request).
+    pub fn shed_beyond(&self, capacity: usize) {
+        self.inner.capacity.store(capacity, Ordering::SeqCst);
+    }
+
+    /// Requests answered 503 for being beyond the capacity.
+    pub fn shed(&self) -> usize {
+        self.inner.shed.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered with a 2xx (the script's or fallback's).
+    pub fn served_ok(&self) -> usize {
+        self.inner.served_ok.load(Ordering::SeqCst)
     }
 
     pub fn max_concurrent(&self) -> usize {

@@ -28,7 +28,8 @@ export function DestinationForm({ id }: { id?: string }) {
   const save = useAction(async (v: FormValues) => {
     const body = bodyOf(v);
     if (original) {
-      const { url, name, types, level, filter, headers, retry_schedule_secs, timeout_secs, signature } = body;
+      const { url, name, types, level, filter, headers, retry_schedule_secs, timeout_secs, max_in_flight, concurrency, signature } =
+        body;
       const sameSignature = JSON.stringify(signature) === JSON.stringify(bodyOf(valuesOf(original)).signature);
       await api.updateDestination(original.id, {
         url,
@@ -39,6 +40,8 @@ export function DestinationForm({ id }: { id?: string }) {
         headers,
         retry_schedule_secs: retry_schedule_secs ?? null,
         timeout_secs: timeout_secs ?? null,
+        max_in_flight: max_in_flight ?? null,
+        concurrency,
         ...(sameSignature ? {} : { signature }),
       });
       go(["destinations", original.id]);
@@ -123,6 +126,16 @@ export function DestinationForm({ id }: { id?: string }) {
         <Field label="Timeout (seconds)" hint="Per attempt, 1–300. Empty: 30.">
           <input id="timeout" inputMode="numeric" value={values.timeoutSecs} onInput={set("timeoutSecs")} />
           {problem("timeoutSecs")}
+        </Field>
+        <Field label="At most in flight" hint="Requests open at once, 1–1000. Empty: 10.">
+          <input id="max-in-flight" inputMode="numeric" value={values.maxInFlight} onInput={set("maxInFlight")} />
+          {problem("maxInFlight")}
+        </Field>
+        <Field label="Concurrency" hint="Adaptive: as many at once as the receiver shows it can take, up to the most above.">
+          <select id="concurrency" value={values.concurrency} onChange={set("concurrency")}>
+            <option value="adaptive">adaptive</option>
+            <option value="fixed">fixed</option>
+          </select>
         </Field>
         <Field label="Signature scheme" hint="Standard Webhooks (HMAC) unless the receiver expects another convention.">
           <select id="scheme" value={values.scheme} onChange={set("scheme")}>

@@ -46,6 +46,7 @@ function Summary({ d }: { d: Destination }) {
     ["Last attempt", <Time at={d.last_attempt_at} />],
     ["Last success", <Time at={d.last_success_at} />],
     ["Failures in a row", d.consecutive_failures],
+    ["Concurrency", concurrency(d)],
   ];
   if (d.filter) rows.push(["Filter", <code class="wrap">{JSON.stringify(d.filter)}</code>]);
   if (Object.keys(d.headers).length) rows.push(["Headers", Object.keys(d.headers).join(", ")]);
@@ -65,6 +66,15 @@ function Summary({ d }: { d: Destination }) {
       </div>
     </dl>
   );
+}
+
+// The limit as the node that answered holds it, and why it last moved.
+function concurrency(d: Destination): string {
+  const now = d.concurrency_now;
+  const mode = `${d.concurrency}, at most ${d.max_in_flight}`;
+  if (!now) return mode;
+  const last = now.history[now.history.length - 1];
+  return `${mode}; ${now.limit} at once now (${now.in_flight} open)` + (last ? `, last ${last.reason}` : "");
 }
 
 export function seconds(secs: number): string {

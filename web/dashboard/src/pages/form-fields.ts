@@ -12,6 +12,8 @@ export type FormValues = {
   headers: string;
   retrySchedule: string;
   timeoutSecs: string;
+  maxInFlight: string;
+  concurrency: "adaptive" | "fixed";
   scheme: "standard" | "ed25519" | "hmac_sha256_hex";
   hmacHeader: string;
   hmacPrefix: string;
@@ -29,6 +31,8 @@ export const emptyForm: FormValues = {
   headers: "",
   retrySchedule: "",
   timeoutSecs: "",
+  maxInFlight: "",
+  concurrency: "adaptive",
   scheme: "standard",
   hmacHeader: "X-Signature",
   hmacPrefix: "sha256=",
@@ -58,6 +62,8 @@ export function valuesOf(d: Destination): FormValues {
       .join("\n"),
     retrySchedule: d.retry_schedule_secs.join(", "),
     timeoutSecs: String(d.timeout_secs),
+    maxInFlight: String(d.max_in_flight),
+    concurrency: d.concurrency,
     scheme: d.signature.scheme,
     hmacHeader: d.signature.header ?? emptyForm.hmacHeader,
     hmacPrefix: d.signature.prefix ?? "",
@@ -97,6 +103,12 @@ export function bodyOf(v: FormValues): DestinationIn {
     if (!Number.isInteger(secs)) throw new FormError("timeoutSecs", "The timeout is a whole number of seconds.");
     body.timeout_secs = secs;
   }
+  if (v.maxInFlight.trim()) {
+    const most = Number(v.maxInFlight);
+    if (!Number.isInteger(most)) throw new FormError("maxInFlight", "At most in flight is a whole number.");
+    body.max_in_flight = most;
+  }
+  body.concurrency = v.concurrency;
   body.signature =
     v.scheme === "hmac_sha256_hex"
       ? {
