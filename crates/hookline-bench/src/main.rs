@@ -40,6 +40,9 @@ enum Scenario {
     Batch,
     /// 1,000 Server-Sent Events clients on one stream (not part of `all`).
     Sse,
+    /// Issue 29's receivers: one answering at once, one shedding load beyond 50 at a
+    /// time, one slowing down halfway (not part of `all`).
+    Adaptive,
     All,
     /// The receiver alone, in its own process, for `loopback`.
     #[value(name = loopback::RECEIVER_ONLY, hide = true)]
@@ -49,7 +52,7 @@ enum Scenario {
 #[derive(Parser)]
 #[command(
     about = "Benchmark a Hookline server process: publish, deliver, report.",
-    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench loopback   # the host's ceiling, no server\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256\n  target/release/hookline-bench throughput --publishers 128"
+    after_help = "Example:\n  cargo build --release -p hookline -p hookline-bench\n  target/release/hookline-bench all\n  target/release/hookline-bench loopback   # the host's ceiling, no server\n  target/release/hookline-bench throughput --smoke --json out.json\n  target/release/hookline-bench throughput --max-in-flight 256\n  target/release/hookline-bench throughput --publishers 128\n  target/release/hookline-bench adaptive --max-in-flight 0   # default destination settings"
 )]
 struct Cli {
     /// Which scenario to run.
@@ -65,9 +68,14 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
     /// `max_in_flight` of every destination the scenarios create: how many attempts to
-    /// one destination may be open at once, so the ceiling of a one-destination run.
+    /// one destination may be open at once, so the ceiling of a one-destination run;
+    /// 0 leaves it to the server's default.
     #[arg(long, default_value_t = 64)]
     max_in_flight: u32,
+    /// `concurrency` of every destination the scenarios create: `adaptive` or `fixed`
+    /// (default: the server's default, adaptive).
+    #[arg(long)]
+    concurrency: Option<String>,
     /// Concurrent publishers (HTTP keep-alive, each waiting for its answer) of the
     /// full-speed scenarios: throughput, fanout 1→10 and backlog's fill; overload uses
     /// four times as many.
@@ -94,6 +102,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         nodes: cli.nodes,
         scale: Scale { smoke: cli.smoke },
         max_in_flight: cli.max_in_flight,
+        concurrency: cli.concurrency.clone(),
         publishers: cli.publishers.into(),
     };
     let wanted = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
@@ -127,6 +136,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if cli.scenario == Scenario::Sse {
         reports.extend(scenarios::sse(&bench).await?);
+    }
+    if cli.scenario == Scenario::Adaptive {
+        reports.extend(scenarios::adaptive(&bench).await?);
     }
     if cli.scenario == Scenario::Stats {
         reports.extend(scenarios::stats(&bench).await?);

@@ -1,7 +1,10 @@
 //! The fast receiver: a bare hyper HTTP/1.1 server that counts requests and unique
 //! `webhook-id`s and records publish-to-receipt latency from the `sent_us` timestamp the
 //! publishers put in each event's data. The path chooses the behaviour:
-//! `/ok`, `/fail` (500), `/hang` (never answers), `/slow/<ms>`.
+//! `/ok`, `/fail` (500), `/hang` (never answers), `/slow/<ms>`, `/shed/<n>/<ms>` (serves
+//! `n` at a time in `ms` each, answers 503 at once to the rest, as a receiver shedding
+//! load does) and `/slowing/<ms>/<after>` (`ms` each until `after` requests, then twice
+//! that).
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -25,6 +28,9 @@ type HashedIds = HashSet<u64, rustc_hash::FxBuildHasher>;
 #[derive(Default)]
 pub struct Counts {
     pub requests: AtomicU64,
+    /// Requests being served by `/shed`, and those it answered 503.
+    open: AtomicU64,
+    shed: AtomicU64,
     /// Hashes of `webhook-id`s answered 200: events.
     ids: Mutex<HashedIds>,
     /// Hashes of `hookline-delivery-id`s answered 200: deliveries.
@@ -45,6 +51,11 @@ impl Counts {
 
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests `/shed` answered 503 for being beyond its capacity.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
     }
 
     /// Publish-to-receipt latencies seen so far, and forgets them.
@@ -92,7 +103,8 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let received = unix_micros();
-    counts.requests.fetch_add(1, Ordering::Relaxed);
+    let served = counts.requests.fetch_add(1, Ordering::Relaxed);
+    let number = |at: usize| path.split('/').nth(at).and_then(|n| n.parse::<u64>().ok());
     let status = match path.as_str() {
         "/hang" => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -104,8 +116,27 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             StatusCode::OK
         }
+        p if p.starts_with("/shed/") => {
+            let (capacity, ms) = (number(2).unwrap_or(50), number(3).unwrap_or(5));
+            if counts.open.fetch_add(1, Ordering::SeqCst) >= capacity {
+                counts.shed.fetch_add(1, Ordering::Relaxed);
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                StatusCode::OK
+            }
+        }
+        p if p.starts_with("/slowing/") => {
+            let (ms, after) = (number(2).unwrap_or(5), number(3).unwrap_or(u64::MAX));
+            let ms = if served < after { ms } else { ms * 2 };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            StatusCode::OK
+        }
         _ => StatusCode::OK,
     };
+    if path.starts_with("/shed/") {
+        counts.open.fetch_sub(1, Ordering::SeqCst);
+    }
     if status == StatusCode::OK {
         if let Some(id) = id {
             counts.ids.lock().unwrap().insert(id);

@@ -56,7 +56,7 @@ pub struct DestinationIn {
     pub retry_schedule_secs: Option<Vec<i64>>,
     /// Whether 4xx answers other than 408 and 429 are retried (default false).
     pub retry_on_4xx: Option<bool>,
-    /// Requests in flight at once, 1–1000 (default 10): the ceiling of the adaptive
+    /// Requests in flight at once, 1–1000 (default 100): the ceiling of the adaptive
     /// limit, or the limit itself when `concurrency` is `fixed`.
     #[schema(minimum = 1, maximum = 1000)]
     pub max_in_flight: Option<i64>,

@@ -2,9 +2,11 @@
 //! through the API, drives publishers, waits (bounded) for the receiver, and reports.
 //! Those over a large stored history live in `history`.
 
+mod adaptive;
 mod history;
 mod sse;
 
+pub use adaptive::adaptive;
 pub use history::{retention, stats};
 pub use sse::sse;
 
@@ -36,7 +38,9 @@ pub struct Bench {
     pub store: String,
     pub nodes: usize,
     pub scale: Scale,
+    /// 0: the server's default.
     pub max_in_flight: u32,
+    pub concurrency: Option<String>,
     /// Concurrent publishers at full speed (four times as many in `overload`).
     pub publishers: usize,
 }
@@ -48,6 +52,7 @@ struct Run {
     client: reqwest::Client,
     publisher: Publisher,
     max_in_flight: u32,
+    concurrency: Option<String>,
 }
 
 impl Run {
@@ -66,6 +71,7 @@ impl Run {
             client: reqwest::Client::new(),
             publisher,
             max_in_flight: bench.max_in_flight,
+            concurrency: bench.concurrency.clone(),
         })
     }
 
@@ -86,7 +92,13 @@ impl Run {
     }
 
     async fn destination(&self, path: &str, extra: Value) -> anyhow::Result<String> {
-        let mut body = json!({"url": format!("{}{path}", self.receiver_base), "max_in_flight": self.max_in_flight});
+        let mut body = json!({"url": format!("{}{path}", self.receiver_base)});
+        if self.max_in_flight > 0 {
+            body["max_in_flight"] = self.max_in_flight.into();
+        }
+        if let Some(concurrency) = &self.concurrency {
+            body["concurrency"] = concurrency.as_str().into();
+        }
         for (k, v) in extra.as_object().into_iter().flatten() {
             body[k] = v.clone();
         }

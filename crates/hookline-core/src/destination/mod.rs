@@ -79,7 +79,7 @@ impl BodyShape {
         }
     }
 }
-pub const DEFAULT_MAX_IN_FLIGHT: u32 = 10;
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 100;
 
 /// Everything about a destination that its owner chooses and may change later.
 #[derive(Debug, Clone, PartialEq)]

@@ -127,7 +127,7 @@ export function DestinationForm({ id }: { id?: string }) {
           <input id="timeout" inputMode="numeric" value={values.timeoutSecs} onInput={set("timeoutSecs")} />
           {problem("timeoutSecs")}
         </Field>
-        <Field label="At most in flight" hint="Requests open at once, 1–1000. Empty: 10.">
+        <Field label="At most in flight" hint="Requests open at once, 1–1000. Empty: 100.">
           <input id="max-in-flight" inputMode="numeric" value={values.maxInFlight} onInput={set("maxInFlight")} />
           {problem("maxInFlight")}
         </Field>
