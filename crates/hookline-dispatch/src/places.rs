@@ -120,10 +120,12 @@ impl Places {
             tokio::time::sleep_until(until).await;
         }
         if let Ok(node) = self.node.clone().acquire_owned().await {
-            place.permits = Some((own, node));
-            if let Some(entry) = self.per_destination().get_mut(&destination.id) {
+            if let Some(entry) = self.per_destination().get_mut(&destination.id)
+                && entry.issued(&own)
+            {
                 entry.open += 1;
             }
+            place.permits = Some((own, node));
         }
         place
     }
@@ -204,6 +206,11 @@ impl Limit {
         }
     }
 
+    /// Whether `permit` is one of these places' (not of ones a change of settings replaced).
+    fn issued(&self, permit: &OwnedSemaphorePermit) -> bool {
+        Arc::ptr_eq(permit.semaphore(), &self.places)
+    }
+
     /// Makes `target` permits exist: new ones free at once; fewer, by dropping free
     /// ones now and held ones as their attempts end.
     fn resize(&mut self, target: u32) {
@@ -231,6 +238,13 @@ impl Place<'_> {
         let Some(entry) = all.get_mut(&self.destination) else {
             return;
         };
+        if !self
+            .permits
+            .as_ref()
+            .is_some_and(|(own, _)| entry.issued(own))
+        {
+            return;
+        }
         let open = entry.open;
         let Some(learned) = &mut entry.adaptive else {
             return;
@@ -260,7 +274,11 @@ impl Drop for Place<'_> {
         let Some(entry) = all.get_mut(&self.destination) else {
             return;
         };
-        if let Some((own, node)) = permits {
+        // A permit of places made before a change of settings is simply given back to
+        // them: the entry counts only its own.
+        if let Some((own, node)) = permits
+            && entry.issued(&own)
+        {
             entry.open -= 1;
             drop(node);
             if entry.owed > 0 {
@@ -394,6 +412,25 @@ mod tests {
         let started = Instant::now();
         let _next = places.take(&fixed).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn places_held_across_a_change_of_mode_are_given_back_to_the_places_they_came_from() {
+        let places = Places::new(1000);
+        let mut dst = adaptive(4);
+        let held = take_all(&places, &dst).await;
+        dst.settings.concurrency = Concurrency::Fixed;
+        let fixed = take_all(&places, &dst).await;
+        assert_eq!(fixed.len(), 4);
+        held[0].observe(Signal::Overloaded, None, 0);
+        drop(held);
+        let now = places.limit_now(&dst.id).unwrap();
+        assert_eq!((now.limit, now.open), (4, 4));
+        drop(fixed);
+        assert!(
+            places.limit_now(&dst.id).is_none(),
+            "an idle fixed destination is forgotten"
+        );
     }
 
     #[tokio::test]

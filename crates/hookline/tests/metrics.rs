@@ -92,6 +92,11 @@ async fn counters_match_what_happened() {
     assert_eq!(m["hookline_attempts_in_flight"], 0.0);
     assert_eq!(m["hookline_due_deliveries"], 0.0);
     assert_eq!(m["hookline_oldest_due_age_seconds"], 0.0);
+    // Both destinations learn their limits from 10 at once; the one answering 503 lost
+    // a tenth at least.
+    assert_eq!(m["hookline_adaptive_destinations"], 2.0);
+    let limits = m["hookline_concurrency_limit"];
+    assert!((2.0..20.0).contains(&limits), "{limits}");
     assert!(
         m["hookline_store_commit_duration_seconds_count"] >= 4.0,
         "{m:?}"
