@@ -3,7 +3,10 @@
 //! Additive increase while answers come back fast and the limit is what holds sending
 //! back; multiplicative decrease on signs of overload (429, 503, 504, timeouts, refused
 //! connections) or on latency well above the receiver's own baseline: the scheme TCP
-//! congestion control and Vector's adaptive request concurrency use. Pure: the
+//! congestion control and Vector's adaptive request concurrency use. Near the level at
+//! which the receiver last shed load it grows slowly (as TCP CUBIC does near its last
+//! loss), so a receiver at its capacity sees a shed request now and then, not every
+//! few round trips. Pure: the
 //! dispatcher feeds it each attempt's outcome and the time.
 
 use crate::clock::Millis;
@@ -23,6 +26,13 @@ const RECENT_WEIGHT: f64 = 0.2;
 /// receiver's unloaded latency and still follows one that has become slower for good.
 const BASELINE_DOWN: f64 = 0.2;
 const BASELINE_UP: f64 = 0.005;
+/// Near the limit at which the receiver last showed overload, the limit grows this many
+/// times slower: it keeps probing for more room, shedding a request now and then
+/// rather than every few round trips (each shed request waits for its retry).
+const CAREFUL: f64 = 8.0;
+/// Past this multiple of that limit without overload, the receiver has more room than
+/// it had: growth is quick again.
+const ROOM_GREW: f64 = 1.2;
 /// At most one decrease per round trip (the recent latency), and never twice within
 /// this long: the answers to one round of too many requests are one signal, not fifty.
 const MIN_CUT_INTERVAL_MS: Millis = 10;
@@ -68,6 +78,8 @@ pub struct AdaptiveLimit {
     baseline_ms: Option<f64>,
     recent_ms: Option<f64>,
     last_cut: Option<Millis>,
+    /// The limit when the receiver last showed overload.
+    overloaded_at: Option<f64>,
 }
 
 impl AdaptiveLimit {
@@ -79,6 +91,7 @@ impl AdaptiveLimit {
             baseline_ms: None,
             recent_ms: None,
             last_cut: None,
+            overloaded_at: None,
         }
     }
 
@@ -104,7 +117,13 @@ impl AdaptiveLimit {
         let before = self.limit();
         let change = match signal {
             Signal::Neutral => None,
-            Signal::Overloaded => self.cut(now).then_some(Change::Overloaded),
+            Signal::Overloaded => {
+                let at = self.limit;
+                self.cut(now).then(|| {
+                    self.overloaded_at = Some(at);
+                    Change::Overloaded
+                })
+            }
             Signal::Answered { latency_ms } => {
                 let latency = latency_ms as f64;
                 let recent = ewma(self.recent_ms, latency, RECENT_WEIGHT);
@@ -120,7 +139,7 @@ impl AdaptiveLimit {
                 } else if open >= before && self.limit < f64::from(self.ceiling) {
                     // Only while the limit is what holds sending back: a receiver sent
                     // to one at a time says nothing about how many it could take.
-                    self.limit = (self.limit + 1.0 / self.limit).min(f64::from(self.ceiling));
+                    self.limit = (self.limit + self.step()).min(f64::from(self.ceiling));
                     Some(Change::Grew)
                 } else {
                     None
@@ -128,6 +147,20 @@ impl AdaptiveLimit {
             }
         };
         change.filter(|_| self.limit() != before)
+    }
+
+    /// How much one fast answer adds: one per round trip, a fraction of that near
+    /// where the receiver last showed overload.
+    fn step(&mut self) -> f64 {
+        let step = 1.0 / self.limit;
+        match self.overloaded_at {
+            Some(at) if self.limit > at * ROOM_GREW => {
+                self.overloaded_at = None;
+                step
+            }
+            Some(at) if self.limit >= at * DECREASE => step / CAREFUL,
+            _ => step,
+        }
     }
 
     /// Multiplies the limit down, unless it was cut within the last interval.
@@ -197,6 +230,20 @@ mod tests {
             "settled between {low} and {high}"
         );
         assert!(shed < 0.05, "{:.1}% shed", shed * 100.0);
+    }
+
+    #[test]
+    fn near_the_last_overload_it_grows_slowly_and_finds_new_room_quickly() {
+        let mut limit = AdaptiveLimit::new(1000);
+        let mut now = 0;
+        drive(&mut limit, &mut now, 50, 5, 1000);
+        // Capacity doubles: past 1.2 × the old level growth is quick again.
+        let (seen, _) = drive(&mut limit, &mut now, 100, 5, 1000);
+        let reached = seen
+            .iter()
+            .position(|l| *l >= 90)
+            .expect("never reached 90");
+        assert!(reached < 400, "took {reached} round trips");
     }
 
     #[test]

@@ -61,6 +61,13 @@ pub async fn adaptive(bench: &Bench) -> anyhow::Result<Vec<Report>> {
             "503s: {shed} ({:.2}% of deliveries)",
             100.0 * shed as f64 / report.deliveries.max(1) as f64
         ));
+        if let Some(at) = *most.lock().unwrap() {
+            report.notes.push(format!(
+                "99% delivered after {:.2} s: {:.0} deliveries/s until then (the rest waited for retries)",
+                at.as_secs_f64(),
+                0.99 * events as f64 / at.as_secs_f64()
+            ));
+        }
         report.notes.push(format!(
             "limit each second: {}",
             per_second(&limits.lock().unwrap())
