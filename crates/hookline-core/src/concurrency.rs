@@ -277,9 +277,9 @@ mod tests {
         for _ in 0..50 {
             limit.observe(Signal::Overloaded, 10, 1_000);
         }
-        assert_eq!(limit.limit(), 9);
+        assert_eq!(limit.limit, 10.0 * DECREASE);
         limit.observe(Signal::Overloaded, 9, 1_000 + MIN_CUT_INTERVAL_MS);
-        assert_eq!(limit.limit(), 8);
+        assert_eq!(limit.limit, 10.0 * DECREASE * DECREASE);
     }
 
     #[test]
