@@ -1,9 +1,9 @@
 //! The fast receiver: a bare hyper HTTP/1.1 server that counts requests and unique
 //! `webhook-id`s and records publish-to-receipt latency from the `sent_us` timestamp the
 //! publishers put in each event's data. The path chooses the behaviour:
-//! `/ok`, `/fail` (500), `/hang` (never answers), `/slow/<ms>`, `/shed/<n>/<ms>` (serves
-//! `n` at a time in `ms` each, answers 503 at once to the rest, as a receiver shedding
-//! load does) and `/slowing/<ms>/<after>` (`ms` each until `after` requests, then twice
+//! `/ok`, `/fail` (500), `/hang` (never answers), `/slow/<ms>`, `/shed/<n>/<ms>[/<after>]`
+//! (serves `n` at a time in `ms` each, answers 503 at once to the rest, as a receiver
+//! shedding load does; half as many from the `after`th request on) and `/slowing/<ms>/<after>` (`ms` each until `after` requests, then twice
 //! that).
 
 use std::collections::HashSet;
@@ -118,6 +118,10 @@ async fn handle(
         }
         p if p.starts_with("/shed/") => {
             let (capacity, ms) = (number(2).unwrap_or(50), number(3).unwrap_or(5));
+            let capacity = match number(4) {
+                Some(after) if served >= after => capacity / 2,
+                _ => capacity,
+            };
             if counts.open.fetch_add(1, Ordering::SeqCst) >= capacity {
                 counts.shed.fetch_add(1, Ordering::Relaxed);
                 StatusCode::SERVICE_UNAVAILABLE

@@ -45,8 +45,11 @@ struct Cli {
     /// Seed of the fault schedule (which node, when, how long).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// How long the run may take to drain after the faults stop.
-    #[arg(long, default_value_t = 180)]
+    /// How long the run may take to drain after the faults stop. The flaky receivers
+    /// answer a third of their requests with 429 (`Retry-After: 1`), 503 or a hang past
+    /// the timeout, so their destinations' adaptive limits keep them near one at a time
+    /// and paused: their backlog drains slowly, by design.
+    #[arg(long, default_value_t = 300)]
     drain_secs: u64,
     /// The hookline binary (default: the one beside this binary).
     #[arg(long)]

@@ -1,6 +1,7 @@
-//! Issue 29: one destination, three receivers. (a) answers at once; (b) serves 50 at a
+//! Issue 29: one destination, four receivers. (a) answers at once; (b) serves 50 at a
 //! time in 5 ms each and answers 503 at once to the rest (its ideal is 10,000/s);
-//! (c) answers in 5 ms until half the events have arrived, then in 10 ms. The
+//! (c) answers in 5 ms until half the events have arrived, then in 10 ms; (d) is (b)
+//! taking only 25 at a time from halfway, to see the limit follow a receiver down. The
 //! destination takes `--max-in-flight` and `--concurrency` (0 and none: the server's
 //! defaults). Each report says how many requests were shed and how the destination's
 //! limit moved (read from its `concurrency_now` every quarter of a second), and the
@@ -31,6 +32,10 @@ pub async fn adaptive(bench: &Bench) -> anyhow::Result<Vec<Report>> {
         (
             "adaptive (c): 5 ms, 10 ms from halfway",
             format!("/slowing/5/{}", events / 2),
+        ),
+        (
+            "adaptive (d): 50 at a time, 25 from halfway",
+            format!("/shed/50/5/{}", events / 2),
         ),
     ];
     let mut reports = Vec::new();
