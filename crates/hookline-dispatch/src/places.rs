@@ -20,6 +20,11 @@ use tokio::time::Instant;
 pub const HISTORY: usize = 20;
 /// A `Retry-After` pauses a destination for at most this long (as the retry policy caps it).
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
+/// A learned limit idle this long is forgotten (the destination starts afresh), so a
+/// node that has sent to many destinations keeps only those of the last while.
+const FORGET_IDLE: Duration = Duration::from_secs(600);
+/// Idle learned limits are looked for each time the table grows by this many.
+const SWEEP_EVERY: usize = 1024;
 
 pub(crate) struct Places {
     node: Arc<Semaphore>,
@@ -41,6 +46,8 @@ struct Limit {
     /// Attempts holding a place now.
     open: u32,
     adaptive: Option<Learned>,
+    /// Since when nobody holds or waits for these places.
+    idle_since: Option<Instant>,
 }
 
 /// What an adaptive destination's answers have taught this node.
@@ -101,10 +108,18 @@ impl Places {
     pub async fn take(&self, destination: &Destination) -> Place<'_> {
         let places = {
             let mut all = self.per_destination();
+            if !all.contains_key(&destination.id) && (all.len() + 1) % SWEEP_EVERY == 0 {
+                all.retain(|_, limit| {
+                    limit
+                        .idle_since
+                        .is_none_or(|since| since.elapsed() < FORGET_IDLE)
+                });
+            }
             let entry = all
                 .entry(destination.id.clone())
                 .or_insert_with(|| Limit::of(destination));
             entry.follow(destination);
+            entry.idle_since = None;
             entry.places.clone()
         };
         let mut place = Place {
@@ -182,6 +197,7 @@ impl Limit {
             owed: 0,
             open: 0,
             adaptive,
+            idle_since: None,
         }
     }
 
@@ -287,9 +303,14 @@ impl Drop for Place<'_> {
                 entry.granted -= 1;
             }
         }
-        // A fixed destination that nobody holds or waits for is forgotten.
-        if entry.adaptive.is_none() && Arc::strong_count(&entry.places) == 1 {
-            all.remove(&self.destination);
+        // A fixed destination that nobody holds or waits for is forgotten; an adaptive
+        // one keeps what it learned until it has been idle for a while.
+        if Arc::strong_count(&entry.places) == 1 {
+            if entry.adaptive.is_none() {
+                all.remove(&self.destination);
+            } else {
+                entry.idle_since = Some(Instant::now());
+            }
         }
     }
 }
@@ -431,6 +452,20 @@ mod tests {
             places.limit_now(&dst.id).is_none(),
             "an idle fixed destination is forgotten"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_limit_idle_for_ten_minutes_is_forgotten_when_the_table_grows() {
+        let places = Places::new(1000);
+        let (old, recent) = (adaptive(10), adaptive(10));
+        drop(places.take(&old).await);
+        tokio::time::advance(FORGET_IDLE).await;
+        drop(places.take(&recent).await);
+        for _ in 0..SWEEP_EVERY {
+            drop(places.take(&adaptive(10)).await);
+        }
+        assert!(places.limit_now(&old.id).is_none(), "idle for ten minutes");
+        assert!(places.limit_now(&recent.id).is_some(), "idle for a moment");
     }
 
     #[tokio::test]
