@@ -108,7 +108,7 @@ impl Places {
     pub async fn take(&self, destination: &Destination) -> Place<'_> {
         let places = {
             let mut all = self.per_destination();
-            if !all.contains_key(&destination.id) && (all.len() + 1) % SWEEP_EVERY == 0 {
+            if !all.contains_key(&destination.id) && (all.len() + 1).is_multiple_of(SWEEP_EVERY) {
                 all.retain(|_, limit| {
                     limit
                         .idle_since
