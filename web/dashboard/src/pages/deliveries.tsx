@@ -54,7 +54,9 @@ export function Deliveries({ query }: { query: URLSearchParams }) {
           {live.error ? "not updating" : "live"}
         </span>
       </div>
-      <FilterForm filters={filters} destinations={destinations} />
+      {/* Made afresh when the address's filters change, so what is typed is never reset
+          by an update that lands after it. */}
+      <FilterForm key={JSON.stringify(filters)} filters={filters} destinations={destinations} />
       <Failure error={live.error} />
       {!live.data && !live.error ? <Loading what="deliveries" /> : null}
       {live.data && rows.length === 0 ? <p class="empty">No deliveries match. New ones appear here as they are made.</p> : null}
@@ -113,7 +115,6 @@ function merge(live: Delivery[], older: Delivery[]): Delivery[] {
 
 function FilterForm({ filters, destinations }: { filters: Filters; destinations: Destination[] }) {
   const [draft, setDraft] = useState<Filters>(filters);
-  useEffect(() => setDraft(filters), [JSON.stringify(filters)]);
   const set = (name: keyof Filters) => (e: Event) =>
     setDraft({ ...draft, [name]: (e.currentTarget as HTMLInputElement).value || undefined });
   return (
