@@ -24,6 +24,6 @@ pub use admission::{HELD_ROUNDS, InFlight, NodeAdmission};
 pub use client::ClientError;
 pub use config::DispatcherConfig;
 pub use dispatcher::Dispatcher;
-pub use places::{HISTORY as LIMIT_HISTORY, LimitChange, LimitNow};
+pub use places::{LimitChange, LimitNow};
 pub use resolver::{Lookup, LookupFuture, SystemLookup};
 pub use test_modes::TestModes;

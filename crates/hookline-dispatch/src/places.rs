@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// How many of a destination's limit changes are kept for an operator to read.
-pub const HISTORY: usize = 20;
+const HISTORY: usize = 20;
 /// A `Retry-After` pauses a destination for at most this long (as the retry policy caps it).
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
 /// A learned limit idle this long is forgotten (the destination starts afresh), so a
@@ -37,7 +37,6 @@ pub(crate) struct Places {
 /// A destination's places: as many as its limit, fixed or learned.
 struct Limit {
     max_in_flight: u32,
-    concurrency: Concurrency,
     places: Arc<Semaphore>,
     /// Permits that exist: free, held, or owed.
     granted: u32,
@@ -45,6 +44,7 @@ struct Limit {
     owed: u32,
     /// Attempts holding a place now.
     open: u32,
+    /// Set exactly when the destination's concurrency is adaptive.
     adaptive: Option<Learned>,
     /// Since when nobody holds or waits for these places.
     idle_since: Option<Instant>,
@@ -69,7 +69,6 @@ pub struct LimitChange {
 /// How a destination's limit stands on this node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LimitNow {
-    pub concurrency: Concurrency,
     pub limit: u32,
     pub open: u32,
     pub baseline_ms: Option<u64>,
@@ -157,7 +156,6 @@ impl Places {
         let entry = all.get(destination)?;
         let learned = entry.adaptive.as_ref();
         Some(LimitNow {
-            concurrency: entry.concurrency,
             limit: entry.granted - entry.owed,
             open: entry.open,
             baseline_ms: learned.and_then(|l| l.limit.baseline_ms()),
@@ -191,7 +189,6 @@ impl Limit {
             .map_or(settings.max_in_flight, |l| l.limit.limit());
         Self {
             max_in_flight: settings.max_in_flight,
-            concurrency: settings.concurrency,
             places: Arc::new(Semaphore::new(granted as usize)),
             granted,
             owed: 0,
@@ -206,8 +203,9 @@ impl Limit {
     /// ceiling bounds the learned limit at once.
     fn follow(&mut self, destination: &Destination) {
         let settings = &destination.settings;
-        if settings.concurrency != self.concurrency
-            || (self.adaptive.is_none() && settings.max_in_flight != self.max_in_flight)
+        let adaptive = settings.concurrency == Concurrency::Adaptive;
+        if adaptive != self.adaptive.is_some()
+            || (!adaptive && settings.max_in_flight != self.max_in_flight)
         {
             *self = Self::of(destination);
             return;
