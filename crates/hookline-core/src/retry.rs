@@ -9,7 +9,8 @@ use crate::clock::Millis;
 pub const DEFAULT_SCHEDULE_SECS: [u32; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
 const MAX_ENTRIES: usize = 20;
 const MAX_DELAY_SECS: i64 = 86_400;
-const MAX_RETRY_AFTER_SECS: u64 = 3_600;
+/// A `Retry-After` is honoured up to an hour, by a delivery's retry and by a destination's pause.
+pub const MAX_RETRY_AFTER_SECS: u64 = 3_600;
 /// ±10% of each scheduled delay, so a receiver's outage does not end in a stampede.
 const JITTER_FRACTION: f64 = 0.10;
 

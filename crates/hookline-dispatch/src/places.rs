@@ -18,8 +18,6 @@ use tokio::time::Instant;
 
 /// How many of a destination's limit changes are kept for an operator to read.
 const HISTORY: usize = 20;
-/// A `Retry-After` pauses a destination for at most this long (as the retry policy caps it).
-const MAX_PAUSE: Duration = Duration::from_secs(3600);
 /// A learned limit idle this long is forgotten (the destination starts afresh), so a
 /// node that has sent to many destinations keeps only those of the last while.
 const FORGET_IDLE: Duration = Duration::from_secs(600);
@@ -264,7 +262,7 @@ impl Place<'_> {
             return;
         };
         if let Some(pause) = retry_after {
-            learned.paused_until = Some(Instant::now() + pause.min(MAX_PAUSE));
+            learned.paused_until = Some(Instant::now() + pause);
         }
         if let Some(change) = learned.limit.observe(signal, open, now) {
             let limit = learned.limit.limit();

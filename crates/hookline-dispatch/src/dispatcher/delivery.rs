@@ -8,7 +8,7 @@ use hookline_core::clock::{Millis, rfc3339};
 use hookline_core::concurrency::Signal;
 use hookline_core::delivery::{Attempt, ErrorKind};
 use hookline_core::ids::DeliveryId;
-use hookline_core::retry::{AttemptResult, NextStep};
+use hookline_core::retry::{AttemptResult, MAX_RETRY_AFTER_SECS, NextStep};
 use hookline_store::{ClaimedDelivery, Completion, Handback, Sent};
 use rand::Rng;
 use tokio::task::JoinSet;
@@ -135,7 +135,7 @@ impl Dispatcher {
 }
 
 /// What an attempt says about the receiver's load, and how long it asked to be left
-/// alone (`Retry-After` on a 429 or 503).
+/// alone (`Retry-After` on a 429 or 503, capped as the retry policy caps it).
 fn load_signal(attempt: &Attempt, result: AttemptResult) -> (Signal, Option<Duration>) {
     let refused = matches!(
         attempt.error_kind,
@@ -147,7 +147,7 @@ fn load_signal(attempt: &Attempt, result: AttemptResult) -> (Signal, Option<Dura
         AttemptResult::Status {
             code: 429 | 503,
             retry_after_secs: Some(secs),
-        } => Some(Duration::from_secs(secs)),
+        } => Some(Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS))),
         _ => None,
     };
     (signal, retry_after)
