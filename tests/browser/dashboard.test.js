@@ -37,6 +37,13 @@ async function until(what, check, timeoutMs = 15000) {
   }
 }
 
+// Opens the page and signs in with `apiKey` (its answer is for the caller to wait for).
+async function signIn(page, apiKey) {
+  await page.goto(`${base}/`);
+  await page.getByLabel("API key").fill(apiKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
 const nav = (page) => page.getByRole("navigation", { name: "Sections" });
 const shot = (page, name) => page.screenshot({ path: `${screenshots}/${name}.png`, fullPage: true });
 
@@ -50,9 +57,7 @@ test("sign in, create, copy the secret, watch deliveries live, inspect, redelive
     const errors = watchErrors(page);
 
     // A wrong key is refused in words, with the one 401 it costs; then sign in by keyboard.
-    await page.goto(`${base}/`);
-    await page.getByLabel("API key").fill("hk_not_a_real_key");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signIn(page, "hk_not_a_real_key");
     await page.getByRole("alert").getByText("That API key was not accepted").waitFor();
     assert.equal(errors.length, 1, errors.join("\n"));
     assert.match(errors[0], /401.*\/v1\/test-mode/);
@@ -234,9 +239,7 @@ test("on a phone: long URLs and large bodies stay inside the screen", async () =
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const page = await context.newPage();
     const errors = watchErrors(page);
-    await page.goto(`${base}/`);
-    await page.getByLabel("API key").fill(key);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signIn(page, key);
     const row = page.locator(`tr:has-text("phone.check")`);
     await row.locator(".badge", { hasText: "delivered" }).waitFor();
     // Every element's right edge is on the screen (a scrolling table keeps its overflow).
@@ -276,9 +279,7 @@ test("a key revoked while the page is open signs the page out, saying why", asyn
     const second = made.body;
     const page = await browser.newPage();
     const errors = watchErrors(page);
-    await page.goto(`${base}/`);
-    await page.getByLabel("API key").fill(second.key);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signIn(page, second.key);
     await page.getByRole("heading", { name: "Delivery log" }).waitFor();
     assert.equal((await call("DELETE", `/v1/api-keys/${second.id}`)).status, 204);
     await page.getByRole("alert").getByText("no longer accepts that API key").waitFor();
